@@ -1,0 +1,44 @@
+"""Packaging for tailmine.
+
+Dataflow stages this package with ``--setup_file ./setup.py``; ``find_packages`` must find every
+subpackage so that Beam can unpickle functions by module path on remote workers.
+"""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+_VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (Path(__file__).parent / "tailmine" / "__init__.py").read_text(), re.M
+).group(1)
+
+setup(
+    name="tailmine",
+    version=_VERSION,
+    description="Data curation and long-tail mining for LLM pre-training data, on Apache Beam.",
+    long_description=(Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tailmine", "tailmine.*"]),
+    include_package_data=True,
+    install_requires=[
+        "apache-beam>=2.60",
+        "pyarrow>=15",
+        "fastwarc>=2.0",
+        "warcio>=1.7",
+        "resiliparse>=2.0",
+        "zstandard>=0.22",
+        "numpy>=1.24",
+        "fasttext>=0.9.2",
+        "datasketch>=1.6",
+        "tokenizers>=0.15",
+        "torch>=2.1",
+    ],
+    extras_require={
+        # trafilatura is the extraction oracle in tests and the reference in benchmarks.
+        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0"],
+        "gcp": ["apache-beam[gcp]"],
+        "aws": ["apache-beam[aws]"],
+    },
+    entry_points={"console_scripts": ["tailmine=tailmine.cli:main"]},
+)

@@ -1,0 +1,221 @@
+"""File access for every stage, through Beam's ``FileSystems`` so ``gs://`` and ``s3://`` work too.
+
+Compression is recognised by magic bytes, not by file name: crawl dumps are often renamed, and a
+``.gz`` that is not gzip should fail as corrupt input, not be read as garbage text.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import posixpath
+from dataclasses import dataclass
+from typing import BinaryIO, Iterable
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from tailmine.errors import InputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True, order=True)
+class InputFile:
+    path: str
+    size: int
+
+
+def join(base: str, *parts: str) -> str:
+    return FileSystems.join(base, *parts)
+
+
+def is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return handle.read()
+
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to a temporary sibling, then rename, so a reader never sees half a file."""
+    tmp = _tmp_name(path)
+    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write(data)
+    commit(tmp, path)
+
+
+def _tmp_name(path: str) -> str:
+    head, tail = posixpath.split(path) if not is_local(path) else __import__("os").path.split(path)
+    return join(head, f".tmp-{tail}")
+
+
+def commit(tmp: str, final: str) -> None:
+    """Rename ``tmp`` over ``final`` (replacing it: a retried unit of work rewrites the same bytes)."""
+    if FileSystems.exists(final):
+        FileSystems.delete([final])
+    FileSystems.rename([tmp], [final])
+
+
+def delete_tree(path: str) -> None:
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
+def list_files(directory: str, pattern: str = "*") -> list[InputFile]:
+    """Files directly under ``directory`` matching ``pattern``, sorted by path."""
+    results = FileSystems.match([join(directory, pattern)])[0].metadata_list
+    return sorted(InputFile(m.path, m.size_in_bytes) for m in results)
+
+
+def expand_inputs(patterns: Iterable[str]) -> list[InputFile]:
+    """Resolve files, globs and directories (recursively) into a sorted, de-duplicated file list.
+
+    Hidden files and names starting with ``_`` or ``.`` (markers, temporaries) are skipped.
+    Raises :class:`InputError` naming every pattern that matched nothing.
+    """
+    import os
+
+    found: dict[str, int] = {}
+    missing = []
+    for pattern in patterns:
+        matched: list[tuple[str, int]] = []
+        if is_local(pattern) and os.path.isdir(pattern):
+            for root, dirs, files in os.walk(pattern):
+                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+                for name in sorted(files):
+                    full = os.path.join(root, name)
+                    matched.append((full, os.path.getsize(full)))
+        else:
+            try:
+                results = FileSystems.match([pattern])[0].metadata_list
+            except Exception:  # Beam raises BeamIOError for a pattern that matches nothing
+                results = []
+            if not results and not (_GLOB_CHARS & set(pattern)):
+                try:  # a remote "directory": match everything below it
+                    results = FileSystems.match([pattern.rstrip("/") + "/**"])[0].metadata_list
+                except Exception:
+                    results = []
+            matched = [(m.path, m.size_in_bytes) for m in results]
+        matched = [(p, s) for p, s in matched if not _basename(p).startswith((".", "_"))]
+        if not matched:
+            missing.append(pattern)
+        found.update(matched)
+    if missing:
+        raise InputError(f"no input file matched: {', '.join(missing)}")
+    return sorted(InputFile(p, s) for p, s in found.items())
+
+
+def _basename(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class _Prefixed(io.RawIOBase):
+    """A read-only stream that replays ``prefix`` before the rest of ``stream`` (for sniffing unseekable input)."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO):
+        self._prefix = prefix
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+def open_raw(path: str) -> BinaryIO:
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def sniff_compression(head: bytes) -> str | None:
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return None
+
+
+def open_input(path: str) -> BinaryIO:
+    """Open ``path`` for reading, transparently decompressing gzip (multi-member too) and zstd.
+
+    A truncated compressed stream raises ``EOFError`` (gzip) or ``zstandard.ZstdError`` when the
+    reader reaches the cut; callers turn that into a quarantined ``truncated_input`` record.
+    """
+    raw = open_raw(path)
+    head = raw.read(4)
+    if raw.seekable():
+        raw.seek(0)
+        stream: BinaryIO = raw
+    else:
+        stream = io.BufferedReader(_Prefixed(head, raw), buffer_size=1 << 20)
+    kind = sniff_compression(head)
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+    if kind == "zstd":
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True, closefd=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
+    return stream
+
+
+def read_head(path: str, n: int = 4096) -> bytes:
+    """The first ``n`` decompressed bytes of ``path`` (for format detection); short or empty on errors."""
+    try:
+        with open_input(path) as handle:
+            return handle.read(n)
+    except (OSError, EOFError, ValueError):
+        return b""
+    except Exception:  # zstandard.ZstdError and friends: an unreadable head is not a detection crash
+        return b""
+
+
+class HashingWriter(io.RawIOBase):
+    """Wrap a writable stream, counting bytes and computing sha256 as they pass (no second read)."""
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self._stream.write(data)
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.bytes
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+def create_hashing(path: str) -> HashingWriter:
+    return HashingWriter(FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED))
