@@ -172,11 +172,60 @@ def open_input(path: str) -> BinaryIO:
     if kind == "gzip":
         return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
     if kind == "zstd":
+        return io.BufferedReader(ZstdReader(stream), buffer_size=1 << 20)  # type: ignore[return-value]
+    return stream
+
+
+class ZstdReader(io.RawIOBase):
+    """Streaming zstd decompression across frames that, unlike ``zstandard.stream_reader``, notices a cut.
+
+    A stream that ends inside a frame raises ``EOFError`` (as ``gzip`` does), so a truncated ``.zst``
+    is quarantined instead of its last partial record being read as if it were whole.
+    """
+
+    CHUNK = 1 << 18
+
+    def __init__(self, stream: BinaryIO):
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
-    return stream
+        self._zstd = zstandard
+        self._stream = stream
+        self._obj = zstandard.ZstdDecompressor().decompressobj()
+        self._in_frame = False
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            chunk = self._stream.read(self.CHUNK)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("zstd stream ends before the end of its frame (truncated file)")
+                return 0
+            self._feed(chunk)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _feed(self, chunk: bytes) -> None:
+        out = []
+        while chunk:
+            self._in_frame = True
+            out.append(self._obj.decompress(chunk))
+            if self._obj.eof:
+                self._in_frame = False
+                chunk = self._obj.unused_data
+                self._obj = self._zstd.ZstdDecompressor().decompressobj()
+            else:
+                chunk = b""
+        self._pending += b"".join(out)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
 
 
 def read_head(path: str, n: int = 4096) -> bytes:

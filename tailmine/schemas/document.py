@@ -27,7 +27,7 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("raw_bytes", pa.int64(), nullable=False, metadata={"doc": "byte length of the raw record payload before extraction"}),
         pa.field("timestamp", pa.timestamp("us", tz="UTC"), metadata={"doc": "crawl or record date when the source gives one"}),
         pa.field("source_file", pa.string(), nullable=False, metadata={"doc": "input file the document came from (lineage)"}),
-        pa.field("source_record", pa.int64(), nullable=False, metadata={"doc": "0-based record index within source_file (lineage)"}),
+        pa.field("source_record", pa.int64(), metadata={"doc": "0-based record index within source_file when known; a JSONL file read in byte ranges knows only source_offset"}),
         pa.field("source_offset", pa.int64(), metadata={"doc": "byte offset of the record in source_file when known"}),
         pa.field("metadata", pa.string(), metadata={"doc": "free-form JSON object: source-specific fields (author, language, http headers, ...)"}),
     ],

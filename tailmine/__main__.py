@@ -1,0 +1,5 @@
+import sys
+
+from tailmine.cli import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""Configuration of the ingest stage: a dataclass whose defaults work for real crawls and books."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+from tailmine.errors import ConfigError
+
+FORMATS = ("auto", "warc", "wet", "arc", "html", "gutenberg", "text", "jsonl", "parquet")
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    format: str = "auto"
+    """Input format for every file, or 'auto' to detect it per file from its first bytes and name."""
+    text_field: str = "text"
+    """JSONL/Parquet: the field holding the document text."""
+    id_field: str = "id"
+    """JSONL/Parquet: the field holding an existing document id (kept as is); generated when absent."""
+    url_field: str = "url"
+    """JSONL/Parquet: the field holding the document URL, if any."""
+    title_field: str = "title"
+    """JSONL/Parquet: the field holding the title, if any."""
+    extractor: str = "tailmine"
+    """HTML main-text extractor: tailmine (default), resiliparse or trafilatura."""
+    max_doc_bytes: int = 16 * MiB
+    """Records whose raw payload or text is larger are dropped as 'document_too_large' without being held in memory."""
+    max_replacement_ratio: float = 0.01
+    """Text whose share of undecodable bytes (U+FFFD after decoding) exceeds this is quarantined."""
+    shard_bytes: int = 256 * MiB
+    """A document shard is closed once this many bytes of text were written to it."""
+    row_group_bytes: int = 32 * MiB
+    """Rows are flushed to a Parquet row group every this many bytes of text (bounds memory)."""
+    unit_bytes: int = 64 * MiB
+    """Work is cut into units of about this many input bytes: small files are packed together,
+    large uncompressed JSONL and Parquet files are split (by line and by row group)."""
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise ConfigError(f"format: {self.format!r} is not one of {', '.join(FORMATS)}")
+        from tailmine.ingest.extract import EXTRACTORS
+
+        if self.extractor not in EXTRACTORS:
+            raise ConfigError(f"extractor: {self.extractor!r} is not one of {', '.join(sorted(EXTRACTORS))}")
+        for name in ("max_doc_bytes", "shard_bytes", "row_group_bytes", "unit_bytes"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}: must be a positive number of bytes, got {getattr(self, name)}")
+        if not 0.0 <= self.max_replacement_ratio <= 1.0:
+            raise ConfigError(f"max_replacement_ratio: must lie in [0, 1], got {self.max_replacement_ratio}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        """The attribute docstrings above, for ``--help`` (kept in one place)."""
+        import ast
+        import inspect
+        import textwrap
+
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        helps: dict[str, str] = {}
+        for node, following in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
+                helps[node.target.id] = " ".join(str(following.value.value).split())  # type: ignore[attr-defined]
+        return {f.name: helps.get(f.name, "") for f in fields(cls)}

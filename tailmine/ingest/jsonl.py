@@ -1,0 +1,112 @@
+"""JSONL records (``.jsonl``, ``.json``, ``.ndjson``, optionally gzip/zstd compressed).
+
+Lines are read with a length cap so one giant line cannot exhaust memory: an over-long line is
+skipped to its end in chunks and dropped as ``document_too_large``. Uncompressed files can be read in
+byte ranges (a range owns the lines that start inside it), which lets large files spread over workers.
+Fields other than id/text/url/title go into the metadata column, unknown fields included.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterator, Optional
+
+from tailmine.ingest import records as r
+
+_CHUNK = 1 << 20
+
+
+def _lines(handle, start: int, end: Optional[int], cap: int):
+    """Yield (offset, line_bytes_or_None_if_too_long, truncated_flag) for lines starting in [start, end)."""
+    pos = start
+    if start > 0:
+        handle.seek(start - 1)
+        if handle.read(1) != b"\n":  # the line under `start` belongs to the previous range
+            skipped = handle.readline()
+            pos = start + len(skipped)
+    while end is None or pos < end:
+        line = handle.readline(cap + 1)
+        if not line:
+            return
+        offset = pos
+        pos += len(line)
+        if len(line) > cap and not line.endswith(b"\n"):
+            while True:  # discard the rest of the over-long line without holding it
+                rest = handle.readline(_CHUNK)
+                pos += len(rest)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield offset, None
+            continue
+        yield offset, line
+
+
+def read_jsonl(path: str, cfg, extractor=None, start: int = 0, end: Optional[int] = None) -> Iterator[dict | r.Reject]:
+    from tailmine.fileio import open_input
+
+    split = start > 0 or end is not None
+    index = -1
+    offset = start
+    try:
+        with open_input(path) as handle:
+            for offset, line in _lines(handle, start, end, cfg.max_doc_bytes):
+                if line is not None and not line.strip():
+                    continue  # blank lines are not records
+                index += 1
+                record = None if split else index
+                if line is None:
+                    yield r.drop(r.DOCUMENT_TOO_LARGE, record, offset, f"line longer than max_doc_bytes {cfg.max_doc_bytes}")
+                    continue
+                yield _record(line, path, record, offset, cfg)
+    except EOFError as exc:
+        yield r.quarantine(r.TRUNCATED_INPUT, None if split else index + 1, offset, f"compressed stream ends early: {exc}")
+    except OSError as exc:
+        yield r.quarantine(r.CORRUPT_FILE, None if split else index + 1, offset, str(exc))
+    except Exception as exc:  # zstandard.ZstdError
+        reason = r.TRUNCATED_INPUT if "truncat" in str(exc).lower() or "incomplete" in str(exc).lower() else r.CORRUPT_FILE
+        yield r.quarantine(reason, None if split else index + 1, offset, str(exc))
+
+
+def _record(line: bytes, path: str, record, offset: int, cfg) -> dict | r.Reject:
+    try:
+        decoded = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return r.quarantine(r.UNDECODABLE_BYTES, record, offset, f"invalid UTF-8: {exc}", line)
+    try:
+        obj = json.loads(decoded)
+    except ValueError as exc:
+        return r.quarantine(r.INVALID_JSON, record, offset, str(exc), line)
+    if not isinstance(obj, dict):
+        return r.quarantine(r.INVALID_JSON, record, offset, f"a JSON {type(obj).__name__}, not an object", line)
+    return row_from_mapping(obj, "jsonl", path, record, offset, cfg, line)
+
+
+def _str_or_none(value) -> Optional[str]:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def row_from_mapping(obj: dict, source: str, path: str, record, offset, cfg, raw: bytes | None = None) -> dict | r.Reject:
+    """A document row from a JSON object or Parquet row; shared by the JSONL and Parquet readers."""
+    text = obj.get(cfg.text_field)
+    if not isinstance(text, str):
+        what = "missing" if text is None else f"a {type(text).__name__}, not a string"
+        snippet = raw if raw is not None else json.dumps(obj, default=str)[:256].encode()
+        return r.quarantine(r.MISSING_TEXT_FIELD, record, offset, f"field {cfg.text_field!r} is {what}", snippet)
+    raw_bytes = len(raw) if raw is not None else len(text.encode("utf-8", "surrogatepass"))
+    existing = obj.get(cfg.id_field)
+    locator = offset if offset is not None else record
+    reserved = {cfg.text_field, cfg.id_field, cfg.url_field, cfg.title_field}
+    meta = {k: v for k, v in obj.items() if k not in reserved}
+    return {
+        "id": _str_or_none(existing) if existing not in (None, "") else r.generated_id(source, path, locator),
+        "source": source,
+        "url": _str_or_none(obj.get(cfg.url_field)),
+        "title": _str_or_none(obj.get(cfg.title_field)),
+        "text": text,
+        "raw_bytes": raw_bytes,
+        "timestamp": None,
+        "source_record": record,
+        "source_offset": offset,
+        "metadata": json.dumps(meta, sort_keys=True, ensure_ascii=False, default=str),
+    }

@@ -1,0 +1,25 @@
+"""Beam pipeline options: tailmine's defaults for local runs, overridable by anything after ``--``."""
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+LOCAL_DEFAULTS = [
+    "--runner=DirectRunner",
+    "--direct_running_mode=multi_processing",
+    "--direct_num_workers=0",  # 0: one worker per core
+]
+
+
+def pipeline_options(beam_args: list[str] | None) -> PipelineOptions:
+    """Local DirectRunner on all cores unless the caller names a runner or running mode."""
+    beam_args = list(beam_args or [])
+    given = {a.split("=", 1)[0] for a in beam_args if a.startswith("--")}
+    defaults = [d for d in LOCAL_DEFAULTS if d.split("=", 1)[0] not in given]
+    if "--runner" in given and not any(a.startswith("--runner=DirectRunner") for a in beam_args):
+        defaults = []  # a remote runner: DirectRunner knobs mean nothing there
+    return PipelineOptions(defaults + beam_args, save_main_session=False)
+
+
+def is_local_runner(options: PipelineOptions) -> bool:
+    runner = options.get_all_options().get("runner") or "DirectRunner"
+    return "Direct" in str(runner) or "Prism" in str(runner)
