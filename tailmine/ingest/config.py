@@ -16,13 +16,13 @@ class IngestConfig:
     format: str = "auto"
     """Input format for every file, or 'auto' to detect it per file from its first bytes and name."""
     text_field: str = "text"
-    """JSONL/Parquet: the field holding the document text."""
+    """JSONL/Parquet: the field holding the document text; a comma list (text,content) takes the first present."""
     id_field: str = "id"
-    """JSONL/Parquet: the field holding an existing document id (kept as is); generated when absent."""
+    """JSONL/Parquet: the field(s) holding an existing document id (kept as is); generated when absent."""
     url_field: str = "url"
-    """JSONL/Parquet: the field holding the document URL, if any."""
+    """JSONL/Parquet: the field(s) holding the document URL, if any."""
     title_field: str = "title"
-    """JSONL/Parquet: the field holding the title, if any."""
+    """JSONL/Parquet: the field(s) holding the title, if any."""
     extractor: str = "tailmine"
     """HTML main-text extractor: tailmine (default), resiliparse or trafilatura."""
     max_doc_bytes: int = 16 * MiB
@@ -34,8 +34,13 @@ class IngestConfig:
     row_group_bytes: int = 32 * MiB
     """Rows are flushed to a Parquet row group every this many bytes of text (bounds memory)."""
     unit_bytes: int = 64 * MiB
-    """Work is cut into units of about this many input bytes: small files are packed together,
-    large uncompressed JSONL and Parquet files are split (by line and by row group)."""
+    """Largest unit of work in input bytes: small files are packed together, large uncompressed JSONL
+    and Parquet files are split (by line and by row group). Smaller inputs get smaller units (about 1/64
+    of the total, at least 1 MiB) so that every core has work."""
+
+    def fields_of(self, name: str) -> tuple[str, ...]:
+        """The candidate field names of ``text_field``/``id_field``/``url_field``/``title_field``."""
+        return tuple(f.strip() for f in getattr(self, name).split(",") if f.strip())
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -47,6 +52,9 @@ class IngestConfig:
         for name in ("max_doc_bytes", "shard_bytes", "row_group_bytes", "unit_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: must be a positive number of bytes, got {getattr(self, name)}")
+        for name in ("text_field", "id_field", "url_field", "title_field"):
+            if not self.fields_of(name):
+                raise ConfigError(f"{name}: needs at least one field name")
         if not 0.0 <= self.max_replacement_ratio <= 1.0:
             raise ConfigError(f"max_replacement_ratio: must lie in [0, 1], got {self.max_replacement_ratio}")
 

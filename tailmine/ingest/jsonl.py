@@ -86,23 +86,33 @@ def _str_or_none(value) -> Optional[str]:
     return value if isinstance(value, str) else str(value)
 
 
+def _first(obj: dict, names: tuple[str, ...]) -> tuple[str | None, object]:
+    for name in names:
+        if obj.get(name) is not None:
+            return name, obj[name]
+    return None, None
+
+
 def row_from_mapping(obj: dict, source: str, path: str, record, offset, cfg, raw: bytes | None = None) -> dict | r.Reject:
     """A document row from a JSON object or Parquet row; shared by the JSONL and Parquet readers."""
-    text = obj.get(cfg.text_field)
+    text_key, text = _first(obj, cfg.fields_of("text_field"))
     if not isinstance(text, str):
         what = "missing" if text is None else f"a {type(text).__name__}, not a string"
         snippet = raw if raw is not None else json.dumps(obj, default=str)[:256].encode()
-        return r.quarantine(r.MISSING_TEXT_FIELD, record, offset, f"field {cfg.text_field!r} is {what}", snippet)
+        names = " or ".join(repr(n) for n in cfg.fields_of("text_field"))
+        return r.quarantine(r.MISSING_TEXT_FIELD, record, offset, f"field {names} is {what}", snippet)
     raw_bytes = len(raw) if raw is not None else len(text.encode("utf-8", "surrogatepass"))
-    existing = obj.get(cfg.id_field)
+    id_key, existing = _first(obj, cfg.fields_of("id_field"))
+    url_key, url = _first(obj, cfg.fields_of("url_field"))
+    title_key, title = _first(obj, cfg.fields_of("title_field"))
     locator = offset if offset is not None else record
-    reserved = {cfg.text_field, cfg.id_field, cfg.url_field, cfg.title_field}
+    reserved = {text_key, id_key, url_key, title_key}
     meta = {k: v for k, v in obj.items() if k not in reserved}
     return {
         "id": _str_or_none(existing) if existing not in (None, "") else r.generated_id(source, path, locator),
         "source": source,
-        "url": _str_or_none(obj.get(cfg.url_field)),
-        "title": _str_or_none(obj.get(cfg.title_field)),
+        "url": _str_or_none(url),
+        "title": _str_or_none(title),
         "text": text,
         "raw_bytes": raw_bytes,
         "timestamp": None,

@@ -29,6 +29,8 @@ DOCS_DIR = "docs"
 QUARANTINE_DIR = "quarantine"
 WORK_DIR = "_work"
 PARQUET_COMPRESSION = "zstd"
+MIN_UNIT_BYTES = 1 << 20
+UNITS_TARGET = 64
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,17 @@ def plan_units(files: Iterable[InputFile], cfg: IngestConfig) -> list[WorkUnit]:
     """Cut the inputs into units: pack small files, split large splittable ones. Deterministic."""
     from tailmine.ingest.parquet import row_groups
 
+    files = sorted(files)
+    # Units shrink with the input so small runs still use every core; this depends on the inputs and
+    # config only (never on the machine), so the shards written are the same everywhere.
+    unit_bytes = min(cfg.unit_bytes, max(MIN_UNIT_BYTES, sum(f.size for f in files) // UNITS_TARGET))
     slices: list[Slice] = []
-    for f in sorted(files):
+    for f in files:
         fmt = cfg.format if cfg.format != "auto" else detect_format(f.path, read_head(f.path))
-        if fmt in SPLITTABLE and f.size > cfg.unit_bytes:
+        if fmt in SPLITTABLE and f.size > unit_bytes:
             if fmt == "jsonl" and not _is_compressed(f.path):
-                for start in range(0, f.size, cfg.unit_bytes):
-                    end = min(start + cfg.unit_bytes, f.size)
+                for start in range(0, f.size, unit_bytes):
+                    end = min(start + unit_bytes, f.size)
                     slices.append(Slice(f.path, f.size, fmt, start, end if end < f.size else None, end - start))
                 continue
             if fmt == "parquet":
@@ -81,7 +87,7 @@ def plan_units(files: Iterable[InputFile], cfg: IngestConfig) -> list[WorkUnit]:
                     start, acc = 0, 0.0
                     for i, rows in enumerate(groups):
                         acc += rows * per_row
-                        if acc >= cfg.unit_bytes or i == len(groups) - 1:
+                        if acc >= unit_bytes or i == len(groups) - 1:
                             slices.append(Slice(f.path, f.size, fmt, start, i + 1 if i + 1 < len(groups) else None, int(acc)))
                             start, acc = i + 1, 0.0
                     continue
@@ -90,7 +96,7 @@ def plan_units(files: Iterable[InputFile], cfg: IngestConfig) -> list[WorkUnit]:
     current: list[Slice] = []
     weight = 0
     for s in slices:
-        if current and (weight + s.weight > cfg.unit_bytes or len(current) >= 1000):
+        if current and (weight + s.weight > unit_bytes or len(current) >= 1000):
             units.append(WorkUnit(len(units), tuple(current)))
             current, weight = [], 0
         current.append(s)

@@ -7,6 +7,7 @@ LOCAL_DEFAULTS = [
     "--runner=DirectRunner",
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=0",  # 0: one worker per core
+    "--default_sdk_harness_log_level=WARNING",  # worker processes otherwise log every channel they open
 ]
 
 
