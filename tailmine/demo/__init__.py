@@ -42,3 +42,20 @@ def run_demo(out_dir: str, *, seed: int = 0, force: bool = False, beam_args: Opt
     for stage in manifests:
         print(f"  {stage:<8} {os.path.join(out_dir, stage)}  (docs/*.parquet, quarantine/*.parquet, manifest.json)", file=stream)
     return manifests
+
+
+# --- command line: `tailmine demo` ---------------------------------------------------------------
+
+HELP = "generate a small synthetic sample and run the pipeline on it"
+DESCRIPTION = "Generate tailmine's synthetic multi-format sample (no download) and run every stage on it."
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--out", default="demo-out", metavar="DIR", help="output directory (default: demo-out)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic sample (default: 0)")
+    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
+
+
+def main(args, beam_args: list[str]) -> int:
+    run_demo(args.out, seed=args.seed, force=args.force, beam_args=beam_args)
+    return 0

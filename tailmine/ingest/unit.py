@@ -14,21 +14,15 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Optional
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from tailmine.fileio import InputFile, commit, create_hashing, exists, is_local, join, read_bytes, read_head, write_bytes_atomic
+from tailmine.fileio import InputFile, read_head
 from tailmine.ingest import records as r
 from tailmine.ingest.config import IngestConfig
 from tailmine.ingest.formats import SPLITTABLE, detect_format, reader_for
 from tailmine.schemas.document import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA
-from tailmine.schemas.manifest import Counts, ShardInfo
+from tailmine.schemas.manifest import Counts
+from tailmine.schemas.shards import ShardWriter
 
 STAGE = "ingest"
-DOCS_DIR = "docs"
-QUARANTINE_DIR = "quarantine"
-WORK_DIR = "_work"
-PARQUET_COMPRESSION = "zstd"
 MIN_UNIT_BYTES = 1 << 20
 UNITS_TARGET = 64
 
@@ -106,77 +100,16 @@ def plan_units(files: Iterable[InputFile], cfg: IngestConfig) -> list[WorkUnit]:
     return units
 
 
-class DocumentShardWriter:
-    """Writes document rows to ``docs/part-UUUUU-KKK.parquet``, rolling shards at ``shard_bytes`` of text.
+def _document_writer(out_dir: str, unit: int, cfg: IngestConfig) -> ShardWriter:
+    from tailmine.pipelines.stage import DOCS_DIR
 
-    Rows are buffered column-wise and flushed as a row group every ``row_group_bytes`` of text, so
-    memory stays bounded by the row-group size whatever the input size.
-    """
-
-    def __init__(self, out_dir: str, unit: int, cfg: IngestConfig, schema: pa.Schema = DOCUMENT_SCHEMA, subdir: str = DOCS_DIR):
-        self.out_dir, self.unit, self.cfg, self.schema, self.subdir = out_dir, unit, cfg, schema, subdir
-        self.shards: list[ShardInfo] = []
-        self._columns: dict[str, list] = {name: [] for name in schema.names}
-        self._buffered_bytes = 0
-        self._shard_bytes = 0
-        self._shard_rows = 0
-        self._writer: Optional[pq.ParquetWriter] = None
-        self._sink = None
-        self._name = ""
-
-    def _open(self) -> None:
-        self._name = f"{self.subdir}/part-{self.unit:05d}-{len(self.shards):03d}.parquet"
-        self._sink = create_hashing(join(self.out_dir, self.subdir, f".tmp-{self._name.rsplit('/', 1)[1]}"))
-        self._writer = pq.ParquetWriter(
-            pa.PythonFile(self._sink, mode="w"), self.schema, compression=PARQUET_COMPRESSION, write_statistics=False
-        )
-
-    def add(self, row: dict, size: int) -> None:
-        for name, column in self._columns.items():
-            column.append(row.get(name))
-        self._buffered_bytes += size
-        self._shard_bytes += size
-        self._shard_rows += 1
-        if self._buffered_bytes >= self.cfg.row_group_bytes:
-            self._flush()
-        if self._shard_bytes >= self.cfg.shard_bytes:
-            self._close_shard()
-
-    def _flush(self) -> None:
-        if not self._columns[self.schema.names[0]]:
-            return
-        if self._writer is None:
-            self._open()
-        batch = pa.RecordBatch.from_pydict(self._columns, schema=self.schema)
-        self._writer.write_batch(batch)
-        self._columns = {name: [] for name in self.schema.names}
-        self._buffered_bytes = 0
-
-    def _close_shard(self) -> None:
-        self._flush()
-        if self._writer is None:
-            return
-        self._writer.close()
-        self._sink.close()
-        final = join(self.out_dir, self._name)
-        commit(join(self.out_dir, self.subdir, f".tmp-{self._name.rsplit('/', 1)[1]}"), final)
-        self.shards.append(ShardInfo(self._name, self._shard_rows, self._sink.bytes, self._sink.sha256.hexdigest()))
-        self._writer, self._sink = None, None
-        self._shard_bytes = 0
-        self._shard_rows = 0
-
-    def close(self) -> list[ShardInfo]:
-        self._close_shard()
-        return self.shards
+    return ShardWriter(out_dir, DOCS_DIR, f"part-{unit:05d}", DOCUMENT_SCHEMA, cfg.shard_bytes, cfg.row_group_bytes)
 
 
-class QuarantineWriter(DocumentShardWriter):
-    def __init__(self, out_dir: str, unit: int, cfg: IngestConfig):
-        super().__init__(out_dir, unit, cfg, QUARANTINE_SCHEMA, QUARANTINE_DIR)
+def _quarantine_writer(out_dir: str, unit: int, cfg: IngestConfig) -> ShardWriter:
+    from tailmine.pipelines.stage import QUARANTINE_DIR
 
-
-def unit_summary_path(out_dir: str, unit: int) -> str:
-    return join(out_dir, WORK_DIR, f"unit-{unit:05d}.json")
+    return ShardWriter(out_dir, QUARANTINE_DIR, f"part-{unit:05d}", QUARANTINE_SCHEMA, cfg.shard_bytes, cfg.row_group_bytes)
 
 
 def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) -> dict:
@@ -185,20 +118,20 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
     If a summary for this unit and config fingerprint already exists (a resumed run), it is returned
     without redoing the work.
     """
-    summary_path = unit_summary_path(out_dir, unit.index)
+    from tailmine.pipelines.stage import finished_summary, save_summary
+
     fingerprint = cfg.fingerprint()
-    if exists(summary_path):
-        previous = json.loads(read_bytes(summary_path))
-        if previous.get("fingerprint") == fingerprint and previous.get("slices") == [asdict(s) for s in unit.slices]:
-            return previous
+    previous = finished_summary(out_dir, unit.index, fingerprint)
+    if previous is not None and previous.get("slices") == [asdict(s) for s in unit.slices]:
+        return previous
     if extractor is None:
         from tailmine.ingest.extract import get_extractor
 
         extractor = get_extractor(cfg.extractor)
     started = time.perf_counter()
     counts = Counts()
-    docs = DocumentShardWriter(out_dir, unit.index, cfg)
-    quarantine = QuarantineWriter(out_dir, unit.index, cfg)
+    docs = _document_writer(out_dir, unit.index, cfg)
+    quarantine = _quarantine_writer(out_dir, unit.index, cfg)
     for piece in unit.slices:
         for outcome in _outcomes(piece, cfg, extractor):
             counts.input += 1
@@ -232,7 +165,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
         "counts": counts.to_dict(),
     }
     counts.check_balanced(f"unit {unit.index}")
-    write_bytes_atomic(summary_path, json.dumps(summary, sort_keys=True).encode())
+    save_summary(out_dir, summary)
     return summary
 
 

@@ -86,6 +86,8 @@ class Manifest:
     quarantine: list[ShardInfo]
     counts: Counts
     extra: dict[str, Any] = field(default_factory=dict)
+    removed: list[ShardInfo] = field(default_factory=list)
+    """Shards of documents a stage removed, each row with its ``drop_reason`` (for audits and reports)."""
 
     def to_json(self) -> str:
         self.counts.check_balanced(f"manifest of stage {self.stage!r}")
@@ -98,6 +100,7 @@ class Manifest:
             "inputs": self.inputs,
             "outputs": [asdict(s) for s in self.outputs],
             "quarantine": [asdict(s) for s in self.quarantine],
+            "removed": [asdict(s) for s in self.removed],
             "counts": self.counts.to_dict(),
             **({"extra": self.extra} if self.extra else {}),
         }
@@ -117,6 +120,7 @@ class Manifest:
                 quarantine=[ShardInfo(**s) for s in data["quarantine"]],
                 counts=Counts.from_dict(data["counts"]),
                 extra=data.get("extra", {}),
+                removed=[ShardInfo(**s) for s in data.get("removed", [])],
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ManifestError(f"{where}: not a tailmine manifest ({exc})") from exc

@@ -1,0 +1,318 @@
+"""What every stage shares: output preparation, resumable units of work, progress, the manifest,
+and :class:`MapShards`, the composite for stages that annotate and select shard by shard.
+
+A unit of work writes its outputs itself (atomically) and leaves a small JSON summary in
+``OUT/_work/``; only summaries travel through Beam. A rerun with ``--resume`` reuses every summary
+whose fingerprint (config + unit) matches, so an interrupted stage finishes without redoing work.
+``WriteManifest`` folds the summaries, in unit order, into ``manifest.json``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+import tailmine
+from tailmine.errors import ManifestError, OutputExistsError
+from tailmine.fileio import delete_tree, exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
+from tailmine.schemas.document import DOCUMENT_SCHEMA, DOCUMENT_SCHEMA_VERSION, check_schema
+from tailmine.schemas.manifest import MANIFEST_NAME, Counts, Manifest, ShardInfo, read_manifest
+from tailmine.schemas.shards import ShardWriter
+
+DOCS_DIR = "docs"
+QUARANTINE_DIR = "quarantine"
+REMOVED_DIR = "removed"
+WORK_DIR = "_work"
+STAGE_SUBDIRS = (DOCS_DIR, QUARANTINE_DIR, REMOVED_DIR, WORK_DIR)
+
+
+def prepare_output(out_dir: str, force: bool, resume: bool, subdirs: Iterable[str] = STAGE_SUBDIRS) -> None:
+    """Refuse to overwrite earlier output unless ``force``; ``resume`` keeps finished units."""
+    if resume:
+        return
+    subdirs = tuple(subdirs)
+    occupied = exists(join(out_dir, MANIFEST_NAME)) or any(exists(join(out_dir, d)) for d in subdirs)
+    if occupied and not force:
+        raise OutputExistsError(
+            f"{out_dir} already holds tailmine output; pass --force to replace it or --resume to finish an interrupted run"
+        )
+    if occupied:
+        for sub in subdirs:
+            delete_tree(join(out_dir, sub))
+        delete_tree(join(out_dir, MANIFEST_NAME))
+
+
+def unit_summary_path(out_dir: str, unit: int) -> str:
+    return join(out_dir, WORK_DIR, f"unit-{unit:05d}.json")
+
+
+def finished_summary(out_dir: str, unit: int, fingerprint: str) -> Optional[dict]:
+    """The summary a previous run left for this unit, if it was made with the same fingerprint."""
+    path = unit_summary_path(out_dir, unit)
+    if not exists(path):
+        return None
+    previous = json.loads(read_bytes(path))
+    return previous if previous.get("fingerprint") == fingerprint else None
+
+
+def save_summary(out_dir: str, summary: dict) -> None:
+    write_bytes_atomic(unit_summary_path(out_dir, summary["unit"]), json.dumps(summary, sort_keys=True).encode())
+
+
+def fold_summaries(
+    stage: str, summaries: Iterable[dict], parameters: dict, inputs: list[dict], extra: Optional[dict] = None
+) -> Manifest:
+    """The stage manifest from unit summaries (each with counts, outputs and optional quarantine/removed)."""
+    summaries = sorted(summaries, key=lambda s: s["unit"])
+    counts = Counts()
+    for s in summaries:
+        counts = counts.merge(Counts.from_dict(s["counts"]))
+    return Manifest(
+        stage=stage,
+        tailmine_version=tailmine.__version__,
+        schema_version=DOCUMENT_SCHEMA_VERSION,
+        parameters=parameters,
+        inputs=inputs,
+        outputs=[ShardInfo(**o) for s in summaries for o in s["outputs"]],
+        quarantine=[ShardInfo(**q) for s in summaries for q in s.get("quarantine", [])],
+        removed=[ShardInfo(**q) for s in summaries for q in s.get("removed", [])],
+        counts=counts,
+        extra={"units": len(summaries), **(extra or {})},
+    )
+
+
+class WriteManifest(beam.DoFn):
+    """Folds the list of all unit summaries into ``manifest.json`` (runs once, on one worker)."""
+
+    def __init__(self, stage: str, out_dir: str, parameters: dict, inputs: list[dict], extra: Optional[dict] = None):
+        self.stage, self.out_dir, self.parameters, self.inputs, self.extra = stage, out_dir, parameters, inputs, extra
+
+    def process(self, summaries: list[dict]):
+        manifest = fold_summaries(self.stage, summaries, self.parameters, self.inputs, self.extra)
+        yield manifest.write(self.out_dir)
+
+
+def finish(pipeline: beam.Pipeline, out_dir: str, label: str, total_units: int, total_bytes: int, progress: bool) -> Manifest:
+    """Run ``pipeline``, printing progress for local runs; return the manifest and drop the work folder."""
+    from tailmine.pipelines.options import is_local_runner
+
+    if progress and is_local_runner(pipeline.options):
+        with Progress(out_dir, label, total_units, total_bytes):
+            pipeline.run().wait_until_finish()
+    else:
+        pipeline.run().wait_until_finish()
+    manifest = read_manifest(out_dir)
+    delete_tree(join(out_dir, WORK_DIR))  # unit summaries were only needed to resume and to report progress
+    return manifest
+
+
+class Progress:
+    """Prints units done, documents, MB/s and ETA while a local run goes, from the unit summaries on disk."""
+
+    def __init__(self, out_dir: str, label: str, total_units: int, total_bytes: int, stream=None, interval: float = 2.0):
+        self.out_dir, self.label, self.total_units = out_dir, label, total_units
+        self.total_bytes = max(1, total_bytes)
+        self.stream, self.interval = stream or sys.stderr, interval
+        self._stop = threading.Event()
+        self._seen: dict[str, dict] = {}
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._started = time.time()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.report(final=True)
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self.report()
+
+    def report(self, final: bool = False) -> None:
+        try:
+            for f in list_files(join(self.out_dir, WORK_DIR), "unit-*.json"):
+                if f.path not in self._seen:
+                    self._seen[f.path] = json.loads(read_bytes(f.path))
+        except Exception:
+            pass  # the work folder may not exist yet
+        done = list(self._seen.values())
+        done_bytes = sum(s.get("input_bytes", 0) for s in done)
+        docs = sum(s["counts"]["output"] for s in done)
+        elapsed = max(time.time() - self._started, 1e-9)
+        rate = done_bytes / elapsed
+        line = (
+            f"[{self.label}] units {len(done)}/{self.total_units}  docs {docs:,}  "
+            f"{done_bytes / 1e6:,.1f}/{self.total_bytes / 1e6:,.1f} MB  {rate / 1e6:,.2f} MB/s"
+        )
+        if not final and done and rate > 0:
+            line += f"  ETA {(self.total_bytes - done_bytes) / rate:,.0f}s"
+        if final or done:
+            print(line, file=self.stream, flush=True)
+
+
+def stage_shards(in_dir: str) -> tuple[Manifest, list[ShardInfo]]:
+    """The manifest of a finished stage and its document shards; a clear error if it did not finish."""
+    try:
+        manifest = read_manifest(in_dir)
+    except ManifestError as exc:
+        raise ManifestError(f"{exc}. Is {in_dir} the output folder of a finished tailmine stage?") from exc
+    return manifest, list(manifest.outputs)
+
+
+class ShardStep:
+    """One annotate-then-select step applied shard by shard (filters, scorers, concept annotation).
+
+    ``annotate`` adds signal columns to a batch of documents (it may also rewrite ``text``, e.g. PII
+    redaction); ``decide`` returns, per row, a snake_case drop reason or None to keep it. Keeping the
+    two apart lets thresholds change without recomputing signals. ``setup`` runs once per worker before
+    the first batch, for lazy loading of models. Subclasses must be picklable (no open handles in
+    ``__init__``).
+    """
+
+    name = "step"
+
+    def parameters(self) -> dict:
+        return {}
+
+    def setup(self) -> None:
+        pass
+
+    def annotate(self, table: pa.Table) -> pa.Table:
+        return table
+
+    def decide(self, table: pa.Table) -> list[Optional[str]]:
+        return [None] * table.num_rows
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    unit: int
+    path: str  # absolute path of the input shard
+    rows: int
+    bytes: int
+
+
+def _fingerprint(parameters: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def map_shard(task: ShardTask, step: ShardStep, out_dir: str, fingerprint: str, batch_rows: int = 2048) -> dict:
+    """Apply ``step`` to one input shard: kept rows to ``docs/part-UUUUU.parquet``, removed rows (with
+    ``drop_reason``) to ``removed/part-UUUUU.parquet``. Output order is input order (deterministic)."""
+    previous = finished_summary(out_dir, task.unit, fingerprint)
+    if previous is not None:
+        return previous
+    counts = Counts()
+    kept_writer: Optional[ShardWriter] = None
+    removed_writer: Optional[ShardWriter] = None
+    prefix = f"part-{task.unit:05d}"
+    with open_raw(task.path) as handle:
+        parquet = pq.ParquetFile(handle)
+        check_schema(parquet.schema_arrow, task.path, DOCUMENT_SCHEMA)
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            table = step.annotate(pa.Table.from_batches([batch]))
+            reasons = step.decide(table)
+            if len(reasons) != table.num_rows:
+                raise ValueError(f"{type(step).__name__}.decide returned {len(reasons)} reasons for {table.num_rows} rows")
+            counts.input += table.num_rows
+            keep = pa.array([reason is None for reason in reasons])
+            kept = table.filter(keep)
+            if kept_writer is None:
+                kept_writer = ShardWriter(out_dir, DOCS_DIR, prefix, table.schema, numbered=False, shard_bytes=1 << 62)
+            kept_writer.add_batch(kept, _text_bytes(kept))
+            counts.output += kept.num_rows
+            if kept.num_rows < table.num_rows:
+                dropped_reasons = [reason for reason in reasons if reason is not None]
+                for reason in dropped_reasons:
+                    counts.drop(reason)
+                removed = table.filter(pc.invert(keep)).append_column("drop_reason", pa.array(dropped_reasons, pa.string()))
+                if removed_writer is None:
+                    removed_writer = ShardWriter(out_dir, REMOVED_DIR, prefix, removed.schema, numbered=False, shard_bytes=1 << 62)
+                removed_writer.add_batch(removed, _text_bytes(removed))
+    summary = {
+        "unit": task.unit,
+        "fingerprint": fingerprint,
+        "input": task.path,
+        "input_bytes": task.bytes,
+        "outputs": [s.__dict__ for s in (kept_writer.close() if kept_writer else [])],
+        "removed": [s.__dict__ for s in (removed_writer.close() if removed_writer else [])],
+        "counts": counts.to_dict(),
+    }
+    counts.check_balanced(f"{step.name} on {task.path}")
+    save_summary(out_dir, summary)
+    return summary
+
+
+def _text_bytes(table: pa.Table) -> int:
+    if "text" not in table.column_names or table.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0)
+
+
+class MapShardFn(beam.DoFn):
+    def __init__(self, step: ShardStep, out_dir: str, fingerprint: str):
+        self.step, self.out_dir, self.fingerprint = step, out_dir, fingerprint
+
+    def setup(self):
+        self.step.setup()
+
+    def process(self, task: ShardTask):
+        yield map_shard(task, self.step, self.out_dir, self.fingerprint)
+
+
+class MapShards(beam.PTransform):
+    """PCollection[ShardTask] -> PCollection[summary]: ``step`` applied to every shard, spread over workers."""
+
+    def __init__(self, step: ShardStep, out_dir: str, fingerprint: str):
+        super().__init__()
+        self.step, self.out_dir, self.fingerprint = step, out_dir, fingerprint
+
+    def expand(self, tasks):
+        return (
+            tasks
+            | "Redistribute" >> beam.Reshuffle()
+            | f"Apply{type(self.step).__name__}" >> beam.ParDo(MapShardFn(self.step, self.out_dir, self.fingerprint))
+        )
+
+
+def run_map_stage(
+    step: ShardStep,
+    in_dir: str,
+    out_dir: str,
+    beam_args: Optional[list[str]] = None,
+    force: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    extra: Optional[dict] = None,
+) -> Manifest:
+    """Run ``step`` over every document shard of the stage in ``in_dir``; write ``out_dir`` + manifest."""
+    from tailmine.pipelines.options import pipeline_options
+
+    _, shards = stage_shards(in_dir)
+    prepare_output(out_dir, force, resume)
+    tasks = [ShardTask(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
+    parameters = {"step": step.name, **step.parameters()}
+    fingerprint = _fingerprint(parameters)
+    inputs = [{"path": t.path, "bytes": t.bytes, "rows": t.rows} for t in tasks]
+    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
+    (
+        pipeline
+        | "ListShards" >> beam.Create(tasks)
+        | "MapShards" >> MapShards(step, out_dir, fingerprint)
+        | "CollectSummaries" >> beam.combiners.ToList()
+        | "WriteManifest" >> beam.ParDo(WriteManifest(step.name, out_dir, parameters, inputs, extra))
+    )
+    return finish(pipeline, out_dir, step.name, len(tasks), sum(t.bytes for t in tasks), progress)
