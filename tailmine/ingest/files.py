@@ -28,13 +28,17 @@ def _read_capped(path: str, cfg) -> tuple[bytes | None, r.Reject | None]:
     return data, None
 
 
-def _decode(data: bytes, cfg, html: bool) -> tuple[str | None, str, r.Reject | None]:
+def _read_text(path: str, cfg, html: bool) -> tuple[str, str, int] | r.Reject:
+    """The whole file as text: (text, encoding, raw byte length), or why it cannot be one document."""
+    data, reject = _read_capped(path, cfg)
+    if reject:
+        return reject
     if looks_binary(data):
-        return None, "", r.quarantine(r.BINARY_PAYLOAD, 0, 0, "file holds binary bytes", data)
+        return r.quarantine(r.BINARY_PAYLOAD, 0, 0, "file holds binary bytes", data)
     text, encoding, bad = decode_text(data, None, html=html)
     if bad > cfg.max_replacement_ratio:
-        return None, "", r.quarantine(r.UNDECODABLE_BYTES, 0, 0, f"{bad:.1%} of characters undecodable", data)
-    return text, encoding, None
+        return r.quarantine(r.UNDECODABLE_BYTES, 0, 0, f"{bad:.1%} of characters undecodable", data)
+    return text, encoding, len(data)
 
 
 def _doc(source: str, path: str, title, text: str, raw: int, meta: dict) -> dict:
@@ -53,37 +57,31 @@ def _doc(source: str, path: str, title, text: str, raw: int, meta: dict) -> dict
 
 
 def read_html_file(path: str, cfg, extractor) -> Iterator[dict | r.Reject]:
-    data, reject = _read_capped(path, cfg)
-    if reject:
-        yield reject
+    read = _read_text(path, cfg, html=True)
+    if isinstance(read, r.Reject):
+        yield read
         return
-    text, encoding, reject = _decode(data, cfg, html=True)
-    if reject:
-        yield reject
-        return
+    text, encoding, raw = read
     extraction = extractor(text)
-    yield _doc("html", path, extraction.title or None, extraction.text, len(data), {"encoding": encoding})
+    yield _doc("html", path, extraction.title or None, extraction.text, raw, {"encoding": encoding})
 
 
 def read_text_file(path: str, cfg, extractor=None, gutenberg: bool | None = None) -> Iterator[dict | r.Reject]:
     """A plain-text file; Gutenberg books (detected, or forced with ``gutenberg=True``) lose their licence."""
-    data, reject = _read_capped(path, cfg)
-    if reject:
-        yield reject
+    read = _read_text(path, cfg, html=False)
+    if isinstance(read, r.Reject):
+        yield read
         return
-    text, encoding, reject = _decode(data, cfg, html=False)
-    if reject:
-        yield reject
-        return
+    text, encoding, raw = read
     if gutenberg is None:
         gutenberg = is_gutenberg(text)
     if not gutenberg:
-        yield _doc("text", path, None, text.strip(), len(data), {"encoding": encoding})
+        yield _doc("text", path, None, text.strip(), raw, {"encoding": encoding})
         return
     book = parse_book(text)
     meta = {"encoding": encoding, **book.metadata}
     # Not the ebook number as id: two editions or copies of one book share it, and ids must be unique.
-    yield _doc("gutenberg", path, book.title, book.text, len(data), meta)
+    yield _doc("gutenberg", path, book.title, book.text, raw, meta)
 
 
 def read_gutenberg_file(path: str, cfg, extractor=None) -> Iterator[dict | r.Reject]:
