@@ -122,6 +122,17 @@ def test_binary_file_and_unknown_format(tmp_path, ingest):
     assert len(docs) == 0
 
 
+def test_tar_archive_is_quarantined_with_a_hint(tmp_path, ingest):
+    import tarfile
+
+    (tmp_path / "page.html").write_text("<html><body><p>hello</p></body></html>")
+    with tarfile.open(tmp_path / "pages.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "page.html", arcname="page.html")
+    manifest, _, quarantine = ingest([tmp_path / "pages.tar.gz"])
+    assert manifest.counts.quarantined == {"unknown_format": 1}
+    assert "unpack it" in quarantine.column("detail")[0].as_py()
+
+
 def test_empty_files_and_empty_html(tmp_path, ingest):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "scripts.html").write_text("<html><head><script>var a=1;</script></head><body><script>x()</script></body></html>")

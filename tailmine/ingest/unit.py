@@ -172,8 +172,9 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
 def _outcomes(piece: Slice, cfg: IngestConfig, extractor):
     """Every outcome of one slice, after the checks common to all formats (empty text, size cap)."""
     if piece.format == "unknown":
-        snippet = read_head(piece.path, r.SNIPPET_BYTES)
-        yield r.quarantine(r.UNKNOWN_FORMAT, None, None, "format not recognised; force one with --format", snippet)
+        head = read_head(piece.path, 512)
+        hint = "a tar archive: unpack it and ingest the folder" if head[257:262] == b"ustar" else "force one with --format"
+        yield r.quarantine(r.UNKNOWN_FORMAT, None, None, f"format not recognised; {hint}", head[: r.SNIPPET_BYTES])
         return
     reader = reader_for(piece.format)
     try:
