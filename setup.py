@@ -36,7 +36,7 @@ setup(
     ],
     extras_require={
         # trafilatura is the extraction oracle in tests and the reference in benchmarks.
-        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean"],
+        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10"],
         "gcp": ["apache-beam[gcp]"],
         "aws": ["apache-beam[aws]"],
     },

@@ -17,6 +17,7 @@ from tailmine.errors import TailmineError
 #: subcommand -> module that implements it, in the order of the pipeline.
 COMMANDS = {
     "ingest": "tailmine.pipelines.ingest",
+    "report": "tailmine.reports",
     "demo": "tailmine.demo",
 }
 

@@ -21,6 +21,7 @@ def run_demo(out_dir: str, *, seed: int = 0, force: bool = False, beam_args: Opt
     from tailmine.fileio import delete_tree
     from tailmine.ingest.config import IngestConfig
     from tailmine.pipelines import ingest
+    from tailmine.reports import write_report
 
     stream = stream or sys.stdout
     sample_dir = os.path.join(out_dir, "sample")
@@ -38,9 +39,11 @@ def run_demo(out_dir: str, *, seed: int = 0, force: bool = False, beam_args: Opt
     inputs = [os.path.join(sample_dir, sub) for sub in SAMPLE_DATA_DIRS]  # not the sample's README.txt
     manifests["ingest"] = ingest.run(inputs, ingest_dir, config, beam_args=beam_args, force=True)
     print(summarize(manifests["ingest"], ingest_dir), file=stream)
+    html_path, json_path = write_report(out_dir)
     print(f"demo finished in {time.time() - started:.1f}s; outputs:", file=stream)
     for stage in manifests:
         print(f"  {stage:<8} {os.path.join(out_dir, stage)}  (docs/*.parquet, quarantine/*.parquet, manifest.json)", file=stream)
+    print(f"  report   {html_path}  (open it in a browser; data in {json_path})", file=stream)
     return manifests
 
 
