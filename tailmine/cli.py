@@ -16,6 +16,7 @@ from tailmine.errors import TailmineError
 
 #: subcommand -> module that implements it, in the order of the pipeline.
 COMMANDS = {
+    "run": "tailmine.pipelines.run",
     "ingest": "tailmine.pipelines.ingest",
     "report": "tailmine.reports",
     "demo": "tailmine.demo",

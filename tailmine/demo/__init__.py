@@ -1,7 +1,8 @@
-"""``tailmine demo``: generate the synthetic sample and run the pipeline on it, end to end.
+"""``tailmine demo``: generate the synthetic sample and run the whole pipeline on it.
 
 The sample is made by :mod:`tailmine.demo.sample` (no download, no third-party text), so the demo runs
-on a fresh machine with nothing but tailmine installed. Each stage that lands adds itself here.
+on a fresh machine with nothing but tailmine installed. The demo is ``tailmine run`` on a config built
+here (:func:`demo_config`); every stage that lands adds itself to that config.
 """
 from __future__ import annotations
 
@@ -13,15 +14,24 @@ from typing import Optional
 SAMPLE_DATA_DIRS = ("crawl", "html", "books", "jsonl", "parquet")
 
 
+def demo_config(sample_dir: str) -> dict:
+    """The pipeline config the demo runs (also a worked example of a ``tailmine run`` config)."""
+    return {
+        "inputs": [os.path.join(sample_dir, sub) for sub in SAMPLE_DATA_DIRS],  # not the sample's README.txt
+        # The sample's Parquet file names its fields doc_id/content/source_url, as third-party dumps do.
+        "ingest": {"text_field": "text,content", "id_field": "id,doc_id", "url_field": "url,source_url"},
+        "report": True,
+    }
+
+
 def run_demo(out_dir: str, *, seed: int = 0, force: bool = False, beam_args: Optional[list[str]] = None, stream=None) -> dict:
     """Write the sample under ``OUT/sample`` and run every stage into ``OUT/<stage>``; returns the manifests."""
-    from tailmine.cli import summarize
+    import json
+
     from tailmine.demo.sample import write_sample
     from tailmine.errors import OutputExistsError
     from tailmine.fileio import delete_tree
-    from tailmine.ingest.config import IngestConfig
-    from tailmine.pipelines import ingest
-    from tailmine.reports import write_report
+    from tailmine.pipelines import run as runner
 
     stream = stream or sys.stdout
     sample_dir = os.path.join(out_dir, "sample")
@@ -32,18 +42,12 @@ def run_demo(out_dir: str, *, seed: int = 0, force: bool = False, beam_args: Opt
     started = time.time()
     files = write_sample(sample_dir, seed=seed)
     print(f"sample: {len(files)} synthetic files (WARC, WET, HTML, Gutenberg, JSONL, Parquet) in {sample_dir}", file=stream)
-    manifests = {}
-    ingest_dir = os.path.join(out_dir, "ingest")
-    # The sample's Parquet file names its fields doc_id/content/source_url, as third-party dumps do.
-    config = IngestConfig(text_field="text,content", id_field="id,doc_id", url_field="url,source_url")
-    inputs = [os.path.join(sample_dir, sub) for sub in SAMPLE_DATA_DIRS]  # not the sample's README.txt
-    manifests["ingest"] = ingest.run(inputs, ingest_dir, config, beam_args=beam_args, force=True)
-    print(summarize(manifests["ingest"], ingest_dir), file=stream)
-    html_path, json_path = write_report(out_dir)
+    config = runner.load_config(json.dumps(demo_config(sample_dir)), "demo config", out_dir, beam_args)
+    manifests = runner.run(config, force=True, stream=stream)
     print(f"demo finished in {time.time() - started:.1f}s; outputs:", file=stream)
     for stage in manifests:
-        print(f"  {stage:<8} {os.path.join(out_dir, stage)}  (docs/*.parquet, quarantine/*.parquet, manifest.json)", file=stream)
-    print(f"  report   {html_path}  (open it in a browser; data in {json_path})", file=stream)
+        print(f"  {stage:<14} {os.path.join(out_dir, stage)}  (docs/*.parquet, manifest.json)", file=stream)
+    print(f"  {'report':<14} {os.path.join(out_dir, 'report.html')}  (open it in a browser; data in report.json)", file=stream)
     return manifests
 
 
