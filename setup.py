@@ -28,6 +28,8 @@ setup(
         "warcio>=1.7",
         "resiliparse>=2.0",
         "zstandard>=0.22",
+        "isal>=1.6",
+        "orjson>=3.9",
         "numpy>=1.24",
         "fasttext>=0.9.2",
         "datasketch>=1.6",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from tailmine.ingest import records as r
-from tailmine.ingest.jsonl import row_from_mapping
+from tailmine.ingest.jsonl import FieldNames, row_from_mapping
 
 BATCH_ROWS = 1024
 
@@ -31,6 +31,7 @@ def read_parquet(path: str, cfg, extractor=None, start: int = 0, end: Optional[i
     except Exception as exc:
         yield r.quarantine(r.CORRUPT_FILE, None, None, f"not a readable Parquet file: {exc}")
         return
+    names = FieldNames.of(cfg)
     meta = parquet.metadata
     groups = list(range(meta.num_row_groups))[start:end]
     first_row = sum(meta.row_group(i).num_rows for i in range(start))
@@ -41,7 +42,7 @@ def read_parquet(path: str, cfg, extractor=None, start: int = 0, end: Optional[i
                 for batch in parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
                     for row in batch.to_pylist():
                         record += 1
-                        yield row_from_mapping(row, "parquet", path, record, None, cfg)
+                        yield row_from_mapping(row, "parquet", path, record, None, names)
             except Exception as exc:
                 # the rest of this row group is unreadable: account for its rows one by one
                 group_end = sum(meta.row_group(i).num_rows for i in range(group + 1))

@@ -190,27 +190,16 @@ def _outcomes(piece: Slice, cfg: IngestConfig, extractor):
             if not text:
                 yield r.drop(r.EMPTY_TEXT, outcome["source_record"], outcome["source_offset"], "no text after extraction")
                 continue
-            try:
-                encoded_bytes = len(text.encode("utf-8"))
-            except UnicodeEncodeError as exc:  # lone surrogates, e.g. from a JSON "\ud800" escape
-                yield r.quarantine(r.UNDECODABLE_BYTES, outcome["source_record"], outcome["source_offset"], f"not encodable as UTF-8: {exc}")
-                continue
-            if encoded_bytes > cfg.max_doc_bytes:
+            # UTF-8 takes at most 4 bytes a character: encode only when the cap might be crossed.
+            if len(text) * 4 > cfg.max_doc_bytes and len(text.encode("utf-8")) > cfg.max_doc_bytes:
                 yield r.drop(r.DOCUMENT_TOO_LARGE, outcome["source_record"], outcome["source_offset"], "text over max_doc_bytes")
                 continue
-            for key in ("title", "url", "metadata", "id"):
-                if outcome.get(key) is not None:
-                    outcome[key] = _utf8_safe(outcome[key])
+            for key in ("title", "url", "id", "metadata"):  # short fields: cheap to check, and header bytes can be anything
+                value = outcome.get(key)
+                if value is not None and not value.isascii():
+                    outcome[key] = value.encode("utf-8", "replace").decode("utf-8")
             outcome["text"] = text
             yield outcome
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         yield r.quarantine(r.UNREADABLE_FILE, None, None, str(exc))
 
-
-def _utf8_safe(value: str) -> str:
-    """Short string fields with lone surrogates get U+FFFD instead (Arrow strings must be UTF-8)."""
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "replace").decode("utf-8")
