@@ -30,7 +30,11 @@ setup(
         "zstandard>=0.22",
         "isal>=1.6",
         "orjson>=3.9",
+        "numba>=0.60",
+        "py3langid>=0.4",  # language ID whose model ships inside the wheel
         "numpy>=1.24",
+        "scipy>=1.10",
+        "regex>=2023.0",
         "fasttext>=0.9.2",
         "datasketch>=1.6",
         "tokenizers>=0.15",
@@ -38,7 +42,9 @@ setup(
     ],
     extras_require={
         # trafilatura is the extraction oracle in tests and the reference in benchmarks.
-        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10"],
+        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0"],
+        # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)
+        "bench": ["rensa"],
         "gcp": ["apache-beam[gcp]"],
         "aws": ["apache-beam[aws]"],
     },

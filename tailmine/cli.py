@@ -18,6 +18,9 @@ from tailmine.errors import TailmineError
 COMMANDS = {
     "run": "tailmine.pipelines.run",
     "ingest": "tailmine.pipelines.ingest",
+    "filter": "tailmine.pipelines.filters",
+    "dedup": "tailmine.pipelines.dedup",
+    "concepts": "tailmine.pipelines.concepts",
     "report": "tailmine.reports",
     "demo": "tailmine.demo",
 }

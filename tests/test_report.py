@@ -29,7 +29,12 @@ def test_report_json_funnel_matches_manifests_and_samples_every_quarantine_reaso
     assert row["quarantined"] == manifest.counts.quarantined
     assert sum(row["output_by_source"].values()) == manifest.counts.output
     assert set(data["samples"]["ingest"]) >= set(manifest.counts.quarantined)
-    assert data["histograms"]["length_chars"]["n"] == manifest.counts.output
+    last = data["funnel"][-1]
+    assert data["histograms"]["stage"] == last["stage"] and data["histograms"]["length_chars"]["n"] == last["output"]
+    for before, after in zip(data["funnel"], data["funnel"][1:]):
+        assert after["input"] == before["output"], "each stage reads what the one before wrote"
+    if "dedup" in [f["stage"] for f in data["funnel"]]:
+        assert "dup_cluster_size" in data["histograms"]
 
 
 def test_report_html_is_self_contained_and_has_every_section(demo_run):

@@ -20,6 +20,9 @@ def demo_config(sample_dir: str) -> dict:
         "inputs": [os.path.join(sample_dir, sub) for sub in SAMPLE_DATA_DIRS],  # not the sample's README.txt
         # The sample's Parquet file names its fields doc_id/content/source_url, as third-party dumps do.
         "ingest": {"text_field": "text,content", "id_field": "id,doc_id", "url_field": "url,source_url"},
+        "filter": {},
+        "dedup": {"threshold": 0.8},
+        "concepts": {},
         "report": True,
     }
 

@@ -55,11 +55,37 @@ def _run_ingest(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
     return ingest.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
 
 
+def _run_filter(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
+    from tailmine.pipelines import filters
+
+    return filters.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
+
+
+def _run_dedup(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
+    from tailmine.pipelines import dedup
+
+    return dedup.run(source, out_dir, cfg, beam_args, force=True)  # dedup reruns whole: it has no unit-level resume yet
+
+
+def _run_concepts(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
+    from tailmine.pipelines import concepts
+
+    return concepts.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
+
+
 def available_stages() -> list[StageSpec]:
     """Stages in pipeline order. A stage module lands here when it is built."""
+    from tailmine.concepts.config import ConceptConfig
+    from tailmine.dedup.config import DedupConfig
+    from tailmine.filters.config import FilterConfig
     from tailmine.ingest.config import IngestConfig
 
-    return [StageSpec("ingest", IngestConfig, _run_ingest)]
+    return [
+        StageSpec("ingest", IngestConfig, _run_ingest),
+        StageSpec("filter", FilterConfig, _run_filter),
+        StageSpec("dedup", DedupConfig, _run_dedup),
+        StageSpec("concepts", ConceptConfig, _run_concepts),
+    ]
 
 
 @dataclass(frozen=True)

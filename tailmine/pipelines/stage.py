@@ -203,7 +203,8 @@ class ShardTask:
     bytes: int
 
 
-def _fingerprint(parameters: dict) -> str:
+def fingerprint(parameters: dict) -> str:
+    """A short stable hash of a stage's parameters: equal fingerprints mean a unit's output can be reused."""
     import hashlib
 
     return hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -305,13 +306,13 @@ def run_map_stage(
     prepare_output(out_dir, force, resume)
     tasks = [ShardTask(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
     parameters = {"step": step.name, **step.parameters()}
-    fingerprint = _fingerprint(parameters)
+    run_fingerprint = fingerprint(parameters)
     inputs = [{"path": t.path, "bytes": t.bytes, "rows": t.rows} for t in tasks]
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     (
         pipeline
         | "ListShards" >> beam.Create(tasks)
-        | "MapShards" >> MapShards(step, out_dir, fingerprint)
+        | "MapShards" >> MapShards(step, out_dir, run_fingerprint)
         | "CollectSummaries" >> beam.combiners.ToList()
         | "WriteManifest" >> beam.ParDo(WriteManifest(step.name, out_dir, parameters, inputs, extra))
     )

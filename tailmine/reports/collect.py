@@ -198,7 +198,25 @@ def _concepts_section(folder: str) -> dict[str, Any]:
                 next_rank = r * 1.05
         section["rank_frequency"] = keep
         section["top_concepts"] = table.sort_by("rank").slice(0, 20).to_pylist()
+        section["line"] = _rank_line(section.get("fit", {}).get("power_law", {}), ranks, dfs)
     return section
+
+
+def _rank_line(power_law: dict, ranks: list, dfs: list) -> Optional[dict]:
+    """The fitted law drawn on the rank curve: df ∝ rank^-s with s = 1/(α-1), the band from α's CI,
+    the intercept by least squares in log space over the fitted tail (df ≥ x_min)."""
+    alpha, ci, xmin = power_law.get("alpha"), power_law.get("alpha_ci"), power_law.get("xmin") or 1
+    if not alpha or alpha <= 1:
+        return None
+    slope = 1.0 / (alpha - 1.0)
+    tail = [(r, d) for r, d in zip(ranks, dfs) if d >= xmin and r > 0 and d > 0]
+    if not tail:
+        return None
+    log_c = sum(math.log10(d) + slope * math.log10(r) for r, d in tail) / len(tail)
+    line = {"s": slope, "c": 10**log_c, "rank_max": max(r for r, _ in tail)}
+    if ci and ci[0] > 1 and ci[1] > 1:
+        line.update(s_low=1.0 / (ci[1] - 1.0), s_high=1.0 / (ci[0] - 1.0))
+    return line
 
 
 def _mixture_section(folder: str) -> dict[str, Any]:

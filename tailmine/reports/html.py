@@ -104,12 +104,14 @@ def loglog_chart(name: str, points: list[list[float]], line: Optional[dict] = No
     if line and line.get("s") is not None:
         c = math.log10(line.get("c", 10 ** y1))
 
+        x_end = min(x1, math.log10(line["rank_max"])) if line.get("rank_max") else x1  # the law covers the fitted tail only
+
         def path(s):
-            return " ".join(f"{sx(v):.1f},{sy(min(max(c - s * v, y0), y1)):.1f}" for v in (x0, x1))
+            return " ".join(f"{sx(v):.1f},{sy(min(max(c - s * v, y0), y1)):.1f}" for v in (x0, x_end))
 
         if line.get("s_low") is not None and line.get("s_high") is not None:
-            band = [(sx(x0), sy(min(max(c - line["s_low"] * x0, y0), y1))), (sx(x1), sy(min(max(c - line["s_low"] * x1, y0), y1))),
-                    (sx(x1), sy(min(max(c - line["s_high"] * x1, y0), y1))), (sx(x0), sy(min(max(c - line["s_high"] * x0, y0), y1)))]
+            band = [(sx(x0), sy(min(max(c - line["s_low"] * x0, y0), y1))), (sx(x_end), sy(min(max(c - line["s_low"] * x_end, y0), y1))),
+                    (sx(x_end), sy(min(max(c - line["s_high"] * x_end, y0), y1))), (sx(x0), sy(min(max(c - line["s_high"] * x0, y0), y1)))]
             parts.append('<polygon data-band="1" fill="#e0703a" fill-opacity="0.18" points="' + " ".join(f"{a:.1f},{b:.1f}" for a, b in band) + '"/>')
         parts.append(f'<polyline data-fit="1" fill="none" stroke="#e0703a" stroke-width="2" points="{path(line["s"])}"/>')
     for x, y in zip(lx, ly):
@@ -206,11 +208,14 @@ def render(report: dict[str, Any]) -> str:
     concepts = report["sections"].get("concepts")
     if concepts:
         fit = concepts.get("fit", {})
-        zipf = fit.get("zipf") or {}
-        line = {"s": zipf.get("s"), "c": zipf.get("c"), "s_low": zipf.get("s_low"), "s_high": zipf.get("s_high")} if zipf else None
-        body = loglog_chart("rank-frequency", concepts.get("rank_frequency", []), line)
+        body = loglog_chart("rank-frequency", concepts.get("rank_frequency", []), concepts.get("line"))
+        body += "<p class='muted'>Line: the fitted power law of document frequencies over its tail (df ≥ x_min), df ∝ rank^-1/(α-1); band: α's bootstrap 95% interval.</p>"
         pl = fit.get("power_law") or fit
-        facts = [[k, pl.get(k)] for k in ("alpha", "xmin", "ks", "p_value") if k in pl]
+        facts = [[k, pl.get(k)] for k in ("alpha", "alpha_ci", "xmin", "ks", "p_value", "plausible", "zipf_s", "n", "n_tail") if k in pl]
+        for name, comparison in sorted((pl.get("comparisons") or {}).items()):
+            facts.append([f"vs {name}", f"favours {comparison.get('favours')} (R={comparison.get('loglikelihood_ratio', 0):.3g}, p={comparison.get('p_value', 1):.3g})"])
+        if "good_turing_missing_mass" in fit:
+            facts.append(["Good–Turing missing mass", fit["good_turing_missing_mass"]])
         if facts:
             body += _table(["fit", "value"], facts)
         if concepts.get("top_concepts"):

@@ -1,0 +1,211 @@
+"""Benchmark dedup per core: signatures vs datasketch (and rensa when installed), recall on planted
+near-duplicates vs datasketch's MinHashLSH, the whole stage end to end, and peak RSS at 1x/4x/16x.
+
+    python benchmarks/dedup.py --corpora /work/shared/corpora [--repeat 3] [--docs 4000] [--out results.json]
+
+Corpus: 1-10 KB chunks of the English Gutenberg books (real prose). Signatures are timed in-process,
+best of ``--repeat``; each side computes word 5-gram shingles of the same normalised text (datasketch
+and rensa get them as Python strings/bytes, which is how their users call them). End-to-end and RSS
+runs call ``tailmine.pipelines.dedup.run`` in a child process with one in-process Beam worker
+(``ru_maxrss`` of the child). datatrove's 4-stage MinHash pipeline is NOT run by this script yet.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SINGLE = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def corpus(corpora: Path, n_docs: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    texts: list[str] = []
+    books = sorted(p for p in (corpora / "books" / "gutenberg").glob("*.txt.gz") if not p.name.startswith(("fr__", "es__")))
+    for path in books:
+        text = gzip.open(path, "rt", encoding="utf-8-sig").read()
+        i = 0
+        while i < len(text) and len(texts) < n_docs:
+            n = rng.randint(1000, 10000)
+            texts.append(text[i : i + n])
+            i += n
+        if len(texts) >= n_docs:
+            break
+    return texts
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def bench_signatures(texts: list[str], repeat: int) -> dict:
+    import numpy as np
+    from datasketch import MinHash
+
+    from tailmine.dedup.minhash import MinHasher, normalize
+
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    mh = MinHasher()
+    mh.sketch(texts[:3])  # compile
+    results = {"MB": round(mb, 2), "docs": len(texts)}
+    t = best(lambda: mh.sketch(texts), repeat)
+    results["tailmine"] = round(mb / t, 2)
+
+    def shingles(text):
+        words = normalize(text).split()
+        return [" ".join(words[i : i + 5]).encode() for i in range(max(1, len(words) - 4))]
+
+    def ds():
+        for text in texts:
+            m = MinHash(num_perm=128)
+            m.update_batch(shingles(text))
+
+    sub = texts[: max(50, len(texts) // 8)]
+    sub_mb = sum(len(t.encode()) for t in sub) / 1e6
+    t = best(lambda: [MinHash(num_perm=128).update_batch(shingles(x)) for x in sub], repeat)
+    results["datasketch"] = round(sub_mb / t, 2)
+    try:
+        from rensa import RMinHash
+
+        def rn():
+            for text in texts:
+                m = RMinHash(num_perm=128, seed=42)
+                m.update([s.decode() for s in shingles(text)])
+
+        t = best(rn, repeat)
+        results["rensa"] = round(mb / t, 2)
+    except ImportError:
+        results["rensa"] = None
+    results["ratio_vs_datasketch"] = round(results["tailmine"] / results["datasketch"], 1)
+    return results
+
+
+def bench_recall(texts: list[str]) -> dict:
+    import numpy as np
+    from datasketch import MinHash, MinHashLSH
+
+    from tailmine.dedup import components as cc
+    from tailmine.dedup.config import DedupConfig
+    from tailmine.dedup.lsh import near_duplicate_edges
+    from tailmine.dedup.minhash import MinHasher
+
+    rng = random.Random(3)
+    bases = [" ".join(t.split()[:300]) for t in texts[:200] if len(t.split()) >= 300]
+    vocab = " ".join(bases).split()
+    docs, planted = list(bases), []
+    for i, b in enumerate(bases):
+        for rate in (0.005, 0.01, 0.01, 0.02):
+            words = b.split()
+            for _ in range(max(1, round(rate * len(words)))):
+                words[rng.randrange(len(words))] = rng.choice(vocab)
+            planted.append((i, len(docs)))
+            docs.append(" ".join(words))
+    cfg = DedupConfig()
+    mh = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed)
+    sh = [set(mh.shingles(d).tolist()) for d in docs]
+    jac = lambda a, b: len(sh[a] & sh[b]) / len(sh[a] | sh[b])
+    high = [(a, b) for a, b in planted if jac(a, b) >= 0.85]
+    sig = mh.signatures(docs)
+    label = cc.components_local(near_duplicate_edges(sig, *cfg.bands_rows(), cfg.threshold - cfg.verify_slack))
+    ours = sum(1 for a, b in high if a in label and label.get(a) == label.get(b)) / len(high)
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    ms = []
+    for i, s in enumerate(sh):
+        m = MinHash(num_perm=128)
+        m.update_batch([x.to_bytes(8, "little") for x in s])
+        lsh.insert(i, m)
+        ms.append(m)
+    theirs = sum(1 for a, b in high if b in lsh.query(ms[a])) / len(high)
+    return {"pairs_j_ge_0.85": len(high), "tailmine_recall": round(ours, 4), "datasketch_lsh_recall": round(theirs, 4)}
+
+
+def _write_input(texts: list[str], copies: int, work: Path) -> Path:
+    src = work / f"in-{copies}"
+    if not (src / "ingest" / "manifest.json").exists():
+        src.mkdir(parents=True, exist_ok=True)
+        with open(src / "docs.jsonl", "w") as f:
+            for c in range(copies):
+                for i, t in enumerate(texts):
+                    # copies differ by one word so the corpus grows without all being exact duplicates
+                    f.write(json.dumps({"id": f"c{c}-d{i}", "text": f"copy{c} " + t}) + "\n")
+        from tailmine.ingest.config import IngestConfig
+        from tailmine.pipelines import ingest
+
+        ingest.run([str(src / "docs.jsonl")], str(src / "ingest"), IngestConfig(), SINGLE, force=True, progress=False)
+    return src / "ingest"
+
+
+CHILD = """
+import json, sys, time
+from tailmine.pipelines import dedup
+t0 = time.perf_counter()
+m = dedup.run(sys.argv[1], sys.argv[2], None, {single!r}, force=True, progress=False)
+print(json.dumps({{"seconds": time.perf_counter() - t0, "counts": m.counts.to_dict(), "rounds": m.extra["component_rounds"]}}))
+"""
+
+
+def run_stage(in_dir: Path, out_dir: Path) -> dict:
+    proc = subprocess.Popen([sys.executable, "-c", CHILD.format(single=SINGLE), str(in_dir), str(out_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    out, _ = proc.communicate()
+    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    return result
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
+    ap.add_argument("--docs", type=int, default=4000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--scales", default="1,4,16")
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    texts = corpus(args.corpora, args.docs)
+    results = {"signatures_MBps_per_core": bench_signatures(texts, args.repeat)}
+    print(json.dumps(results, indent=1), flush=True)
+    results["recall"] = bench_recall(texts)
+    print(json.dumps(results["recall"], indent=1), flush=True)
+    work = args.work or Path(tempfile.mkdtemp(prefix="tailmine-dedup-bench-"))
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    results["stage"] = {}
+    for scale in [int(s) for s in args.scales.split(",")]:
+        in_dir = _write_input(texts, scale, work)
+        # each scale in a fresh child so ru_maxrss is that run's own peak
+        proc = subprocess.run([sys.executable, "-c", "import resource,subprocess,sys,json;"
+                               "r=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
+                               "print(r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr[-2000:]);"
+                               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+                               sys.executable, "-c", CHILD.format(single=SINGLE), str(in_dir), str(work / f"out-{scale}")],
+                              capture_output=True, text=True, cwd=ROOT)
+        lines = proc.stdout.strip().splitlines()
+        row = json.loads(lines[-2])
+        row["peak_rss_mb"] = round(int(lines[-1]) / 1024, 1)
+        row["MB"] = round(mb * scale, 1)
+        row["MBps_per_core"] = round(mb * scale / row["seconds"], 2)
+        results["stage"][f"{scale}x"] = row
+        print(scale, json.dumps(row), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The memory planner: expected peak memory, shuffle bytes, disk and partitioning, before any work.
+
+Peers leave users to find the limit by running out of memory (text-dedup #41, NeMo-Curator #471,
+datasketch #207). Every figure here follows from the stage's data layout (see
+``tailmine/pipelines/dedup.py``), so it can be printed with ``--plan`` from the input manifest alone:
+
+* signing holds one batch of documents (text + its normalised copy + kernel scratch) and the unit's
+  signatures (``rows * num_perm * 4`` bytes);
+* the band shuffle writes ``docs * (bands + 1) * 16`` bytes (a uint64 key and an int64 document per
+  band, plus the exact-text key); one partition sorts ``1/partitions`` of it (x3 for the sort) and
+  holds the signatures of at most 4 units to check its candidates;
+* connected components hold one unit's duplicate nodes and the edges and messages addressed to them;
+  the planner assumes at most ``dup_fraction`` of the documents have duplicates.
+
+The figures are upper bounds for the stated ``dup_fraction``; Beam's own overhead (tens of MB per
+worker) comes on top.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from tailmine.dedup.config import DedupConfig
+
+MB = 1e6
+KEY_BYTES = 16
+SIGNATURE_CACHE_UNITS = 4  # unit signature files a band partition holds at once (pipelines/dedup.py)
+SORT_FACTOR = 3  # keys + docs + argsort/permuted copies while sorting a partition
+BATCH_FACTOR = 4  # text as read, NFKC/lower copy, UTF-8 buffer, Arrow slack
+
+
+@dataclass
+class DedupPlan:
+    documents: int
+    text_bytes: int
+    units: int
+    largest_unit_rows: int
+    bands: int
+    rows: int
+    band_partitions: int
+    dup_fraction: float
+    signature_bytes: int
+    band_shuffle_bytes: int
+    edge_bytes: int
+    shuffle_bytes: int
+    peak_sign_bytes: int
+    peak_partition_bytes: int
+    peak_components_bytes: int
+    peak_memory_bytes: int
+    disk_bytes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        lines = [
+            "tailmine dedup plan",
+            f"  input            {self.documents:,} documents, {self.text_bytes / MB:,.1f} MB of text in {self.units} unit(s) (largest {self.largest_unit_rows:,} rows)",
+            f"  LSH              {self.bands} bands x {self.rows} rows",
+            f"  partitioning     {self.units} signing/component unit(s) (one per input shard); {self.band_partitions} band-shuffle partition(s)",
+            f"  peak memory      {self.peak_memory_bytes / MB:,.1f} MB per worker"
+            f" (signing {self.peak_sign_bytes / MB:,.1f}, band partition {self.peak_partition_bytes / MB:,.1f}, components {self.peak_components_bytes / MB:,.1f})",
+            f"  shuffle          {self.shuffle_bytes / MB:,.1f} MB (band keys {self.band_shuffle_bytes / MB:,.1f}, signatures {self.signature_bytes / MB:,.1f}, edges <= {self.edge_bytes / MB:,.1f})",
+            f"  disk             {self.disk_bytes / MB:,.1f} MB (output shards ~ input, plus work files)",
+            f"  assumes          at most {self.dup_fraction:.0%} of documents have a duplicate",
+        ]
+        return "\n".join(lines)
+
+
+def plan(
+    documents: int,
+    text_bytes: int,
+    unit_rows: list[int],
+    cfg: DedupConfig,
+    input_shard_bytes: int | None = None,
+    dup_fraction: float = 0.5,
+) -> DedupPlan:
+    """The plan for ``documents`` documents of ``text_bytes`` text in units of ``unit_rows`` rows."""
+    bands, rows = cfg.bands_rows()
+    units = max(1, len(unit_rows))
+    largest = max(unit_rows) if unit_rows else 0
+    mean_doc = text_bytes / documents if documents else 0.0
+    band_shuffle = documents * (bands + 1) * KEY_BYTES
+    unit_signatures = largest * cfg.num_perm * 4
+    cache = SIGNATURE_CACHE_UNITS * unit_signatures
+    room = max(cfg.memory_budget_mb * (1 << 20) - cache, cfg.memory_budget_mb * (1 << 20) // 4)
+    partitions = cfg.band_partitions or max(1, math.ceil(band_shuffle * SORT_FACTOR / room))
+    signature_bytes = documents * cfg.num_perm * 4
+    dup_docs = int(documents * dup_fraction)
+    edge_bytes = dup_docs * 2 * KEY_BYTES  # star edges, both directions
+    batch_text = min(largest, cfg.batch_rows) * mean_doc
+    peak_sign = int(batch_text * BATCH_FACTOR + largest * cfg.num_perm * 4 + largest * 48)
+    peak_partition = int(band_shuffle * SORT_FACTOR / partitions + cache)
+    per_unit_dups = int(largest * dup_fraction)
+    peak_components = int(per_unit_dups * (KEY_BYTES * 2 * 3 + 8 * 4))
+    disk = int((input_shard_bytes or text_bytes) + signature_bytes + band_shuffle + edge_bytes * 3)
+    return DedupPlan(
+        documents=documents,
+        text_bytes=text_bytes,
+        units=units,
+        largest_unit_rows=largest,
+        bands=bands,
+        rows=rows,
+        band_partitions=partitions,
+        dup_fraction=dup_fraction,
+        signature_bytes=signature_bytes,
+        band_shuffle_bytes=band_shuffle,
+        edge_bytes=edge_bytes,
+        shuffle_bytes=band_shuffle + signature_bytes + edge_bytes,
+        peak_sign_bytes=peak_sign,
+        peak_partition_bytes=peak_partition,
+        peak_components_bytes=peak_components,
+        peak_memory_bytes=max(peak_sign, peak_partition, peak_components),
+        disk_bytes=disk,
+    )

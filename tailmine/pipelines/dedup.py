@@ -1,0 +1,563 @@
+"""The dedup stage: exact and MinHash-LSH near-duplicates, clustered, one survivor per cluster.
+
+Run it::
+
+    tailmine dedup --in out/ingest --out out/dedup [--threshold 0.8] [--num-perm 128] [--ngram 5]
+    tailmine dedup --in out/ingest --out out/dedup --plan      # memory/shuffle/disk plan, no work
+
+Shape (every step is a Beam ParDo over small tasks; bulky data moves through files in ``OUT/_work``,
+the way the ingest stage moves documents, so no shuffle holds the corpus in memory and no worker
+holds more than one input shard or one band partition):
+
+1. ``Sign`` (per input shard = unit): signatures, exact-text hashes, survivor keys; band keys written
+   split into the planner's band partitions.
+2. ``Candidates`` (per band partition): documents sharing a band key (or the exact-text key) become
+   star edges; each candidate is kept when its signature estimate reaches ``threshold - verify_slack``.
+3. ``Components`` (per unit, in rounds run by the driver until nothing changes): min-label propagation.
+4. ``Survivors`` (per unit of the cluster label): the best document of each cluster (highest quality
+   score, then longest text, then smallest id) is kept; the others are dropped as ``exact_duplicate``
+   (same normalised text as the survivor) or ``near_duplicate``.
+5. ``Write`` (per unit): ``docs/`` with ``dup_cluster_id`` (the survivor's id) and ``dup_cluster_size``,
+   ``removed/`` with ``drop_reason``; ``clusters.parquet`` (``id``, ``cluster_id``) for every document
+   that has a duplicate; ``manifest.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+from dataclasses import dataclass, fields
+from typing import Optional
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tailmine.dedup import components as cc
+from tailmine.dedup.config import DedupConfig
+from tailmine.dedup.lsh import band_keys, bucket_edges, unique_edges
+from tailmine.dedup.minhash import EMPTY, MinHasher
+from tailmine.dedup.planner import DedupPlan, plan
+from tailmine.fileio import exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
+from tailmine.pipelines.options import pipeline_options
+from tailmine.pipelines.stage import DOCS_DIR, REMOVED_DIR, WORK_DIR, WriteManifest, finish, prepare_output, stage_shards
+from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
+from tailmine.schemas.manifest import Counts, Manifest
+from tailmine.schemas.shards import ShardWriter
+
+STAGE = "dedup"
+CLUSTERS_NAME = "clusters.parquet"
+EXACT = "exact_duplicate"
+NEAR = "near_duplicate"
+CLUSTER_COLUMNS = ("dup_cluster_id", "dup_cluster_size")
+SIGNATURE_CACHE_UNITS = 4
+log = logging.getLogger("tailmine.dedup")
+
+
+@dataclass(frozen=True)
+class Unit:
+    unit: int
+    path: str
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the work files live, and the fixed parameters every step needs (picklable)."""
+
+    out_dir: str
+    cfg: DedupConfig
+    bands: int
+    rows: int
+    partitions: int
+    units: int
+    quality_column: Optional[str]
+
+    def work(self, *parts: str) -> str:
+        return join(self.out_dir, WORK_DIR, *parts)
+
+
+# --- small file helpers (npz/parquet through tailmine.fileio so gs:// works) ---------------------
+
+
+def _save_npz(path: str, **arrays) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def _load_npz(path: str) -> dict:
+    with np.load(io.BytesIO(read_bytes(path))) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _save_table(path: str, table: pa.Table) -> None:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    write_bytes_atomic(path, sink.getvalue().to_pybytes())
+
+
+def _load_table(path: str) -> pa.Table:
+    return pq.read_table(io.BytesIO(read_bytes(path)))
+
+
+def _files(directory: str, pattern: str) -> list[str]:
+    try:
+        return [f.path for f in list_files(directory, pattern)]
+    except Exception:
+        return []
+
+
+def _split_by_unit(nodes: np.ndarray):
+    """Yield ``(unit, index array)`` for the rows of ``nodes`` grouped by their unit, in unit order."""
+    units = cc.unit_of(nodes)
+    order = np.argsort(units, kind="stable")
+    su = units[order]
+    bounds = np.flatnonzero(np.diff(su)) + 1
+    for chunk in np.split(order, bounds):
+        if len(chunk):
+            yield int(units[chunk[0]]), chunk
+
+
+# --- 1. signing ---------------------------------------------------------------------------------
+
+
+def sign_unit(task: Unit, lay: Layout) -> dict:
+    """Signatures, exact hashes and survivor keys of one shard; band keys split into partitions."""
+    cfg = lay.cfg
+    hasher = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed)
+    sigs, exacts, quality, length = [], [], [], []
+    columns = ["text"] + ([lay.quality_column] if lay.quality_column else [])
+    with open_raw(task.path) as handle:
+        parquet = pq.ParquetFile(handle)
+        check_schema(parquet.schema_arrow, task.path, DOCUMENT_SCHEMA)
+        for batch in parquet.iter_batches(batch_size=cfg.batch_rows, columns=columns):
+            text = batch.column("text")
+            sig, exact = hasher.sketch(text)
+            sigs.append(sig)
+            exacts.append(exact)
+            length.append(pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64))
+            if lay.quality_column:
+                q = pc.cast(batch.column(lay.quality_column), pa.float64()).to_numpy(zero_copy_only=False)
+                quality.append(np.asarray(q, np.float64))
+            else:
+                quality.append(np.full(batch.num_rows, np.nan))
+    sig = np.concatenate(sigs) if sigs else np.empty((0, cfg.num_perm), np.uint32)
+    exact = np.concatenate(exacts) if exacts else np.empty((0, 2), np.uint64)
+    n = len(sig)
+    _save_npz(lay.work("sig", f"u{task.unit:05d}.npz"), sig=sig)
+    _save_npz(
+        lay.work("meta", f"u{task.unit:05d}.npz"),
+        exact=exact,
+        quality=np.concatenate(quality) if quality else np.empty(0),
+        length=np.concatenate(length) if length else np.empty(0, np.int64),
+    )
+    nodes = cc.node_ids(task.unit, np.arange(n))
+    has_shingles = ~np.all(sig == EMPTY, axis=1) if n else np.zeros(0, bool)
+    keys = band_keys(sig[has_shingles], lay.bands, lay.rows)
+    with np.errstate(over="ignore"):
+        exact_key = (exact[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ exact[:, 1]
+    all_keys = np.concatenate([keys.ravel(), exact_key])
+    all_docs = np.concatenate([np.repeat(nodes[has_shingles], lay.bands), nodes])
+    part = (all_keys % np.uint64(lay.partitions)).astype(np.int64)
+    for p in range(lay.partitions):
+        mask = part == p
+        if mask.any():
+            _save_npz(lay.work("bands", f"p{p:05d}-u{task.unit:05d}.npz"), keys=all_keys[mask], docs=all_docs[mask])
+    return {"unit": task.unit, "rows": n}
+
+
+# --- 2. candidates and verification ---------------------------------------------------------------
+
+
+class _Signatures:
+    """Signature rows by node, holding at most ``keep`` units' signature files at a time (LRU), so a
+    band partition's memory does not grow with the number of units its candidates touch."""
+
+    def __init__(self, lay: Layout, keep: int = SIGNATURE_CACHE_UNITS):
+        self.lay, self.keep, self.cache = lay, keep, {}
+
+    def unit(self, unit: int) -> np.ndarray:
+        if unit in self.cache:
+            self.cache[unit] = self.cache.pop(unit)  # most recently used last
+        else:
+            if len(self.cache) >= self.keep:
+                self.cache.pop(next(iter(self.cache)))
+            self.cache[unit] = _load_npz(self.lay.work("sig", f"u{unit:05d}.npz"))["sig"]
+        return self.cache[unit]
+
+    def estimates(self, pairs: np.ndarray) -> np.ndarray:
+        """Signature Jaccard estimate of each pair, visiting pairs grouped by (unit, unit)."""
+        ua, ub = cc.unit_of(pairs[:, 0]), cc.unit_of(pairs[:, 1])
+        order = np.lexsort((ub, ua))
+        out = np.empty(len(pairs))
+        key = ua[order] * (1 << 31) + ub[order]
+        for chunk in np.split(order, np.flatnonzero(np.diff(key)) + 1):
+            a = self.unit(int(ua[chunk[0]]))[cc.row_of(pairs[chunk, 0])]
+            b = self.unit(int(ub[chunk[0]]))[cc.row_of(pairs[chunk, 1])]
+            out[chunk] = np.mean(a == b, axis=1)
+        return out
+
+
+def partition_edges(p: int, lay: Layout) -> dict:
+    """Verified duplicate edges of band partition ``p``, written (both directions) by source unit."""
+    parts = [_load_npz(f) for f in _files(lay.work("bands"), f"p{p:05d}-u*.npz")]
+    if not parts:
+        return {"partition": p, "candidates": 0, "edges": 0}
+    keys = np.concatenate([x["keys"] for x in parts])
+    docs = np.concatenate([x["docs"] for x in parts])
+    candidates = bucket_edges(keys, docs)
+    edges = candidates
+    if len(candidates):
+        estimate = _Signatures(lay).estimates(candidates)
+        edges = candidates[estimate >= lay.cfg.threshold - lay.cfg.verify_slack]
+    both = np.concatenate([edges, edges[:, ::-1]]) if len(edges) else np.empty((0, 2), np.int64)
+    for unit, idx in _split_by_unit(both[:, 0]) if len(both) else []:
+        np.save(buf := io.BytesIO(), both[idx])
+        write_bytes_atomic(lay.work("edges", f"u{unit:05d}-p{p:05d}.npy"), buf.getvalue())
+    return {"partition": p, "candidates": int(len(candidates)), "edges": int(len(edges))}
+
+
+# --- 3. connected components -------------------------------------------------------------------
+
+
+def _unit_edges(lay: Layout, unit: int) -> np.ndarray:
+    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("edges"), f"u{unit:05d}-p*.npy")]
+    return unique_edges(np.concatenate(parts)) if parts else np.empty((0, 2), np.int64)
+
+
+def _state_path(lay: Layout, unit: int, round_: int) -> str:
+    return lay.work("cc", f"r{round_:04d}-u{unit:05d}.npz")
+
+
+def cc_init(unit: int, lay: Layout) -> int:
+    edges = _unit_edges(lay, unit)
+    nodes, labels = cc.initial_labels(edges)
+    _save_npz(_state_path(lay, unit, 0), nodes=nodes, labels=labels, edges=edges)
+    return int(len(nodes))
+
+
+def cc_send(unit: int, round_: int, lay: Layout) -> int:
+    state = _load_npz(_state_path(lay, unit, round_))
+    targets, values = cc.messages(state["nodes"], state["labels"], state["edges"])
+    for dest, idx in _split_by_unit(targets) if len(targets) else []:
+        _save_npz(lay.work("msg", f"r{round_:04d}-to{dest:05d}-from{unit:05d}.npz"), targets=targets[idx], values=values[idx])
+    return int(len(targets))
+
+
+def cc_receive(unit: int, round_: int, lay: Layout) -> int:
+    state = _load_npz(_state_path(lay, unit, round_))
+    msgs = [_load_npz(f) for f in _files(lay.work("msg"), f"r{round_:04d}-to{unit:05d}-from*.npz")]
+    targets = np.concatenate([m["targets"] for m in msgs]) if msgs else np.empty(0, np.int64)
+    values = np.concatenate([m["values"] for m in msgs]) if msgs else np.empty(0, np.int64)
+    labels, changed = cc.apply_messages(state["nodes"], state["labels"], targets, values)
+    _save_npz(_state_path(lay, unit, round_ + 1), nodes=state["nodes"], labels=labels, edges=state["edges"])
+    return changed
+
+
+# --- 4. survivors ---------------------------------------------------------------------------------
+
+
+def _read_ids(path: str) -> np.ndarray:
+    with open_raw(path) as handle:
+        return np.asarray(pq.ParquetFile(handle).read(columns=["id"]).column("id").to_pylist(), dtype=object)
+
+
+def rank_send(task: Unit, round_: int, lay: Layout) -> int:
+    """Each duplicate node's survivor key, sent to the unit that owns its cluster label."""
+    state = _load_npz(_state_path(lay, task.unit, round_))
+    nodes, labels = state["nodes"], state["labels"]
+    if not len(nodes):
+        return 0
+    meta = _load_npz(lay.work("meta", f"u{task.unit:05d}.npz"))
+    rows = cc.row_of(nodes)
+    ids = _read_ids(task.path)[rows]
+    for dest, idx in _split_by_unit(labels):
+        r = rows[idx]
+        table = pa.table(
+            {
+                "label": labels[idx],
+                "node": nodes[idx],
+                "quality": meta["quality"][r],
+                "length": meta["length"][r],
+                "exact0": meta["exact"][r, 0],
+                "exact1": meta["exact"][r, 1],
+                "id": pa.array(list(ids[idx]), pa.string()),
+            }
+        )
+        _save_table(lay.work("rank", f"to{dest:05d}-from{task.unit:05d}.parquet"), table)
+    return int(len(nodes))
+
+
+def choose_unit(unit: int, lay: Layout) -> int:
+    """Pick the survivor of every cluster whose label this unit owns; send decisions to member units."""
+    files = _files(lay.work("rank"), f"to{unit:05d}-from*.parquet")
+    if not files:
+        return 0
+    t = pa.concat_tables([_load_table(f) for f in files])
+    labels = t.column("label").to_numpy()
+    ids = np.asarray(t.column("id").to_pylist(), dtype=object)
+    survivor = cc.choose_survivors(labels, t.column("quality").to_numpy(), t.column("length").to_numpy(), ids)
+    exact = np.stack([t.column("exact0").to_numpy(), t.column("exact1").to_numpy()], axis=1)
+    uniq, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    best = np.empty(len(uniq), np.int64)
+    best[inverse[survivor]] = np.flatnonzero(survivor)
+    head = best[inverse]
+    same_text = np.all(exact == exact[head], axis=1)
+    reason = np.where(survivor, None, np.where(same_text, EXACT, NEAR))
+    nodes = t.column("node").to_numpy()
+    for dest, idx in _split_by_unit(nodes):
+        table = pa.table(
+            {
+                "node": nodes[idx],
+                "cluster_id": pa.array(list(ids[head[idx]]), pa.string()),
+                "cluster_size": sizes[inverse[idx]].astype(np.int64),
+                "reason": pa.array(list(reason[idx]), pa.string()),
+            }
+        )
+        _save_table(lay.work("decide", f"to{dest:05d}-from{unit:05d}.parquet"), table)
+    return int(len(uniq))
+
+
+# --- 5. writing -------------------------------------------------------------------------------------
+
+
+def write_unit(task: Unit, lay: Layout) -> dict:
+    files = _files(lay.work("decide"), f"to{task.unit:05d}-from*.parquet")
+    decided = pa.concat_tables([_load_table(f) for f in files]) if files else None
+    rows_with = cc.row_of(decided.column("node").to_numpy()) if decided is not None else np.empty(0, np.int64)
+    order = np.argsort(rows_with)
+    rows_with = rows_with[order]
+    cluster_ids = np.asarray(decided.column("cluster_id").to_pylist(), object)[order] if decided is not None else np.empty(0, object)
+    sizes = decided.column("cluster_size").to_numpy()[order] if decided is not None else np.empty(0, np.int64)
+    reasons = np.asarray(decided.column("reason").to_pylist(), object)[order] if decided is not None else np.empty(0, object)
+    counts = Counts()
+    prefix = f"part-{task.unit:05d}"
+    kept_writer = removed_writer = None
+    cluster_parts = []
+    start = 0
+    with open_raw(task.path) as handle:
+        parquet = pq.ParquetFile(handle)
+        for batch in parquet.iter_batches(batch_size=lay.cfg.batch_rows):
+            table = pa.Table.from_batches([batch])
+            n = table.num_rows
+            lo, hi = np.searchsorted(rows_with, [start, start + n])
+            local = rows_with[lo:hi] - start
+            ids = table.column("id").to_pylist()
+            cid = list(ids)
+            size = np.ones(n, np.int64)
+            reason = [None] * n
+            for j, r in enumerate(local.tolist()):
+                cid[r] = cluster_ids[lo + j]
+                size[r] = sizes[lo + j]
+                reason[r] = reasons[lo + j]
+            if hi > lo:
+                cluster_parts.append(pa.table({"id": pa.array([ids[r] for r in local.tolist()], pa.string()), "cluster_id": pa.array(list(cluster_ids[lo:hi]), pa.string())}))
+            table = table.append_column("dup_cluster_id", pa.array(cid, pa.string())).append_column("dup_cluster_size", pa.array(size, pa.int64()))
+            keep = pa.array([x is None for x in reason])
+            counts.input += n
+            kept = table.filter(keep)
+            if kept_writer is None:
+                kept_writer = ShardWriter(lay.out_dir, DOCS_DIR, prefix, table.schema, numbered=False, shard_bytes=1 << 62)
+            kept_writer.add_batch(kept, _text_bytes(kept))
+            counts.output += kept.num_rows
+            if kept.num_rows < n:
+                dropped = [x for x in reason if x is not None]
+                for x in dropped:
+                    counts.drop(x)
+                removed = table.filter(pc.invert(keep)).append_column("drop_reason", pa.array(dropped, pa.string()))
+                if removed_writer is None:
+                    removed_writer = ShardWriter(lay.out_dir, REMOVED_DIR, prefix, removed.schema, numbered=False, shard_bytes=1 << 62)
+                removed_writer.add_batch(removed, _text_bytes(removed))
+            start += n
+    if cluster_parts:
+        _save_table(lay.work("clusters", f"u{task.unit:05d}.parquet"), pa.concat_tables(cluster_parts))
+    counts.check_balanced(f"dedup on {task.path}")
+    return {
+        "unit": task.unit,
+        "input": task.path,
+        "input_bytes": task.bytes,
+        "outputs": [s.__dict__ for s in (kept_writer.close() if kept_writer else [])],
+        "removed": [s.__dict__ for s in (removed_writer.close() if removed_writer else [])],
+        "counts": counts.to_dict(),
+    }
+
+
+def _text_bytes(table: pa.Table) -> int:
+    if table.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0)
+
+
+def write_clusters(lay: Layout) -> int:
+    """``clusters.parquet``: (id, cluster_id) of every document with a duplicate, sorted by cluster then id."""
+    parts = [_load_table(f) for f in _files(lay.work("clusters"), "u*.parquet")]
+    schema = pa.schema([("id", pa.string()), ("cluster_id", pa.string())])
+    table = pa.concat_tables(parts) if parts else schema.empty_table()
+    table = table.sort_by([("cluster_id", "ascending"), ("id", "ascending")])
+    _save_table(join(lay.out_dir, CLUSTERS_NAME), table)
+    return table.num_rows
+
+
+# --- Beam wiring ----------------------------------------------------------------------------------
+
+
+class _Call(beam.DoFn):
+    """Runs ``fn(element, *args)``; extra side inputs only order the steps (barriers)."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def process(self, element, *barriers):
+        yield self.fn(element, *self.args)
+
+
+def _step(pipeline, label: str, elements: list, fn, *args, after=None):
+    """``elements | Reshuffle | ParDo(fn)``, started only once ``after`` (a PCollection) is complete."""
+    side = [beam.pvalue.AsList(after)] if after is not None else []
+    return (
+        pipeline
+        | f"List{label}" >> beam.Create(elements)
+        | f"Spread{label}" >> beam.Reshuffle()
+        | label >> beam.ParDo(_Call(fn, *args), *side)
+    )
+
+
+class _WriteResult(beam.DoFn):
+    def __init__(self, path: str):
+        self.path = path
+
+    def process(self, values):
+        write_bytes_atomic(self.path, json.dumps(values).encode())
+        yield self.path
+
+
+class _Finish(beam.DoFn):
+    def __init__(self, lay: Layout, manifest_writer: WriteManifest):
+        self.lay, self.manifest_writer = lay, manifest_writer
+
+    def process(self, summaries):
+        self.manifest_writer.extra = {**(self.manifest_writer.extra or {}), "clustered_documents": write_clusters(self.lay)}
+        yield from self.manifest_writer.process(summaries)
+
+
+def _detect_quality_column(cfg: DedupConfig, in_dir: str, first_shard: Optional[str]) -> Optional[str]:
+    if cfg.quality_column == "none" or first_shard is None:
+        return None
+    with open_raw(first_shard) as handle:
+        schema = pq.ParquetFile(handle).schema_arrow
+    if cfg.quality_column != "auto":
+        from tailmine.errors import ConfigError
+
+        if cfg.quality_column not in schema.names:
+            raise ConfigError(f"quality_column: {cfg.quality_column!r} is not a column of {first_shard}")
+        return cfg.quality_column
+    numeric = [f.name for f in schema if f.name.startswith("quality_") and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
+    return sorted(numeric)[0] if numeric else None
+
+
+def make_plan(in_dir: str, cfg: DedupConfig) -> tuple[DedupPlan, list[Unit]]:
+    manifest, shards = stage_shards(in_dir)
+    units = [Unit(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
+    text_bytes = int(manifest.extra.get("text_bytes", 0)) if manifest.extra else 0
+    if not text_bytes:
+        text_bytes = sum(s.bytes for s in shards) * 3  # Parquet shards are zstd text: about 1/3 of the raw size
+    return plan(sum(u.rows for u in units), text_bytes, [u.rows for u in units], cfg, sum(s.bytes for s in shards)), units
+
+
+def run(
+    in_dir: str,
+    out_dir: str,
+    cfg: DedupConfig | None = None,
+    beam_args: Optional[list[str]] = None,
+    force: bool = False,
+    progress: bool = True,
+) -> Manifest:
+    """Run the dedup stage over the finished stage in ``in_dir``; return the manifest written to ``out_dir``."""
+    cfg = cfg or DedupConfig()
+    the_plan, units = make_plan(in_dir, cfg)
+    prepare_output(out_dir, force, resume=False, subdirs=(DOCS_DIR, REMOVED_DIR, WORK_DIR, CLUSTERS_NAME))
+    lay = Layout(
+        out_dir, cfg, the_plan.bands, the_plan.rows, the_plan.band_partitions, len(units),
+        _detect_quality_column(cfg, in_dir, units[0].path if units else None),
+    )
+    log.info("%s", the_plan.describe())
+    unit_ids = [u.unit for u in units]
+    options = pipeline_options(beam_args)
+
+    # 1+2+3a: sign, candidates, component state.
+    with beam.Pipeline(options=options) as p:
+        signed = _step(p, "Sign", units, sign_unit, lay)
+        edges = _step(p, "Candidates", list(range(lay.partitions)), partition_edges, lay, after=signed)
+        _step(p, "InitComponents", unit_ids, cc_init, lay, after=edges)
+    # 3b: rounds until no label changes.
+    round_ = 0
+    while units:
+        result = lay.work("rounds", f"r{round_:04d}.json")
+        with beam.Pipeline(options=options) as p:
+            sent = _step(p, "Send", unit_ids, cc_send, round_, lay)
+            (
+                _step(p, "Receive", unit_ids, cc_receive, round_, lay, after=sent)
+                | "SumChanged" >> beam.CombineGlobally(sum)
+                | "WriteChanged" >> beam.ParDo(_WriteResult(result))
+            )
+        round_ += 1
+        if json.loads(read_bytes(result)) == 0:
+            break
+    # 4+5: survivors, outputs, manifest.
+    inputs = [{"path": u.path, "bytes": u.bytes, "rows": u.rows} for u in units]
+    parameters = {**cfg.to_dict(), "bands": lay.bands, "rows": lay.rows, "band_partitions": lay.partitions, "quality_column": lay.quality_column}
+    extra = {"component_rounds": round_, "plan": the_plan.to_dict()}
+    p = beam.Pipeline(options=options)
+    ranked = _step(p, "RankSend", units, rank_send, round_, lay)
+    chosen = _step(p, "ChooseSurvivors", unit_ids, choose_unit, lay, after=ranked)
+    (
+        _step(p, "Write", units, write_unit, lay, after=chosen)
+        | "CollectSummaries" >> beam.combiners.ToList()
+        | "WriteManifest" >> beam.ParDo(_Finish(lay, WriteManifest(STAGE, out_dir, parameters, inputs, extra)))
+    )
+    return finish(p, out_dir, STAGE, len(units), sum(u.bytes for u in units), progress)
+
+
+# --- command line: `tailmine dedup` -------------------------------------------------------------
+
+HELP = "exact + MinHash-LSH near-duplicate removal, clustered, with a memory planner (--plan)"
+DESCRIPTION = (
+    "Find exact duplicates (hash of NFKC, lower-cased, whitespace-collapsed text) and near-duplicates\n"
+    "(MinHash-LSH over word n-gram shingles; character n-grams for Chinese, Japanese, Thai), cluster\n"
+    "them (connected components, computed per shard in rounds) and keep one survivor per cluster\n"
+    "(highest quality_* score, then longest text, then smallest id). Every document gets\n"
+    "dup_cluster_id and dup_cluster_size; the others go to DIR/removed/ with drop_reason\n"
+    "exact_duplicate or near_duplicate; DIR/clusters.parquet lists (id, cluster_id) of every\n"
+    "document that has a duplicate. --plan prints peak memory, shuffle and disk first and stops."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage (e.g. ingest)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--plan", action="store_true", help="print the memory/shuffle/disk plan and the partitioning, then stop")
+    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
+    helps = DedupConfig.field_help()
+    for f in fields(DedupConfig):
+        kwargs = {"dest": f.name, "default": f.default, "help": f"{helps[f.name]} (default: {f.default})"}
+        if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
+            kwargs["type"] = type(f.default)
+        parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+
+
+def main(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from tailmine.cli import summarize
+
+    cfg = DedupConfig(**{f.name: getattr(args, f.name) for f in fields(DedupConfig)})
+    if args.plan:
+        print(make_plan(args.in_dir, cfg)[0].describe())
+        return 0
+    manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, progress=args.progress)
+    print(summarize(manifest, args.out))
+    return 0

@@ -1,0 +1,143 @@
+"""The filter stage: language ID, quality rules and PII redaction, annotate-then-select, shard by shard.
+
+Run it::
+
+    tailmine filter --in out/ingest --out out/filter [--config filters.yaml]
+
+``annotate`` adds ``lang``, ``lang_score``, every quality signal (``gopher_*_v1``, ``c4_*_v1``,
+``fineweb_*_v1``) and ``pii_<type>_count``, and replaces PII in ``text`` by typed placeholders (signals
+are measured on the text as it arrived). ``decide`` applies the thresholds of the config, per language;
+a dropped document's reason is the first failed rule's name (``lang_not_allowed`` when its language is
+not in ``allowed_languages``). To change thresholds without recomputing signals, run the stage again on
+its own output with a new config: the signal columns are reused when present.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Optional
+
+import pyarrow as pa
+
+from tailmine.filters.config import FilterConfig
+from tailmine.filters.langid import LanguageIdentifier
+from tailmine.filters.pii import PII_TYPES, redact
+from tailmine.filters.quality import SIGNAL_NAMES, VERSION, quality_signals
+from tailmine.filters.rules import RULES
+from tailmine.pipelines.stage import ShardStep, run_map_stage
+from tailmine.schemas.manifest import Manifest
+
+STAGE = "filter"
+SIGNAL_COLUMNS = tuple(f"{name}_{VERSION}" for name in SIGNAL_NAMES)
+PII_COLUMNS = tuple(f"pii_{t}_count" for t in PII_TYPES)
+
+
+class FilterStep(ShardStep):
+    name = STAGE
+
+    def __init__(self, cfg: Optional[FilterConfig] = None):
+        self.cfg = cfg or FilterConfig()
+        self._langid = LanguageIdentifier(self.cfg.langid_max_chars)
+        self._table = self.cfg.threshold_table()
+
+    def parameters(self) -> dict:
+        return self.cfg.to_dict()
+
+    def setup(self) -> None:
+        self._langid.setup()
+
+    def annotate(self, table: pa.Table) -> pa.Table:
+        if all(c in table.column_names for c in ("lang", "lang_score", *SIGNAL_COLUMNS, *PII_COLUMNS)):
+            return table  # signals already there (a re-selection with new thresholds)
+        texts = table.column("text").to_pylist()
+        langs, scores = [], []
+        signals: dict[str, list[float]] = {name: [] for name in SIGNAL_NAMES}
+        pii: dict[str, list[int]] = {t: [] for t in PII_TYPES}
+        redacted = []
+        for text in texts:
+            lang, score = self._langid.identify(text)
+            langs.append(lang)
+            scores.append(score)
+            for name, value in quality_signals(text, lang).items():
+                signals[name].append(value)
+            if self.cfg.pii:
+                text, counts = redact(text, self.cfg.pii_types)
+            else:
+                counts = {t: 0 for t in PII_TYPES}
+            redacted.append(text)
+            for t in PII_TYPES:
+                pii[t].append(counts[t])
+        table = table.set_column(table.schema.get_field_index("text"), table.schema.field("text"), pa.array(redacted, pa.string()))
+        table = table.append_column("lang", pa.array(langs, pa.string()))
+        table = table.append_column("lang_score", pa.array(scores, pa.float32()))
+        for name in SIGNAL_NAMES:
+            table = table.append_column(f"{name}_{VERSION}", pa.array(signals[name], pa.float64()))
+        for t in PII_TYPES:
+            table = table.append_column(f"pii_{t}_count", pa.array(pii[t], pa.int32()))
+        return table
+
+    def decide(self, table: pa.Table) -> list[Optional[str]]:
+        return decide_rows(table, self.cfg, self._table)
+
+
+def decide_rows(table: pa.Table, cfg: FilterConfig, thresholds: Optional[dict] = None, rules=RULES) -> list[Optional[str]]:
+    """Per row, the first failed rule's name (or ``lang_not_allowed``), None to keep."""
+    thresholds = thresholds or cfg.threshold_table()
+    columns = {r.signal: table.column(r.signal).to_pylist() for r in rules}
+    langs = table.column("lang").to_pylist()
+    allowed = set(cfg.allowed_languages)
+    reasons: list[Optional[str]] = []
+    for i, lang in enumerate(langs):
+        if allowed and lang not in allowed:
+            reasons.append("lang_not_allowed")
+            continue
+        limits = thresholds.get(lang, thresholds["*"])
+        reason = None
+        for rule in rules:
+            if rule.fails(columns[rule.signal][i], limits[rule.name]):
+                reason = rule.name
+                break
+        reasons.append(reason)
+    return reasons
+
+
+def run(
+    in_dir: str,
+    out_dir: str,
+    cfg: Optional[FilterConfig] = None,
+    beam_args: Optional[list[str]] = None,
+    force: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+) -> Manifest:
+    """Run the filter stage over the finished stage in ``in_dir``; return its manifest."""
+    return run_map_stage(FilterStep(cfg), in_dir, out_dir, beam_args, force=force, resume=resume, progress=progress)
+
+
+# --- command line: `tailmine filter` -------------------------------------------------------------
+
+HELP = "language ID, Gopher/C4/FineWeb quality rules, PII redaction (annotate, then select)"
+DESCRIPTION = (
+    "Annotate every document with lang, lang_score, quality signals (gopher_*_v1, c4_*_v1,\n"
+    "fineweb_*_v1) and PII counts, redact e-mails, IPs and phone numbers, then drop documents that\n"
+    "fail a rule (the reason is the rule's name). Thresholds come from --config (YAML or JSON: keys\n"
+    "allowed_languages, langid_max_chars, thresholds, languages, pii, pii_types); running the stage\n"
+    "again on its own output with a new config re-selects without recomputing signals."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON thresholds (default: published defaults)")
+    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
+    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
+
+
+def main(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from tailmine.cli import summarize
+
+    cfg = FilterConfig.load(args.config) if args.config else FilterConfig()
+    manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
+    print(summarize(manifest, args.out))
+    return 0

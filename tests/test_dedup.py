@@ -1,0 +1,338 @@
+"""Dedup kernels against datasketch (the oracle), planted near-duplicates of real texts, and the stage."""
+import gzip
+import hashlib
+import json
+import os
+import random
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import TEST_BEAM_ARGS
+from tailmine.dedup import components as cc
+from tailmine.dedup.config import DedupConfig
+from tailmine.dedup.lsh import (
+    all_pairs, band_keys, bucket_edges, collision_probability, near_duplicate_edges, optimal_bands_rows,
+)
+from tailmine.dedup.minhash import EMPTY, MinHasher, normalize, text_hash
+from tailmine.dedup.planner import plan
+
+datasketch = pytest.importorskip("datasketch")
+
+
+def _book_chunks(corpora, n_books=12, words=220, per_book=15):
+    """Real English prose: consecutive chunks of Gutenberg books, past the licence header."""
+    chunks = []
+    books = sorted(p for p in (corpora / "books" / "gutenberg").glob("*.txt.gz") if not p.name.startswith(("fr__", "es__")))
+    for path in books[:n_books]:
+        words_all = gzip.open(path, "rt", encoding="utf-8-sig").read().split()
+        start = len(words_all) // 5
+        for k in range(per_book):
+            chunk = words_all[start + k * words : start + (k + 1) * words]
+            if len(chunk) == words:
+                chunks.append(" ".join(chunk))
+    return chunks
+
+
+def _edit(rng, text, rate, vocabulary):
+    """Replace, delete or insert ``rate`` of the words (at random positions)."""
+    words = text.split()
+    for _ in range(max(1, round(rate * len(words)))):
+        i = rng.randrange(len(words))
+        op = rng.random()
+        if op < 0.5:
+            words[i] = rng.choice(vocabulary)
+        elif op < 0.75 and len(words) > 1:
+            del words[i]
+        else:
+            words.insert(i, rng.choice(vocabulary))
+    return " ".join(words)
+
+
+def _jaccard(a, b):
+    a, b = set(a.tolist()), set(b.tolist())
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+# --- normalisation and the exact key ---------------------------------------------------------------
+
+
+def test_exact_key_ignores_case_width_and_whitespace_but_not_words():
+    mh = MinHasher(num_perm=16)
+    texts = ["Hello  World\n", "hello world", "ＨＥＬＬＯ　world", " HELLO\tWORLD ", "hello, world", "hello worlds", ""]
+    _, exact = mh.sketch(texts)
+    keys = [tuple(e) for e in exact.tolist()]
+    assert len({keys[0], keys[1], keys[2], keys[3]}) == 1
+    assert len(set(keys[3:])) == 4
+    # The kernel's key is equal exactly when the Python normalisation is equal.
+    assert len({text_hash(normalize(t)) for t in texts[:4]}) == 1 and normalize(texts[2]) == "hello world"
+
+
+def test_empty_and_punctuation_only_documents_have_no_shingles():
+    mh = MinHasher(num_perm=8)
+    sig, _ = mh.sketch(["", "!!! ...", None, "word"])
+    assert (sig[:3] == EMPTY).all() and not (sig[3] == EMPTY).all()
+
+
+def test_unspaced_scripts_get_character_ngrams():
+    mh = MinHasher(ngram=5)
+    assert len(mh.shingles("我们今天去北京看长城")) == 10 - 5 + 1
+    assert len(mh.shingles("ภาษาไทยไม่มีช่องว่าง")) > 1
+    assert len(mh.shingles("one two three four five six")) == 2
+    # Mixed text: words stay words, each Han character is a token.
+    assert len(mh.shingles("tailmine 处理 data")) == 1  # 4 tokens < 5: one shingle of all
+
+
+def test_huge_document_is_signed():
+    text = " ".join(f"w{i}" for i in range(400_000))
+    sig = MinHasher().signatures([text, text[:1000]])
+    assert sig.shape == (2, 128) and not (sig == EMPTY).any()
+
+
+# --- datasketch as the oracle ---------------------------------------------------------------------
+
+
+def test_signature_estimates_agree_with_datasketch_within_sampling_error(corpora):
+    rng = random.Random(1)
+    chunks = _book_chunks(corpora, n_books=6, per_book=6)
+    vocab = " ".join(chunks).split()
+    mh = MinHasher(num_perm=256, seed=3)
+    ours, theirs, truth = [], [], []
+    for base in chunks:
+        for rate in (0.01, 0.05, 0.15):
+            a, b = mh.shingles(base), mh.shingles(_edit(rng, base, rate, vocab))
+            truth.append(_jaccard(a, b))
+            ours.append(np.mean(mh.signature_of_shingles(np.unique(a)) == mh.signature_of_shingles(np.unique(b))))
+            ds = []
+            for shingles in (a, b):
+                m = datasketch.MinHash(num_perm=256, seed=3)
+                m.update_batch([x.tobytes() for x in np.unique(shingles)])
+                ds.append(m)
+            theirs.append(ds[0].jaccard(ds[1]))
+    ours, theirs, truth = map(np.array, (ours, theirs, truth))
+    sigma = np.sqrt(truth * (1 - truth) / 256) + 1e-3
+    assert np.all(np.abs(ours - truth) < 4.5 * sigma)
+    assert np.all(np.abs(ours - theirs) < 6.5 * sigma)
+    assert abs(np.mean(ours - truth)) < 0.01 and abs(np.mean(theirs - truth)) < 0.01
+    # The batch kernel computes the same signature as the reference formula on its own shingles.
+    batch = mh.signatures(chunks[:5])
+    assert all((batch[i] == mh.signature_of_shingles(mh.shingles(chunks[i]))).all() for i in range(5))
+
+
+def test_band_rows_choice_matches_datasketch_for_the_same_weights():
+    from datasketch.lsh import _optimal_param
+
+    for threshold, num_perm, fp, fn in [(0.8, 128, 0.5, 0.5), (0.7, 64, 0.3, 0.7), (0.9, 256, 0.1, 0.9)]:
+        assert optimal_bands_rows(threshold, num_perm, fp, fn) == tuple(_optimal_param(threshold, num_perm, fp, fn))
+    bands, rows = DedupConfig().bands_rows()
+    assert collision_probability(0.85, bands, rows) > 0.95 > collision_probability(0.85, *optimal_bands_rows(0.8, 128))
+
+
+def test_lsh_candidates_match_datasketch_minhashlsh(corpora):
+    rng = random.Random(2)
+    chunks = _book_chunks(corpora, n_books=4, per_book=10)
+    vocab = " ".join(chunks).split()
+    texts = chunks + [_edit(rng, c, rng.choice([0.01, 0.03, 0.08]), vocab) for c in chunks for _ in range(2)]
+    bands, rows = 16, 8
+    sig = MinHasher(num_perm=128).signatures(texts)
+    ours = all_pairs(band_keys(sig, bands, rows).ravel(), np.repeat(np.arange(len(texts)), bands))
+    lsh = datasketch.MinHashLSH(num_perm=128, params=(bands, rows))
+    hashes = [datasketch.MinHash(num_perm=128, hashvalues=s.astype(np.uint64), scheme="affine32") for s in sig]
+    for i, m in enumerate(hashes):
+        lsh.insert(i, m)
+    theirs = {(min(i, j), max(i, j)) for i, m in enumerate(hashes) for j in lsh.query(m) if j != i}
+    assert ours == theirs and len(ours) > len(chunks)
+    # Star edges of the buckets connect the same components as all pairs.
+    star = bucket_edges(band_keys(sig, bands, rows).ravel(), np.repeat(np.arange(len(texts)), bands))
+    assert cc.components_local(star) == cc.components_local(np.array(sorted(ours)))
+
+
+# --- planted near-duplicates of real texts --------------------------------------------------------
+
+
+def test_planted_near_duplicates_recall_and_false_positives(corpora):
+    rng = random.Random(7)
+    chunks = _book_chunks(corpora)
+    vocab = " ".join(chunks).split()
+    rates = [0.01, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3]
+    texts, planted = list(chunks), []
+    for i, base in enumerate(chunks):
+        for rate in rates:
+            planted.append((i, len(texts)))
+            texts.append(_edit(rng, base, rate, vocab))
+    cfg = DedupConfig()
+    mh = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed)
+    shingles = [mh.shingles(t) for t in texts]
+    sig = mh.signatures(texts)
+    bands, rows = cfg.bands_rows()
+    edges = near_duplicate_edges(sig, bands, rows, cfg.threshold - cfg.verify_slack)
+    label = cc.components_local(edges)
+    high = [(a, b) for a, b in planted if _jaccard(shingles[a], shingles[b]) >= cfg.threshold + 0.05]
+    found = sum(1 for a, b in high if a in label and label.get(a) == label.get(b))
+    assert len(high) > 150
+    assert found / len(high) >= 0.95, f"recall {found / len(high):.3f} on {len(high)} pairs"
+    bad = sum(1 for a, b in edges.tolist() if _jaccard(shingles[a], shingles[b]) < cfg.threshold - 0.2)
+    assert len(edges) and bad / len(edges) < 0.02
+
+
+# --- components and survivors ---------------------------------------------------------------------
+
+
+def test_partitioned_label_propagation_equals_union_find():
+    rng = np.random.default_rng(0)
+    nodes = np.concatenate([cc.node_ids(u, rng.choice(1000, 60, replace=False)) for u in range(4)])
+    edges = nodes[rng.integers(0, len(nodes), (150, 2))]
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    both = np.unique(np.concatenate([edges, edges[:, ::-1]]), axis=0)
+    states = {}
+    for unit in range(4):
+        mine = both[cc.unit_of(both[:, 0]) == unit]
+        states[unit] = [*cc.initial_labels(mine), mine]
+    for _ in range(100):
+        inbox = {u: [] for u in states}
+        for unit, (n, lab, e) in states.items():
+            t, v = cc.messages(n, lab, e)
+            for dest in states:
+                m = cc.unit_of(t) == dest
+                inbox[dest].append((t[m], v[m]))
+        changed = 0
+        for unit, (n, lab, e) in states.items():
+            t = np.concatenate([x[0] for x in inbox[unit]])
+            v = np.concatenate([x[1] for x in inbox[unit]])
+            states[unit][1], c = cc.apply_messages(n, lab, t, v)
+            changed += c
+        if not changed:
+            break
+    got = {int(a): int(b) for n, lab, _ in states.values() for a, b in zip(n, lab)}
+    assert got == cc.components_local(edges)
+
+
+def test_survivor_is_best_quality_then_longest_then_smallest_id_whatever_the_order():
+    labels = np.array([1, 1, 1, 2, 2, 3, 3])
+    quality = np.array([0.2, 0.9, np.nan, np.nan, np.nan, 0.5, 0.5])
+    length = np.array([100, 10, 500, 50, 50, 7, 9])
+    ids = np.array(["a", "b", "c", "z", "y", "p", "q"])
+    assert cc.choose_survivors(labels, quality, length, ids).tolist() == [False, True, False, False, True, False, True]
+    perm = np.array([6, 2, 4, 0, 5, 1, 3])
+    assert cc.choose_survivors(labels[perm], quality[perm], length[perm], ids[perm]).tolist() == [
+        True, False, True, False, False, True, False]
+
+
+def test_plan_scales_partitions_with_input_and_stays_under_budget():
+    cfg = DedupConfig(memory_budget_mb=256)
+    small = plan(10_000, 50_000_000, [10_000], cfg)
+    huge = plan(1_000_000_000, 5 * 10**12, [50_000] * 20_000, cfg)
+    assert small.band_partitions == 1 and huge.band_partitions > 1000
+    assert huge.peak_partition_bytes <= 1.3 * 256 * (1 << 20)
+    assert huge.peak_sign_bytes == plan(2_000_000, 10**10, [50_000] * 40, cfg).peak_sign_bytes
+    assert "peak memory" in huge.describe() and "band-shuffle partition" in huge.describe()
+
+
+# --- the stage, end to end ------------------------------------------------------------------------
+
+
+def _jsonl(path, records):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+@pytest.fixture
+def dup_input(tmp_path, ingest, corpora):
+    chunks = _book_chunks(corpora, n_books=3, per_book=6)
+    rng = random.Random(5)
+    vocab = " ".join(chunks).split()
+    records = []
+    for i, c in enumerate(chunks):
+        records.append({"id": f"b{i:02d}", "text": c})
+    records.append({"id": "x-exact", "text": "  " + chunks[0].upper() + "\n"})
+    records.append({"id": "x-near", "text": _edit(rng, chunks[1], 0.01, vocab)})
+    records.append({"id": "x-near2", "text": _edit(rng, chunks[1], 0.01, vocab)})
+    records.append({"id": "x-far", "text": _edit(rng, chunks[2], 0.3, vocab)})
+    records.append({"id": "zh-1", "text": "我们今天去北京看长城，然后回家吃饭。" * 5})
+    records.append({"id": "zh-2", "text": "我们今天去北京看长城，然后回家吃饭。" * 5 + "好"})
+    records.append({"id": "odd", "text": "x", "unknown_field": {"nested": 1}})
+    half = len(records) // 2
+    _jsonl(tmp_path / "a.jsonl", records[:half])
+    _jsonl(tmp_path / "b.jsonl", records[half:])
+    from tailmine.ingest.config import IngestConfig  # noqa: F401
+
+    ingest([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], out=tmp_path / "ingest", unit_bytes=1 << 14)
+    return tmp_path / "ingest", len(records)
+
+
+def test_stage_drops_exact_and_near_duplicates_with_reasons_and_clusters(tmp_path, dup_input):
+    from tailmine.pipelines import dedup
+    from tailmine.schemas import read_documents
+
+    in_dir, n = dup_input
+    out = tmp_path / "dedup"
+    m = dedup.run(str(in_dir), str(out), DedupConfig(), TEST_BEAM_ARGS, progress=False)
+    assert m.counts.input == n and m.counts.input == m.counts.output + sum(m.counts.dropped.values())
+    assert m.counts.dropped == {"exact_duplicate": 1, "near_duplicate": 3}
+    kept = read_documents([os.path.join(out, s.path) for s in m.outputs])
+    removed = __import__("pyarrow").concat_tables([pq.read_table(os.path.join(out, s.path)) for s in m.removed])
+    reasons = dict(zip(removed.column("id").to_pylist(), removed.column("drop_reason").to_pylist()))
+    # x-exact is b00 upper-cased (ingest trims the whitespace): same length, so the smaller id b00 survives.
+    assert reasons.pop("x-exact") == "exact_duplicate" and reasons.pop("zh-1") == "near_duplicate"
+    assert len(reasons) == 2 and set(reasons) < {"b01", "x-near", "x-near2"} and set(reasons.values()) == {"near_duplicate"}
+    sizes = dict(zip(kept.column("id").to_pylist(), kept.column("dup_cluster_size").to_pylist()))
+    assert sizes["x-far"] == 1 and sizes["odd"] == 1 and max(sizes.values()) == 3
+    clusters = pq.read_table(out / "clusters.parquet")
+    assert clusters.column_names == ["id", "cluster_id"] and clusters.num_rows == 7
+    by_cluster = {}
+    for i, c in zip(clusters.column("id").to_pylist(), clusters.column("cluster_id").to_pylist()):
+        by_cluster.setdefault(c, set()).add(i)
+    assert all(c in members and c in sizes for c, members in by_cluster.items())  # the survivor names the cluster
+
+
+def test_stage_output_is_byte_identical_on_rerun(tmp_path, dup_input):
+    from tailmine.pipelines import dedup
+
+    in_dir, _ = dup_input
+    digests = []
+    for name in ("one", "two"):
+        dedup.run(str(in_dir), str(tmp_path / name), DedupConfig(), TEST_BEAM_ARGS, progress=False)
+        files = sorted(p.relative_to(tmp_path / name) for p in (tmp_path / name).rglob("*") if p.is_file())
+        digests.append({str(f): hashlib.sha256((tmp_path / name / f).read_bytes()).hexdigest() for f in files})
+    assert digests[0] == digests[1] and "clusters.parquet" in digests[0] and "manifest.json" in digests[0]
+
+
+def test_survivor_uses_quality_column_when_present(tmp_path, ingest):
+    import pyarrow as pa
+    from tailmine.pipelines import dedup
+    from tailmine.pipelines.stage import ShardStep, run_map_stage
+
+    text = "the quick brown fox jumps over the lazy dog again and again " * 5
+    _jsonl(tmp_path / "a.jsonl", [{"id": "long", "text": text + " and more"}, {"id": "best", "text": text}])
+    ingest([tmp_path / "a.jsonl"], out=tmp_path / "ingest")
+
+    class Score(ShardStep):
+        name = "score"
+
+        def annotate(self, table):
+            return table.append_column("quality_v1", pa.array([1.0 if i == "best" else 0.1 for i in table.column("id").to_pylist()]))
+
+    run_map_stage(Score(), str(tmp_path / "ingest"), str(tmp_path / "scored"), TEST_BEAM_ARGS, progress=False)
+    m = dedup.run(str(tmp_path / "scored"), str(tmp_path / "dedup"), DedupConfig(), TEST_BEAM_ARGS, progress=False)
+    kept = pq.read_table(os.path.join(tmp_path / "dedup", m.outputs[0].path))
+    assert kept.column("id").to_pylist() == ["best"] and m.parameters["quality_column"] == "quality_v1"
+
+
+def test_cli_plan_prints_before_work_and_refuses_existing_output(tmp_path, dup_input, capsys):
+    import argparse
+
+    from tailmine.errors import OutputExistsError
+    from tailmine.pipelines import dedup
+
+    in_dir, _ = dup_input
+    parser = argparse.ArgumentParser()
+    dedup.add_arguments(parser)
+    args = parser.parse_args(["--in", str(in_dir), "--out", str(tmp_path / "o"), "--plan", "--threshold", "0.7"])
+    assert dedup.main(args, TEST_BEAM_ARGS) == 0
+    printed = capsys.readouterr().out
+    assert "peak memory" in printed and "shuffle" in printed and "disk" in printed
+    assert not (tmp_path / "o").exists()
+    args = parser.parse_args(["--in", str(in_dir), "--out", str(tmp_path / "o"), "--no-progress"])
+    assert dedup.main(args, TEST_BEAM_ARGS) == 0
+    with pytest.raises(OutputExistsError):
+        dedup.main(args, TEST_BEAM_ARGS)
