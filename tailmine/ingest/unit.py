@@ -130,6 +130,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
         extractor = get_extractor(cfg.extractor)
     started = time.perf_counter()
     counts = Counts()
+    output_chars = 0
     docs = _document_writer(out_dir, unit.index, cfg)
     quarantine = _quarantine_writer(out_dir, unit.index, cfg)
     for piece in unit.slices:
@@ -153,6 +154,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
                 continue
             outcome["source_file"] = piece.path
             counts.output += 1
+            output_chars += len(outcome["text"])
             docs.add(outcome, len(outcome["text"]))
     summary = {
         "unit": unit.index,
@@ -163,6 +165,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
         "outputs": [asdict(s) for s in docs.close()],
         "quarantine": [asdict(s) for s in quarantine.close()],
         "counts": counts.to_dict(),
+        "output_chars": output_chars,
     }
     counts.check_balanced(f"unit {unit.index}")
     save_summary(out_dir, summary)

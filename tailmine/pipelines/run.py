@@ -228,11 +228,26 @@ def _save_state(path: str, state: dict) -> None:
     write_bytes_atomic(path, (json.dumps(state, indent=1, sort_keys=True) + "\n").encode())
 
 
+CHARS_PER_TOKEN = 4.0  # English rule of thumb; the mix stage counts real tokens
+
+
 def summary_table(manifests: dict[str, Manifest]) -> str:
-    lines = [f"{'stage':<14}{'in':>12}{'out':>12}{'dropped':>10}{'quarantined':>13}"]
+    """Documents and (estimated) tokens in and out per stage, with dropped and quarantined counts."""
+    lines = [f"{'stage':<14}{'docs in':>11}{'docs out':>11}{'dropped':>10}{'quarantined':>13}{'tokens in':>14}{'tokens out':>14}"]
+    tokens_in = None
     for name, m in manifests.items():
         c = m.counts
-        lines.append(f"{name:<14}{c.input:>12,}{c.output:>12,}{sum(c.dropped.values()):>10,}{sum(c.quarantined.values()):>13,}")
+        chars = m.extra.get("output_chars")
+        tokens_out = None if chars is None else round(chars / CHARS_PER_TOKEN)
+        if "tokens_total" in m.extra:
+            tokens_out = m.extra["tokens_total"]
+        fmt = lambda v: "–" if v is None else f"~{v:,}"  # noqa: E731
+        lines.append(
+            f"{name:<14}{c.input:>11,}{c.output:>11,}{sum(c.dropped.values()):>10,}{sum(c.quarantined.values()):>13,}"
+            f"{fmt(tokens_in):>14}{fmt(tokens_out):>14}"
+        )
+        tokens_in = tokens_out
+    lines.append("(tokens estimated as characters / 4 until the mix stage counts real tokens)")
     return "\n".join(lines)
 
 

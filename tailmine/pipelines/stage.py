@@ -85,8 +85,15 @@ def fold_summaries(
         quarantine=[ShardInfo(**q) for s in summaries for q in s.get("quarantine", [])],
         removed=[ShardInfo(**q) for s in summaries for q in s.get("removed", [])],
         counts=counts,
-        extra={"units": len(summaries), **(extra or {})},
+        extra={"units": len(summaries), **_output_chars(summaries), **(extra or {})},
     )
+
+
+def _output_chars(summaries: list[dict]) -> dict:
+    """Characters of text written, when every unit reported them (for token estimates before `mix`)."""
+    if summaries and all("output_chars" in s for s in summaries):
+        return {"output_chars": sum(s["output_chars"] for s in summaries)}
+    return {}
 
 
 class WriteManifest(beam.DoFn):
@@ -217,6 +224,7 @@ def map_shard(task: ShardTask, step: ShardStep, out_dir: str, fingerprint: str, 
     if previous is not None:
         return previous
     counts = Counts()
+    output_chars = 0
     kept_writer: Optional[ShardWriter] = None
     removed_writer: Optional[ShardWriter] = None
     prefix = f"part-{task.unit:05d}"
@@ -235,6 +243,7 @@ def map_shard(task: ShardTask, step: ShardStep, out_dir: str, fingerprint: str, 
                 kept_writer = ShardWriter(out_dir, DOCS_DIR, prefix, table.schema, numbered=False, shard_bytes=1 << 62)
             kept_writer.add_batch(kept, _text_bytes(kept))
             counts.output += kept.num_rows
+            output_chars += _text_chars(kept)
             if kept.num_rows < table.num_rows:
                 dropped_reasons = [reason for reason in reasons if reason is not None]
                 for reason in dropped_reasons:
@@ -251,10 +260,17 @@ def map_shard(task: ShardTask, step: ShardStep, out_dir: str, fingerprint: str, 
         "outputs": [s.__dict__ for s in (kept_writer.close() if kept_writer else [])],
         "removed": [s.__dict__ for s in (removed_writer.close() if removed_writer else [])],
         "counts": counts.to_dict(),
+        "output_chars": output_chars,
     }
     counts.check_balanced(f"{step.name} on {task.path}")
     save_summary(out_dir, summary)
     return summary
+
+
+def _text_chars(table: pa.Table) -> int:
+    if "text" not in table.column_names or table.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.utf8_length(table.column("text"))).as_py() or 0)
 
 
 def _text_bytes(table: pa.Table) -> int:
