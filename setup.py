@@ -42,7 +42,7 @@ setup(
     ],
     extras_require={
         # trafilatura is the extraction oracle in tests and the reference in benchmarks.
-        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0"],
+        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]"],
         # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)
         "bench": ["rensa"],
         "gcp": ["apache-beam[gcp]"],
