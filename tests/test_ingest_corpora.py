@@ -93,3 +93,15 @@ def test_every_real_gutenberg_book_loses_its_licence(corpora):
         if not book.title:
             untitled.append(path.name)
     assert len(untitled) <= 2, untitled  # SOURCES.md lists one book (1952-0) with no title in its header
+
+
+def test_clueweb_records_with_malformed_http_headers_still_get_main_text(corpora, ingest):
+    """ClueWeb09's header blocks make the HTTP parser read the page <head> as headers: the payload
+    must still be recognised as HTML (EUC-JP here) and extracted, never kept as raw markup."""
+    manifest, docs, _ = ingest([corpora / "web" / "warc" / "resiliparse-clueweb09-ja-quirk.warc.gz"])
+    assert manifest.counts.output == 29
+    for row in docs.to_pylist():
+        assert "<div" not in row["text"] and "<p" not in row["text"] and "href=" not in row["text"]
+        assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in row["text"]), "Japanese text expected"
+        meta = json.loads(row["metadata"])
+        assert meta["http_headers_malformed"] is True and meta["encoding"] == "euc_jp"

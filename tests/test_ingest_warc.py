@@ -44,6 +44,14 @@ def test_each_warc_record_kind_gets_its_reason(tmp_path, ingest):
     assert "Home" not in row["text"].split("\n")[0], "navigation is boilerplate"
 
 
+def test_payload_without_content_type_is_sniffed_as_html_even_as_a_fragment(tmp_path, ingest):
+    fragment = b"<div class='nav'><a href='/'>Home</a></div><div class='entry-content'>" + b"<p>The ferry timetable changes in winter, when boats leave every two hours.</p>" * 5 + b"</div>"
+    write_warc(tmp_path / "a.warc.gz", [_response("http://h/frag", fragment, content_type=None)])
+    manifest, docs, _ = ingest([tmp_path / "a.warc.gz"])
+    text = docs.column("text")[0].as_py()
+    assert "ferry timetable" in text and "<div" not in text and "href" not in text
+
+
 def test_record_over_size_cap_is_dropped_before_reading(tmp_path, ingest):
     big = b"<html><body><p>" + b"word " * 50_000 + b"</p></body></html>"
     write_warc(tmp_path / "a.warc.gz", [_response("http://h/big", big), _response("http://h/a", ARTICLE)])

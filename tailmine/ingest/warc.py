@@ -8,6 +8,7 @@ quarantined as ``truncated_record``. ARC files (which fastwarc skips entirely) g
 from __future__ import annotations
 
 import json
+import re
 from datetime import timezone
 from typing import Iterator, Optional
 
@@ -16,6 +17,19 @@ from tailmine.ingest.decode import dechunk, decode_content, decode_text, looks_b
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xhtml")
 PLAIN_TYPES = ("text/plain",)
+# A payload without a usable content type is HTML if a common tag opens within its first bytes.
+_HTML_SNIFF = re.compile(rb"<(?:!doctype\s+html|html|head|body|title|meta|div|p|table|span|a|ul|script|style|link|br|h[1-6])[\s>/]", re.I)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def looks_like_html(body: bytes) -> bool:
+    return bool(_HTML_SNIFF.search(body[:1024]))
+
+
+def http_headers_malformed(http) -> bool:
+    """True when the HTTP header block was mis-parsed: ClueWeb09 and other old crawls have header
+    blocks whose line endings make parsers read the page's <head> as headers (names full of markup)."""
+    return any(not _HEADER_NAME.match(name or "") for name, _ in http.items())
 
 
 def _mime(content_type: Optional[str]) -> tuple[str, Optional[str]]:
@@ -51,7 +65,7 @@ def payload_to_document(
         return None, "", r.drop(r.NON_TEXT_CONTENT_TYPE, record, offset, mime, body), {}
     if looks_binary(body):
         return None, "", r.quarantine(r.BINARY_PAYLOAD, record, offset, f"declared {mime or 'no content type'}", body), {}
-    is_html = mime in HTML_TYPES or (not mime and body.lstrip()[:64].lower().startswith((b"<!doctype html", b"<html")))
+    is_html = mime in HTML_TYPES or (not mime and looks_like_html(body))
     text, encoding, bad = decode_text(body, charset, html=is_html)
     if bad > cfg.max_replacement_ratio:
         return None, "", r.quarantine(r.UNDECODABLE_BYTES, record, offset, f"{bad:.1%} of characters undecodable", body), {}
@@ -102,9 +116,11 @@ def _warc_record(rec, index: int, path: str, cfg, extractor, types) -> dict | r.
         status = http.status_code
         if not 200 <= (status or 0) < 300:
             return r.drop(r.HTTP_ERROR_STATUS, index, offset, f"HTTP {status}", body)
-        content_type = http.get("Content-Type")
-        transfer = (http.get("Transfer-Encoding") or "").lower()
-        coding = http.get("Content-Encoding") or ""
+        malformed = http_headers_malformed(http)
+        # Malformed headers: trust none of them (the real ones may be lost); sniff the payload instead.
+        content_type = None if malformed else http.get("Content-Type")
+        transfer = "" if malformed else (http.get("Transfer-Encoding") or "").lower()
+        coding = "" if malformed else (http.get("Content-Encoding") or "")
         try:
             if "chunked" in transfer:
                 body = dechunk(body)
@@ -114,7 +130,7 @@ def _warc_record(rec, index: int, path: str, cfg, extractor, types) -> dict | r.
             return r.quarantine(r.CORRUPT_RECORD, index, offset, f"cannot undo HTTP encoding {coding or transfer}: {exc}", body)
         if len(body) > cfg.max_doc_bytes:
             return r.drop(r.DOCUMENT_TOO_LARGE, index, offset, f"decoded payload over max_doc_bytes {cfg.max_doc_bytes}")
-        http_meta = {"http_status": status}
+        http_meta = {"http_status": status, **({"http_headers_malformed": True} if malformed else {})}
         source = "warc"
     else:
         content_type = headers.get("Content-Type")
