@@ -52,6 +52,17 @@ def test_payload_without_content_type_is_sniffed_as_html_even_as_a_fragment(tmp_
     assert "ferry timetable" in text and "<div" not in text and "href" not in text
 
 
+def test_html_served_as_text_plain_is_extracted_but_real_plain_text_is_kept(tmp_path, ingest):
+    write_warc(tmp_path / "a.warc.gz", [
+        _response("http://h/mislabelled", b"<!DOCTYPE html>" + ARTICLE, content_type="text/plain"),
+        _response("http://h/notes.txt", b"Plain notes about <b> tags and a < b comparisons.", content_type="text/plain"),
+    ])
+    manifest, docs, _ = ingest([tmp_path / "a.warc.gz"])
+    texts = sorted(docs.column("text").to_pylist())
+    assert texts[0].startswith("Plain notes about <b> tags")
+    assert "old pier will reopen" in texts[1] and "<p>" not in texts[1]
+
+
 def test_record_over_size_cap_is_dropped_before_reading(tmp_path, ingest):
     big = b"<html><body><p>" + b"word " * 50_000 + b"</p></body></html>"
     write_warc(tmp_path / "a.warc.gz", [_response("http://h/big", big), _response("http://h/a", ARTICLE)])

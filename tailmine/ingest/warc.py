@@ -65,7 +65,12 @@ def payload_to_document(
         return None, "", r.drop(r.NON_TEXT_CONTENT_TYPE, record, offset, mime, body), {}
     if looks_binary(body):
         return None, "", r.quarantine(r.BINARY_PAYLOAD, record, offset, f"declared {mime or 'no content type'}", body), {}
-    is_html = mime in HTML_TYPES or (not mime and looks_like_html(body))
+    is_html = (
+        mime in HTML_TYPES
+        or (not mime and looks_like_html(body))
+        # mislabelled servers: "text/plain" that is an HTML document from its first bytes
+        or (mime in PLAIN_TYPES and body[:256].lstrip().lower().startswith((b"<!doctype html", b"<html")))
+    )
     text, encoding, bad = decode_text(body, charset, html=is_html)
     if bad > cfg.max_replacement_ratio:
         return None, "", r.quarantine(r.UNDECODABLE_BYTES, record, offset, f"{bad:.1%} of characters undecodable", body), {}
