@@ -155,7 +155,80 @@ def sniff_compression(head: bytes) -> str | None:
     return None
 
 
-def open_input(path: str) -> BinaryIO:
+class DecompressionLimit(Exception):
+    """A compressed input decompressed past its size or ratio limit (a decompression bomb guard)."""
+
+
+RATIO_GRACE_BYTES = 64 << 20
+
+
+def check_decompression(decompressed: int, compressed: int, max_bytes: int, max_ratio: float) -> None:
+    """Raise :class:`DecompressionLimit` if ``decompressed`` bytes from ``compressed`` ones break a limit."""
+    if decompressed > max_bytes:
+        raise DecompressionLimit(f"decompressed past max_decompressed_bytes {max_bytes}")
+    if decompressed > RATIO_GRACE_BYTES and decompressed > max_ratio * max(compressed, 1):
+        raise DecompressionLimit(
+            f"{decompressed} bytes decompressed from {compressed} compressed: ratio over max_compression_ratio {max_ratio:g}"
+        )
+
+
+class _Counting(io.RawIOBase):
+    """Counts the bytes read from a raw (compressed) stream."""
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+class _Limited:
+    """A decompressed stream that raises :class:`DecompressionLimit` when a limit is crossed.
+
+    A thin proxy (no buffer of its own): the decompressor's ``readline`` delivers every complete line
+    before a truncation, which an extra buffering layer would swallow.
+    """
+
+    def __init__(self, stream: BinaryIO, compressed: "_Counting", max_bytes: int, max_ratio: float):
+        self._stream, self._compressed, self._max_bytes, self._max_ratio = stream, compressed, max_bytes, max_ratio
+        self.count = 0
+
+    def _counted(self, data: bytes) -> bytes:
+        self.count += len(data)
+        check_decompression(self.count, self._compressed.count, self._max_bytes, self._max_ratio)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        return self._counted(self._stream.read(size))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._counted(self._stream.readline(size))
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_input(path: str, max_bytes: int | None = None, max_ratio: float | None = None) -> BinaryIO:
     """Open ``path`` for reading, transparently decompressing gzip (multi-member too) and zstd.
 
     A truncated compressed stream raises ``EOFError`` (gzip) or ``zstandard.ZstdError`` when the
@@ -169,11 +242,17 @@ def open_input(path: str) -> BinaryIO:
     else:
         stream = io.BufferedReader(_Prefixed(head, raw), buffer_size=1 << 20)
     kind = sniff_compression(head)
+    if kind is None:
+        return stream
+    counted = _Counting(stream)
+    compressed = io.BufferedReader(counted, buffer_size=1 << 20)
     if kind == "gzip":
-        return _gzip_reader(stream)
-    if kind == "zstd":
-        return io.BufferedReader(ZstdReader(stream), buffer_size=1 << 20)  # type: ignore[return-value]
-    return stream
+        decompressed = _gzip_reader(compressed)
+    else:
+        decompressed = io.BufferedReader(ZstdReader(compressed), buffer_size=1 << 20)  # type: ignore[assignment]
+    if max_bytes is None and max_ratio is None:
+        return decompressed
+    return _Limited(decompressed, counted, max_bytes or (1 << 62), max_ratio or float("inf"))  # type: ignore[return-value]
 
 
 class ZstdReader(io.RawIOBase):

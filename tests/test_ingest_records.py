@@ -185,3 +185,22 @@ def test_no_matching_input_names_the_pattern(tmp_path):
 
     with pytest.raises(InputError, match="nothing-here"):
         pipeline.run([str(tmp_path / "nothing-here*.warc.gz")], str(tmp_path / "out"), progress=False)
+
+
+def test_gzip_and_zstd_bombs_are_cut_and_the_rest_quarantined(tmp_path, ingest):
+    line = json.dumps({"text": "a" * 10_000}).encode() + b"\n"
+    bomb = line * 20_000  # 200 MB of nearly nothing: compresses over 1000x
+    (tmp_path / "bomb.jsonl.gz").write_bytes(gzip.compress(bomb, compresslevel=9))
+    (tmp_path / "bomb.jsonl.zst").write_bytes(zstandard.ZstdCompressor(level=19).compress(bomb))
+    manifest, docs, quarantine = ingest([tmp_path], max_compression_ratio=100.0)
+    assert manifest.counts.quarantined == {"decompression_limit": 2}
+    assert all("ratio over max_compression_ratio" in d for d in quarantine.column("detail").to_pylist())
+    assert 0 < manifest.counts.output < 2 * 20_000, "records before the cut are kept"
+    assert manifest.counts.unbalanced_by == 0
+
+
+def test_decompressed_size_limit_per_file(tmp_path, ingest):
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(_jsonl({"text": f"doc {i} " * 50} for i in range(5000))))
+    manifest, _, quarantine = ingest([tmp_path / "a.jsonl.gz"], max_decompressed_bytes=200_000)
+    assert manifest.counts.quarantined == {"decompression_limit": 1}
+    assert "max_decompressed_bytes" in quarantine.column("detail")[0].as_py()

@@ -138,3 +138,13 @@ def test_cli_help_explains_every_option(capsys):
     text = capsys.readouterr().out
     for flag in ("--format", "--text-field", "--max-doc-bytes", "--extractor", "--force", "--resume", "Beam options go after"):
         assert flag in text
+
+
+def test_warc_bomb_is_cut_before_the_parser_skips_through_it(tmp_path, ingest):
+    zeros = b"<html><body>" + b"0" * 2_000_000 + b"</body></html>"
+    records = [_response("http://h/a", ARTICLE)] + [_response(f"http://h/z{i}", zeros) for i in range(60)]
+    write_warc(tmp_path / "bomb.warc.gz", records)
+    manifest, docs, quarantine = ingest([tmp_path / "bomb.warc.gz"], max_compression_ratio=50.0, max_doc_bytes=100_000)
+    assert manifest.counts.quarantined == {"decompression_limit": 1}
+    assert manifest.counts.output == 1 and manifest.counts.dropped["document_too_large"] >= 1
+    assert manifest.counts.unbalanced_by == 0

@@ -27,6 +27,13 @@ class IngestConfig:
     """HTML main-text extractor: tailmine (default), resiliparse or trafilatura."""
     max_doc_bytes: int = 16 * MiB
     """Records whose raw payload or text is larger are dropped as 'document_too_large' without being held in memory."""
+    max_decompressed_bytes: int = 64 << 30
+    """Reading a compressed file stops after this many decompressed bytes; the rest is quarantined
+    as 'decompression_limit' (a guard against decompression bombs, not a limit on real dumps)."""
+    max_compression_ratio: float = 200.0
+    """Past the first 64 MiB, a file that decompresses to more than this many times the compressed
+    bytes read so far is cut there and the rest quarantined as 'decompression_limit' (text compresses
+    3-10x; a bomb compresses ~1000x)."""
     max_replacement_ratio: float = 0.01
     """Text whose share of undecodable bytes (U+FFFD after decoding) exceeds this is quarantined."""
     shard_bytes: int = 256 * MiB
@@ -49,7 +56,9 @@ class IngestConfig:
 
         if self.extractor not in EXTRACTORS:
             raise ConfigError(f"extractor: {self.extractor!r} is not one of {', '.join(sorted(EXTRACTORS))}")
-        for name in ("max_doc_bytes", "shard_bytes", "row_group_bytes", "unit_bytes"):
+        if self.max_compression_ratio <= 1:
+            raise ConfigError(f"max_compression_ratio: must be above 1, got {self.max_compression_ratio}")
+        for name in ("max_doc_bytes", "max_decompressed_bytes", "shard_bytes", "row_group_bytes", "unit_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: must be a positive number of bytes, got {getattr(self, name)}")
         for name in ("text_field", "id_field", "url_field", "title_field"):

@@ -61,14 +61,14 @@ class FieldNames:
 
 
 def read_jsonl(path: str, cfg, extractor=None, start: int = 0, end: Optional[int] = None) -> Iterator[dict | r.Reject]:
-    from tailmine.fileio import open_input
+    from tailmine.fileio import DecompressionLimit, open_input
 
     names = FieldNames.of(cfg)
     split = start > 0 or end is not None
     index = -1
     offset = start
     try:
-        with open_input(path) as handle:
+        with open_input(path, cfg.max_decompressed_bytes, cfg.max_compression_ratio) as handle:
             for offset, line in _lines(handle, start, end, cfg.max_doc_bytes):
                 if line is not None and not line.strip():
                     continue  # blank lines are not records
@@ -78,6 +78,8 @@ def read_jsonl(path: str, cfg, extractor=None, start: int = 0, end: Optional[int
                     yield r.drop(r.DOCUMENT_TOO_LARGE, record, offset, f"line longer than max_doc_bytes {cfg.max_doc_bytes}")
                     continue
                 yield _record(line, path, record, offset, names)
+    except DecompressionLimit as exc:
+        yield r.quarantine(r.DECOMPRESSION_LIMIT, None if split else index + 1, offset, f"reading stopped: {exc}")
     except EOFError as exc:
         yield r.quarantine(r.TRUNCATED_INPUT, None if split else index + 1, offset, f"compressed stream ends early: {exc}")
     except OSError as exc:

@@ -30,6 +30,7 @@ INVALID_JSON = "invalid_json"  # a JSONL line that is not a JSON object
 MISSING_TEXT_FIELD = "missing_text_field"  # a JSONL/Parquet record without a string text field
 UNKNOWN_FORMAT = "unknown_format"  # a file whose format cannot be detected
 UNREADABLE_FILE = "unreadable_file"  # a file that cannot be opened
+DECOMPRESSION_LIMIT = "decompression_limit"  # the rest of a file past the decompression size or ratio limit
 
 SNIPPET_BYTES = 256
 

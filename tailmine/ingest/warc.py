@@ -86,11 +86,23 @@ def read_warc(path: str, cfg, extractor, source_hint: str = "warc") -> Iterator[
 
     from tailmine.fileio import is_local, open_raw
 
+    from tailmine.fileio import DecompressionLimit, check_decompression
+
     stream = path if is_local(path) else open_raw(path)
     index = -1
+    decompressed = 0
     try:
         for rec in ArchiveIterator(stream, parse_http=True, auto_decode="none", fsspec_args=False):
             index += 1
+            # fastwarc inflates internally: bound the work by declared record sizes against the compressed
+            # position, so a bomb is cut before the parser spends its time skipping through it
+            try:  # records already passed (decompressed) against the compressed bytes consumed to get here
+                check_decompression(decompressed, rec.stream_pos, cfg.max_decompressed_bytes, cfg.max_compression_ratio)
+                check_decompression(rec.content_length, 0, cfg.max_decompressed_bytes, float("inf"))
+            except DecompressionLimit as exc:
+                yield r.quarantine(r.DECOMPRESSION_LIMIT, index, rec.stream_pos, f"reading stopped: {exc}")
+                return
+            decompressed += rec.content_length
             yield _warc_record(rec, index, path, cfg, extractor, WarcRecordType)
     except Exception as exc:  # the container itself broke: everything after this point is unreadable
         yield r.quarantine(r.CORRUPT_RECORD, index + 1, None, f"WARC parser stopped: {exc}")
