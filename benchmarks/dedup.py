@@ -7,7 +7,12 @@ Corpus: 1-10 KB chunks of the English Gutenberg books (real prose). Signatures a
 best of ``--repeat``; each side computes word 5-gram shingles of the same normalised text (datasketch
 and rensa get them as Python strings/bytes, which is how their users call them). End-to-end and RSS
 runs call ``tailmine.pipelines.dedup.run`` in a child process with one in-process Beam worker
-(``ru_maxrss`` of the child). datatrove's 4-stage MinHash pipeline is NOT run by this script yet.
+(``ru_maxrss`` of the child), on two inputs per scale: ``near`` (copy c of every text differs by one
+word: every document is in a cluster of ``scale`` near-duplicates) and ``unique`` (copies 1.. have
+their words shuffled: no document has a duplicate), so RSS is shown not to grow with document count.
+datatrove's 4-stage MinHash pipeline (signatures, buckets, cluster, filter; one task/worker per
+stage, 14 bucket tasks) runs on the same 1x JSONL in a child process with ``--datatrove-python``
+(a venv where datatrove is installed; skipped when absent).
 """
 from __future__ import annotations
 
@@ -134,14 +139,19 @@ def bench_recall(texts: list[str]) -> dict:
     return {"pairs_j_ge_0.85": len(high), "tailmine_recall": round(ours, 4), "datasketch_lsh_recall": round(theirs, 4)}
 
 
-def _write_input(texts: list[str], copies: int, work: Path) -> Path:
-    src = work / f"in-{copies}"
+def _write_input(texts: list[str], copies: int, work: Path, unique: bool = False) -> Path:
+    src = work / f"in-{'unique' if unique else 'near'}-{copies}"
     if not (src / "ingest" / "manifest.json").exists():
         src.mkdir(parents=True, exist_ok=True)
         with open(src / "docs.jsonl", "w") as f:
             for c in range(copies):
+                rng = random.Random(c)
                 for i, t in enumerate(texts):
-                    # copies differ by one word so the corpus grows without all being exact duplicates
+                    if unique and c:
+                        words = t.split(" ")
+                        rng.shuffle(words)  # same words, new 5-grams: no duplicate anywhere
+                        t = " ".join(words)
+                    # near: copies differ by one word so the corpus grows without all being exact duplicates
                     f.write(json.dumps({"id": f"c{c}-d{i}", "text": f"copy{c} " + t}) + "\n")
         from tailmine.ingest.config import IngestConfig
         from tailmine.pipelines import ingest
@@ -169,6 +179,53 @@ def run_stage(in_dir: Path, out_dir: Path) -> dict:
     return result
 
 
+DATATROVE = """
+import sys, time, types
+# datatrove.pipeline.dedup imports its exact-substring steps, which need `tokenizers`; MinHash does not
+stub = types.ModuleType("datatrove.pipeline.dedup.exact_substrings")
+stub.ESDatasetToSequence = stub.ESMergeSequences = stub.ESRangeRemover = None
+sys.modules[stub.__name__] = stub
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+from datatrove.pipeline.dedup.minhash import MinhashConfig
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers.jsonl import JsonlWriter
+
+src, work = sys.argv[1], sys.argv[2]
+cfg = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8)  # its defaults; 112 hashes
+t0 = time.perf_counter()
+LocalPipelineExecutor([JsonlReader(src), MinhashDedupSignature(output_folder=work + "/sigs", config=cfg)],
+                      tasks=1, workers=1, logging_dir=work + "/logs/1").run()
+LocalPipelineExecutor([MinhashDedupBuckets(input_folder=work + "/sigs", output_folder=work + "/buckets", config=cfg)],
+                      tasks=cfg.num_buckets, workers=1, logging_dir=work + "/logs/2").run()
+LocalPipelineExecutor([MinhashDedupCluster(input_folder=work + "/buckets", output_folder=work + "/remove_ids", config=cfg)],
+                      tasks=1, workers=1, logging_dir=work + "/logs/3").run()
+LocalPipelineExecutor([JsonlReader(src), MinhashDedupFilter(input_folder=work + "/remove_ids"), JsonlWriter(work + "/out")],
+                      tasks=1, workers=1, logging_dir=work + "/logs/4").run()
+print(time.perf_counter() - t0)
+"""
+
+
+def run_datatrove(python: str, jsonl: Path, work: Path) -> dict:
+    """datatrove's 4-stage MinHash dedup, end to end, in a child process (one worker per stage)."""
+    import shutil
+
+    dt_work = work / "datatrove"
+    shutil.rmtree(dt_work, ignore_errors=True)
+    dt_src = dt_work / "in"
+    dt_src.mkdir(parents=True)
+    shutil.copy(jsonl, dt_src / "docs.jsonl")
+    proc = subprocess.run([sys.executable, "-c", "import resource,subprocess,sys;"
+                           "r=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
+                           "print(r.stdout.strip().splitlines()[-1] if r.returncode == 0 else 'ERR ' + r.stderr[-3000:]);"
+                           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+                           python, "-c", DATATROVE, str(dt_src), str(dt_work)], capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if not lines or lines[0].startswith("ERR"):
+        return {"error": proc.stdout[-3000:] + proc.stderr[-1000:]}
+    return {"seconds": round(float(lines[-2]), 2), "peak_rss_mb": round(int(lines[-1]) / 1024, 1)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
@@ -177,31 +234,45 @@ def main(argv=None) -> int:
     ap.add_argument("--scales", default="1,4,16")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--datatrove-python", default="/tmp/dt-venv/bin/python", help="python of a venv with datatrove")
+    ap.add_argument("--skip-signatures", action="store_true", help="only the stage, datatrove and RSS runs")
     args = ap.parse_args(argv)
     texts = corpus(args.corpora, args.docs)
-    results = {"signatures_MBps_per_core": bench_signatures(texts, args.repeat)}
-    print(json.dumps(results, indent=1), flush=True)
-    results["recall"] = bench_recall(texts)
-    print(json.dumps(results["recall"], indent=1), flush=True)
+    results = {}
+    if not args.skip_signatures:
+        results["signatures_MBps_per_core"] = bench_signatures(texts, args.repeat)
+        print(json.dumps(results, indent=1), flush=True)
+        results["recall"] = bench_recall(texts)
+        print(json.dumps(results["recall"], indent=1), flush=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="tailmine-dedup-bench-"))
     mb = sum(len(t.encode()) for t in texts) / 1e6
     results["stage"] = {}
-    for scale in [int(s) for s in args.scales.split(",")]:
-        in_dir = _write_input(texts, scale, work)
+    runs = [(kind, int(s)) for kind in ("near", "unique") for s in args.scales.split(",")]
+    for kind, scale in runs:
+        if kind == "unique" and scale == 1:
+            continue  # copy 0 is never shuffled: unique 1x is the near 1x input
+        in_dir = _write_input(texts, scale, work, unique=kind == "unique")
         # each scale in a fresh child so ru_maxrss is that run's own peak
         proc = subprocess.run([sys.executable, "-c", "import resource,subprocess,sys,json;"
                                "r=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
                                "print(r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr[-2000:]);"
                                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
-                               sys.executable, "-c", CHILD.format(single=SINGLE), str(in_dir), str(work / f"out-{scale}")],
+                               sys.executable, "-c", CHILD.format(single=SINGLE), str(in_dir), str(work / f"out-{kind}-{scale}")],
                               capture_output=True, text=True, cwd=ROOT)
         lines = proc.stdout.strip().splitlines()
         row = json.loads(lines[-2])
         row["peak_rss_mb"] = round(int(lines[-1]) / 1024, 1)
         row["MB"] = round(mb * scale, 1)
         row["MBps_per_core"] = round(mb * scale / row["seconds"], 2)
-        results["stage"][f"{scale}x"] = row
-        print(scale, json.dumps(row), flush=True)
+        results["stage"][f"{kind}-{scale}x"] = row
+        print(kind, scale, json.dumps(row), flush=True)
+        if scale == 1 and kind == "near" and Path(args.datatrove_python).exists():
+            dt = run_datatrove(args.datatrove_python, in_dir.parent / "docs.jsonl", work)
+            if "seconds" in dt:
+                dt["MBps_per_core"] = round(mb / dt["seconds"], 3)
+                dt["tailmine_stage_ratio"] = round(row["MBps_per_core"] / dt["MBps_per_core"], 1)
+            results["datatrove_end_to_end"] = dt
+            print("datatrove", json.dumps(dt), flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
     return 0

@@ -20,6 +20,7 @@ COMMANDS = {
     "ingest": "tailmine.pipelines.ingest",
     "filter": "tailmine.pipelines.filters",
     "dedup": "tailmine.pipelines.dedup",
+    "classify": "tailmine.pipelines.classify",
     "concepts": "tailmine.pipelines.concepts",
     "report": "tailmine.reports",
     "demo": "tailmine.demo",

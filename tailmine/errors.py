@@ -24,3 +24,7 @@ class OutputExistsError(TailmineError):
 
 class InputError(TailmineError):
     """No input matched, or an input cannot be listed at all."""
+
+
+class ModelError(TailmineError):
+    """A model directory is missing, incomplete or corrupt; the message names the file."""

@@ -336,3 +336,146 @@ def test_cli_plan_prints_before_work_and_refuses_existing_output(tmp_path, dup_i
     assert dedup.main(args, TEST_BEAM_ARGS) == 0
     with pytest.raises(OutputExistsError):
         dedup.main(args, TEST_BEAM_ARGS)
+
+
+# --- line-level dedup, component modes, resume ----------------------------------------------------
+
+NAV = "Home | News | Sport | Contact us"
+COOKIE = "We use cookies to improve your experience. Accept all cookies"
+
+
+@pytest.fixture
+def crawl_input(tmp_path, ingest, corpora):
+    """Pages of one site sharing navigation and a cookie banner, a small site below line_min_docs, and
+    books with a repeated line; ingested from JSONL, then marked as WET records (crawl sources)."""
+    import pyarrow as pa
+    from tailmine.pipelines.stage import ShardStep, run_map_stage
+
+    chunks = _book_chunks(corpora, n_books=2, per_book=8)
+    records = []
+    for i in range(6):
+        records.append({"id": f"a{i}", "url": f"https://www{i % 2}.site-a.co.uk/p/{i}", "text": f"{NAV}\n{chunks[i]}\n\n{COOKIE.lower()}  "})
+    records.append({"id": "a-empty", "url": "https://site-a.co.uk/empty", "text": f"{NAV}\n|\n{COOKIE}"})
+    for i in range(2):
+        records.append({"id": f"b{i}", "url": f"https://b.example.org/{i}", "text": f"{NAV}\n{chunks[6 + i]}"})
+    for i in range(6):
+        records.append({"id": f"book{i}", "url": f"/books/{i}.txt", "text": f"{NAV}\n{chunks[8 + i]}"})
+    _jsonl(tmp_path / "c.jsonl", records)
+    ingest([tmp_path / "c.jsonl"], out=tmp_path / "raw", unit_bytes=1 << 13)
+
+    class AsCrawl(ShardStep):
+        name = "as_crawl"
+
+        def annotate(self, table):
+            web = [i.startswith(("a", "b")) for i in table.column("id").to_pylist()]
+            source = [("wet" if w else s) for w, s in zip(web, table.column("source").to_pylist())]
+            return table.set_column(table.schema.get_field_index("source"), table.schema.field("source"), pa.array(source, pa.string()))
+
+    run_map_stage(AsCrawl(), str(tmp_path / "raw"), str(tmp_path / "crawl"), TEST_BEAM_ARGS, progress=False)
+    return tmp_path / "crawl"
+
+
+def _docs(out, m, kind="outputs"):
+    import pyarrow as pa
+
+    return pa.concat_tables([pq.read_table(os.path.join(out, s.path)) for s in getattr(m, kind)])
+
+
+def test_registered_domain_rule():
+    from tailmine.dedup.lines import registered_domain
+
+    assert registered_domain("https://www.bbc.co.uk:443/news?x=1") == "bbc.co.uk"
+    assert registered_domain("http://user@a.b.example.com/x") == "example.com"
+    assert registered_domain("http://10.1.2.3/x") == "10.1.2.3" and registered_domain("localhost") == "localhost"
+    assert registered_domain(None) is None and registered_domain("") is None
+
+
+def test_line_step_removes_site_boilerplate_counts_it_and_drops_emptied_pages(tmp_path, crawl_input):
+    from tailmine.pipelines import dedup
+
+    out = tmp_path / "dedup"
+    m = dedup.run(str(crawl_input), str(out), DedupConfig(), TEST_BEAM_ARGS, progress=False)
+    kept = _docs(out, m)
+    by_id = {i: (t, n) for i, t, n in zip(kept.column("id").to_pylist(), kept.column("text").to_pylist(), kept.column("dup_lines_removed").to_pylist())}
+    for i in range(6):  # site-a: 7 pages carry both lines (>= line_min_docs 5), whatever the case/spacing
+        text, n = by_id[f"a{i}"]
+        assert n == 2 and NAV not in text and "cookies" not in text.lower() and text.strip()
+    assert by_id["b0"][1] == 0 and by_id["b0"][0].startswith(NAV)  # b.example.org: 2 pages, below 5
+    assert all(by_id[f"book{i}"] == (by_id[f"book{i}"][0], 0) and by_id[f"book{i}"][0].startswith(NAV) for i in range(6))  # not crawl
+    removed = _docs(out, m, "removed")
+    assert dict(zip(removed.column("id").to_pylist(), removed.column("drop_reason").to_pylist())) == {"a-empty": "empty_after_line_removal"}
+    assert m.counts.dropped == {"empty_after_line_removal": 1} and m.counts.input == 15 == m.counts.output + 1
+    lines = m.extra["line_dedup"]
+    assert lines["lines_removed"] == 14 and lines["documents_changed"] == 7 and lines["documents_emptied"] == 1
+    assert lines["boilerplate_lines"] == 2 and lines["bytes_removed"] > 14 * 30
+    # off: nothing removed, and the column is still there
+    m_off = dedup.run(str(crawl_input), str(tmp_path / "off"), DedupConfig(line_dedup="off"), TEST_BEAM_ARGS, progress=False)
+    assert m_off.counts.output == 15 and "line_dedup" not in m_off.extra
+    assert set(_docs(tmp_path / "off", m_off).column("dup_lines_removed").to_pylist()) == {0}
+
+
+def test_distributed_components_equal_local_components(tmp_path, dup_input):
+    from tailmine.pipelines import dedup
+
+    in_dir, _ = dup_input
+    results = {}
+    for mode in ("local", "distributed"):
+        out = tmp_path / mode
+        m = dedup.run(str(in_dir), str(out), DedupConfig(components=mode), TEST_BEAM_ARGS, progress=False)
+        assert m.extra["components"] == mode and (m.extra["component_rounds"] > 0) == (mode == "distributed")
+        files = sorted(p.relative_to(out) for p in out.rglob("*.parquet"))
+        results[mode] = {str(f): hashlib.sha256((out / f).read_bytes()).hexdigest() for f in files}
+    assert results["local"] == results["distributed"] and "clusters.parquet" in results["local"]
+
+
+def test_resume_skips_finished_tasks_and_gives_the_same_bytes(tmp_path, crawl_input, monkeypatch):
+    from tailmine.pipelines import dedup
+
+    fresh = tmp_path / "fresh"
+    dedup.run(str(crawl_input), str(fresh), DedupConfig(), TEST_BEAM_ARGS, progress=False)
+    real_write, real_sign = dedup.write_unit, dedup.sign_unit
+
+    def write_fails_on_unit_1(task, lay):
+        if task.unit == 1:
+            raise RuntimeError("interrupted")
+        return real_write(task, lay)
+
+    out = tmp_path / "resumed"
+    monkeypatch.setattr(dedup, "write_unit", write_fails_on_unit_1)
+    with pytest.raises(Exception, match="interrupted"):
+        dedup.run(str(crawl_input), str(out), DedupConfig(), TEST_BEAM_ARGS, progress=False)
+    assert (out / "_work" / "done" / "Sign-00000.json").exists() and not (out / "manifest.json").exists()
+
+    def sign_must_not_run(task, lay):
+        raise AssertionError("resume re-signed a finished unit")
+
+    monkeypatch.setattr(dedup, "write_unit", real_write)
+    monkeypatch.setattr(dedup, "sign_unit", sign_must_not_run)
+    with pytest.raises(Exception):  # without --resume the earlier output is refused
+        dedup.run(str(crawl_input), str(out), DedupConfig(), TEST_BEAM_ARGS, progress=False)
+    dedup.run(str(crawl_input), str(out), DedupConfig(), TEST_BEAM_ARGS, progress=False, resume=True)
+    digest = lambda root: {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    assert digest(out) == digest(fresh) and not (out / "_work").exists()
+    # a changed parameter under --resume starts over instead of mixing runs (sign must run again)
+    monkeypatch.setattr(dedup, "sign_unit", real_sign)
+    m = dedup.run(str(crawl_input), str(out), DedupConfig(line_min_docs=8), TEST_BEAM_ARGS, progress=False, resume=True)
+    assert m.extra["line_dedup"]["lines_removed"] == 0
+
+
+def test_progress_counts_tasks_per_step(tmp_path, dup_input):
+    import io as _io
+
+    from tailmine.pipelines import dedup
+
+    in_dir, _ = dup_input
+    cfg = DedupConfig()
+    the_plan, units = dedup.make_plan(str(in_dir), cfg)
+    lay = dedup.Layout(str(tmp_path), cfg, the_plan.bands, the_plan.rows, 1, len(units), None)
+    stream = _io.StringIO()
+    progress = dedup.DedupProgress(lay, [("Sign", 2), ("Write", 2)], 10_000_000, stream=stream)
+    for label, key, result in [("Sign", 0, {}), ("Write", 1, {"counts": {"output": 7}, "input_bytes": 5_000_000})]:
+        path = tmp_path / "_work" / "done" / f"{label}-{key:05d}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"fingerprint": "", "result": result}))
+    progress.report(final=True)
+    assert "Sign 1/2  Write 1/2  docs kept 7  5.0/10.0 MB" in stream.getvalue()

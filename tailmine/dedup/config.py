@@ -39,6 +39,14 @@ class DedupConfig:
     """Memory one worker may use for one partition of the band shuffle (the planner sizes partitions to it)."""
     batch_rows: int = 2048
     """Documents hashed per kernel call (bounds memory while signing a shard)."""
+    line_dedup: str = "auto"
+    """Remove lines repeated across many documents of the same site (registered domain of url) before
+    signing: 'auto' for crawl documents (source warc/wet), 'on' for every document with a url, 'off'."""
+    line_min_docs: int = 5
+    """A line found in at least this many documents of one site is boilerplate and is removed from all of them."""
+    components: str = "auto"
+    """Connected components: 'local' in one task (needs the duplicate edges in memory), 'distributed'
+    (label propagation by shard, in rounds), 'auto' = local when the planner's edge bound fits memory_budget_mb."""
 
     def __post_init__(self):
         if not 0.0 < self.threshold < 1.0:
@@ -54,6 +62,12 @@ class DedupConfig:
             raise ConfigError("fp_weight/fn_weight: must be non-negative and not both zero")
         if not 0.0 <= self.verify_slack < self.threshold:
             raise ConfigError(f"verify_slack: must lie in [0, threshold), got {self.verify_slack}")
+        if self.line_dedup not in ("auto", "on", "off"):
+            raise ConfigError(f"line_dedup: expected auto, on or off, got {self.line_dedup!r}")
+        if self.line_min_docs < 2:
+            raise ConfigError(f"line_min_docs: must be at least 2, got {self.line_min_docs}")
+        if self.components not in ("auto", "local", "distributed"):
+            raise ConfigError(f"components: expected auto, local or distributed, got {self.components!r}")
         if self.band_partitions < 0:
             raise ConfigError(f"band_partitions: must be >= 0, got {self.band_partitions}")
 

@@ -9,7 +9,8 @@ datasketch #207). Every figure here follows from the stage's data layout (see
 * the band shuffle writes ``docs * (bands + 1) * 16`` bytes (a uint64 key and an int64 document per
   band, plus the exact-text key); one partition sorts ``1/partitions`` of it (x3 for the sort) and
   holds the signatures of at most 4 units to check its candidates;
-* connected components hold one unit's duplicate nodes and the edges and messages addressed to them;
+* connected components run in one task when every duplicate edge fits the memory budget (x4 for the
+  sort and labels), else by unit in rounds, where a task holds one unit's duplicate nodes and the edges and messages addressed to them;
   the planner assumes at most ``dup_fraction`` of the documents have duplicates.
 
 The figures are upper bounds for the stated ``dup_fraction``; Beam's own overhead (tens of MB per
@@ -26,6 +27,7 @@ MB = 1e6
 KEY_BYTES = 16
 SIGNATURE_CACHE_UNITS = 4  # unit signature files a band partition holds at once (pipelines/dedup.py)
 SORT_FACTOR = 3  # keys + docs + argsort/permuted copies while sorting a partition
+LOCAL_FACTOR = 4  # all edges + their unique/sorted copy + labels when components run in one task
 BATCH_FACTOR = 4  # text as read, NFKC/lower copy, UTF-8 buffer, Arrow slack
 
 
@@ -48,6 +50,8 @@ class DedupPlan:
     peak_components_bytes: int
     peak_memory_bytes: int
     disk_bytes: int
+    components: str = "local"
+    """'local' (one task holds every duplicate edge) or 'distributed' (label propagation by unit, in rounds)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +65,8 @@ class DedupPlan:
             f"  peak memory      {self.peak_memory_bytes / MB:,.1f} MB per worker"
             f" (signing {self.peak_sign_bytes / MB:,.1f}, band partition {self.peak_partition_bytes / MB:,.1f}, components {self.peak_components_bytes / MB:,.1f})",
             f"  shuffle          {self.shuffle_bytes / MB:,.1f} MB (band keys {self.band_shuffle_bytes / MB:,.1f}, signatures {self.signature_bytes / MB:,.1f}, edges <= {self.edge_bytes / MB:,.1f})",
+            f"  components       {self.components}"
+            + (" (one task: every duplicate edge fits the memory budget)" if self.components == "local" else " (label propagation by unit, 4 rounds per pipeline)"),
             f"  disk             {self.disk_bytes / MB:,.1f} MB (output shards ~ input, plus work files)",
             f"  assumes          at most {self.dup_fraction:.0%} of documents have a duplicate",
         ]
@@ -93,6 +99,10 @@ def plan(
     peak_partition = int(band_shuffle * SORT_FACTOR / partitions + cache)
     per_unit_dups = int(largest * dup_fraction)
     peak_components = int(per_unit_dups * (KEY_BYTES * 2 * 3 + 8 * 4))
+    local_components = int(edge_bytes * LOCAL_FACTOR)
+    mode = cfg.components if cfg.components != "auto" else ("local" if local_components <= cfg.memory_budget_mb * (1 << 20) else "distributed")
+    if mode == "local":
+        peak_components = max(peak_components, local_components)
     disk = int((input_shard_bytes or text_bytes) + signature_bytes + band_shuffle + edge_bytes * 3)
     return DedupPlan(
         documents=documents,
@@ -112,4 +122,5 @@ def plan(
         peak_components_bytes=peak_components,
         peak_memory_bytes=max(peak_sign, peak_partition, peak_components),
         disk_bytes=disk,
+        components=mode,
     )

@@ -22,6 +22,8 @@ def demo_config(sample_dir: str) -> dict:
         "ingest": {"text_field": "text,content", "id_field": "id,doc_id", "url_field": "url,source_url"},
         "filter": {},
         "dedup": {"threshold": 0.8},
+        # a quality model trained on the fly: the sample's books vs its crawled pages (see the model card)
+        "classify": {"chunk_min_bytes": 400, "chunk_max_bytes": 2000, "min_example_bytes": 100, "heldout_fraction": 0.3},
         "concepts": {},
         "report": True,
     }

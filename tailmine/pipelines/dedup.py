@@ -9,17 +9,27 @@ Shape (every step is a Beam ParDo over small tasks; bulky data moves through fil
 the way the ingest stage moves documents, so no shuffle holds the corpus in memory and no worker
 holds more than one input shard or one band partition):
 
+0. ``LineKeys`` (per unit) and ``LineCounts`` (per partition of line keys), when the line step is on
+   (``line_dedup``: crawl documents by default): lines found in at least ``line_min_docs`` documents
+   of one site are boilerplate; ``Sign`` and ``Write`` remove them (see ``tailmine/dedup/lines.py``).
+   Each document gets ``dup_lines_removed``; one left without words is dropped as
+   ``empty_after_line_removal``; totals go in ``manifest.extra["line_dedup"]``.
 1. ``Sign`` (per input shard = unit): signatures, exact-text hashes, survivor keys; band keys written
    split into the planner's band partitions.
 2. ``Candidates`` (per band partition): documents sharing a band key (or the exact-text key) become
    star edges; each candidate is kept when its signature estimate reaches ``threshold - verify_slack``.
-3. ``Components`` (per unit, in rounds run by the driver until nothing changes): min-label propagation.
+3. ``Components``: in one task when the planner's bound on duplicate edges fits the memory budget
+   (then the whole stage is ONE pipeline), else per unit by min-label propagation, 4 rounds per
+   pipeline, until a round changes nothing.
 4. ``Survivors`` (per unit of the cluster label): the best document of each cluster (highest quality
    score, then longest text, then smallest id) is kept; the others are dropped as ``exact_duplicate``
    (same normalised text as the survivor) or ``near_duplicate``.
 5. ``Write`` (per unit): ``docs/`` with ``dup_cluster_id`` (the survivor's id) and ``dup_cluster_size``,
    ``removed/`` with ``drop_reason``; ``clusters.parquet`` (``id``, ``cluster_id``) for every document
    that has a duplicate; ``manifest.json``.
+
+Every task leaves ``_work/done/STEP-KEY.json`` (its result and the run's fingerprint): ``--resume``
+skips the tasks already done, and local progress counts them.
 """
 from __future__ import annotations
 
@@ -27,6 +37,9 @@ import argparse
 import io
 import json
 import logging
+import sys
+import threading
+import time
 from dataclasses import dataclass, fields
 from typing import Optional
 
@@ -38,12 +51,15 @@ import pyarrow.parquet as pq
 
 from tailmine.dedup import components as cc
 from tailmine.dedup.config import DedupConfig
+from tailmine.dedup.lines import LineSplit, eligible_sites
 from tailmine.dedup.lsh import band_keys, bucket_edges, unique_edges
 from tailmine.dedup.minhash import EMPTY, MinHasher
 from tailmine.dedup.planner import DedupPlan, plan
 from tailmine.fileio import exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import DOCS_DIR, REMOVED_DIR, WORK_DIR, WriteManifest, finish, prepare_output, stage_shards
+from tailmine.pipelines.stage import (
+    DOCS_DIR, REMOVED_DIR, WORK_DIR, WriteManifest, finish, fingerprint, prepare_output, stage_shards,
+)
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Counts, Manifest
 from tailmine.schemas.shards import ShardWriter
@@ -52,6 +68,9 @@ STAGE = "dedup"
 CLUSTERS_NAME = "clusters.parquet"
 EXACT = "exact_duplicate"
 NEAR = "near_duplicate"
+EMPTIED = "empty_after_line_removal"
+LINES_COLUMN = "dup_lines_removed"
+ROUNDS_PER_PIPELINE = 4
 CLUSTER_COLUMNS = ("dup_cluster_id", "dup_cluster_size")
 SIGNATURE_CACHE_UNITS = 4
 log = logging.getLogger("tailmine.dedup")
@@ -76,6 +95,12 @@ class Layout:
     partitions: int
     units: int
     quality_column: Optional[str]
+    components: str = "local"
+    fingerprint: str = ""
+
+    @property
+    def lines_on(self) -> bool:
+        return self.cfg.line_dedup != "off"
 
     def work(self, *parts: str) -> str:
         return join(self.out_dir, WORK_DIR, *parts)
@@ -123,6 +148,67 @@ def _split_by_unit(nodes: np.ndarray):
             yield int(units[chunk[0]]), chunk
 
 
+# --- 0. line-level dedup ----------------------------------------------------------------------------
+
+
+def _sites(batch: pa.RecordBatch, mode: str) -> list:
+    return eligible_sites(mode, batch.column("source").to_pylist(), batch.column("url").to_pylist())
+
+
+def line_keys_unit(task: Unit, lay: Layout) -> dict:
+    """Per (site, line) key: how many documents of this shard contain it; split into partitions."""
+    cfg = lay.cfg
+    counted = []
+    with open_raw(task.path) as handle:
+        parquet = pq.ParquetFile(handle)
+        for batch in parquet.iter_batches(batch_size=cfg.batch_rows, columns=["source", "url", "text"]):
+            sites = _sites(batch, cfg.line_dedup)
+            if any(sites):
+                counted.append(LineSplit(batch.column("text"), sites).doc_keys())
+    keys = np.concatenate(counted) if counted else np.empty(0, np.uint64)
+    keys, counts = np.unique(keys, return_counts=True)
+    part = (keys % np.uint64(lay.partitions)).astype(np.int64)
+    for p in range(lay.partitions):
+        mask = part == p
+        if mask.any():
+            _save_npz(lay.work("lines", f"p{p:05d}-u{task.unit:05d}.npz"), keys=keys[mask], counts=counts[mask])
+    return {"unit": task.unit, "line_keys": int(len(keys))}
+
+
+def line_counts_partition(p: int, lay: Layout) -> dict:
+    """Keys of partition ``p`` found in at least ``line_min_docs`` documents of their site: boilerplate."""
+    parts = [_load_npz(f) for f in _files(lay.work("lines"), f"p{p:05d}-u*.npz")]
+    keys = np.concatenate([x["keys"] for x in parts]) if parts else np.empty(0, np.uint64)
+    counts = np.concatenate([x["counts"] for x in parts]) if parts else np.empty(0, np.int64)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    total = np.bincount(inverse.ravel(), weights=counts, minlength=len(uniq)) if len(uniq) else np.empty(0)
+    boiler = uniq[total >= lay.cfg.line_min_docs]
+    np.save(buf := io.BytesIO(), boiler)
+    write_bytes_atomic(lay.work("boiler", f"p{p:05d}.npy"), buf.getvalue())
+    return {"partition": p, "distinct_lines": int(len(uniq)), "boilerplate_lines": int(len(boiler))}
+
+
+def _boilerplate(lay: Layout) -> np.ndarray:
+    """Every boilerplate key, sorted (only repeated lines: small next to the documents)."""
+    if not lay.lines_on:
+        return np.empty(0, np.uint64)
+    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("boiler"), "p*.npy")]
+    return np.sort(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
+
+
+def _clean(batch: pa.RecordBatch, lay: Layout, boiler: np.ndarray):
+    """``(text, lines_removed, emptied)`` of a batch after removing its boilerplate lines."""
+    n = batch.num_rows
+    text = batch.column("text")
+    if not len(boiler):
+        return text, np.zeros(n, np.int64), np.zeros(n, bool)
+    sites = _sites(batch, lay.cfg.line_dedup)
+    if not any(sites):
+        return text, np.zeros(n, np.int64), np.zeros(n, bool)
+    cleaned, removed, emptied = LineSplit(text, sites).remove(boiler)
+    return (text if cleaned is None else cleaned), removed, emptied
+
+
 # --- 1. signing ---------------------------------------------------------------------------------
 
 
@@ -130,13 +216,15 @@ def sign_unit(task: Unit, lay: Layout) -> dict:
     """Signatures, exact hashes and survivor keys of one shard; band keys split into partitions."""
     cfg = lay.cfg
     hasher = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed)
-    sigs, exacts, quality, length = [], [], [], []
-    columns = ["text"] + ([lay.quality_column] if lay.quality_column else [])
+    sigs, exacts, quality, length, emptied = [], [], [], [], []
+    boiler = _boilerplate(lay)
+    columns = ["text"] + (["source", "url"] if len(boiler) else []) + ([lay.quality_column] if lay.quality_column else [])
     with open_raw(task.path) as handle:
         parquet = pq.ParquetFile(handle)
         check_schema(parquet.schema_arrow, task.path, DOCUMENT_SCHEMA)
         for batch in parquet.iter_batches(batch_size=cfg.batch_rows, columns=columns):
-            text = batch.column("text")
+            text, _, gone = _clean(batch, lay, boiler)
+            emptied.append(gone)
             sig, exact = hasher.sketch(text)
             sigs.append(sig)
             exacts.append(exact)
@@ -157,18 +245,19 @@ def sign_unit(task: Unit, lay: Layout) -> dict:
         length=np.concatenate(length) if length else np.empty(0, np.int64),
     )
     nodes = cc.node_ids(task.unit, np.arange(n))
-    has_shingles = ~np.all(sig == EMPTY, axis=1) if n else np.zeros(0, bool)
+    live = ~np.concatenate(emptied) if emptied else np.ones(0, bool)  # emptied by line removal: dropped, not clustered
+    has_shingles = (~np.all(sig == EMPTY, axis=1) & live) if n else np.zeros(0, bool)
     keys = band_keys(sig[has_shingles], lay.bands, lay.rows)
     with np.errstate(over="ignore"):
         exact_key = (exact[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ exact[:, 1]
-    all_keys = np.concatenate([keys.ravel(), exact_key])
-    all_docs = np.concatenate([np.repeat(nodes[has_shingles], lay.bands), nodes])
+    all_keys = np.concatenate([keys.ravel(), exact_key[live]])
+    all_docs = np.concatenate([np.repeat(nodes[has_shingles], lay.bands), nodes[live]])
     part = (all_keys % np.uint64(lay.partitions)).astype(np.int64)
     for p in range(lay.partitions):
         mask = part == p
         if mask.any():
             _save_npz(lay.work("bands", f"p{p:05d}-u{task.unit:05d}.npz"), keys=all_keys[mask], docs=all_docs[mask])
-    return {"unit": task.unit, "rows": n}
+    return {"unit": task.unit, "rows": n, "emptied": int(n - live.sum())}
 
 
 # --- 2. candidates and verification ---------------------------------------------------------------
@@ -259,6 +348,31 @@ def cc_receive(unit: int, round_: int, lay: Layout) -> int:
     return changed
 
 
+def _final_path(lay: Layout, unit: int) -> str:
+    return lay.work("cc", f"final-u{unit:05d}.npz")
+
+
+def cc_local(_: int, lay: Layout) -> dict:
+    """Connected components of every duplicate edge in one task (when the plan says they fit): each
+    node's label is the smallest node of its component, exactly what label propagation converges to."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("edges"), "u*-p*.npy")]
+    edges = np.concatenate(parts) if parts else np.empty((0, 2), np.int64)
+    nodes, index = np.unique(edges, return_inverse=True)
+    index = index.reshape(-1, 2) if len(edges) else index.reshape(0, 2)
+    n = len(nodes)
+    graph = coo_matrix((np.ones(len(index), np.int8), (index[:, 0], index[:, 1])), shape=(n, n))
+    count, comp = connected_components(graph, directed=False) if n else (0, np.empty(0, np.int64))
+    smallest = np.full(count, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(smallest, comp, nodes)  # nodes are sorted: the smallest of a component is its first
+    labels = smallest[comp]
+    for unit, idx in _split_by_unit(nodes) if n else []:
+        _save_npz(_final_path(lay, unit), nodes=nodes[idx], labels=labels[idx])
+    return {"nodes": int(n), "clusters": int(count)}
+
+
 # --- 4. survivors ---------------------------------------------------------------------------------
 
 
@@ -267,9 +381,13 @@ def _read_ids(path: str) -> np.ndarray:
         return np.asarray(pq.ParquetFile(handle).read(columns=["id"]).column("id").to_pylist(), dtype=object)
 
 
-def rank_send(task: Unit, round_: int, lay: Layout) -> int:
-    """Each duplicate node's survivor key, sent to the unit that owns its cluster label."""
-    state = _load_npz(_state_path(lay, task.unit, round_))
+def rank_send(task: Unit, round_: Optional[int], lay: Layout) -> int:
+    """Each duplicate node's survivor key, sent to the unit that owns its cluster label (``round_``:
+    the converged round of distributed components; None: the local components' result)."""
+    path = _final_path(lay, task.unit) if round_ is None else _state_path(lay, task.unit, round_)
+    if not exists(path):
+        return 0
+    state = _load_npz(path)
     nodes, labels = state["nodes"], state["labels"]
     if not len(nodes):
         return 0
@@ -340,24 +458,39 @@ def write_unit(task: Unit, lay: Layout) -> dict:
     kept_writer = removed_writer = None
     cluster_parts = []
     start = 0
+    boiler = _boilerplate(lay)
+    lines = {"lines_removed": 0, "documents_changed": 0, "bytes_removed": 0, "documents_emptied": 0}
     with open_raw(task.path) as handle:
         parquet = pq.ParquetFile(handle)
         for batch in parquet.iter_batches(batch_size=lay.cfg.batch_rows):
             table = pa.Table.from_batches([batch])
             n = table.num_rows
+            text, lines_removed, emptied = _clean(batch, lay, boiler)
+            if lines_removed.any():
+                before = _text_bytes(table)
+                i = table.schema.get_field_index("text")
+                table = table.set_column(i, table.schema.field(i), text)
+                lines["bytes_removed"] += before - _text_bytes(table)
+                lines["lines_removed"] += int(lines_removed.sum())
+                lines["documents_changed"] += int(np.count_nonzero(lines_removed))
+                lines["documents_emptied"] += int(emptied.sum())
             lo, hi = np.searchsorted(rows_with, [start, start + n])
             local = rows_with[lo:hi] - start
             ids = table.column("id").to_pylist()
             cid = list(ids)
             size = np.ones(n, np.int64)
-            reason = [None] * n
+            reason = [EMPTIED if e else None for e in emptied.tolist()]
             for j, r in enumerate(local.tolist()):
                 cid[r] = cluster_ids[lo + j]
                 size[r] = sizes[lo + j]
                 reason[r] = reasons[lo + j]
             if hi > lo:
                 cluster_parts.append(pa.table({"id": pa.array([ids[r] for r in local.tolist()], pa.string()), "cluster_id": pa.array(list(cluster_ids[lo:hi]), pa.string())}))
-            table = table.append_column("dup_cluster_id", pa.array(cid, pa.string())).append_column("dup_cluster_size", pa.array(size, pa.int64()))
+            table = (
+                table.append_column("dup_cluster_id", pa.array(cid, pa.string()))
+                .append_column("dup_cluster_size", pa.array(size, pa.int64()))
+                .append_column(LINES_COLUMN, pa.array(lines_removed, pa.int64()))
+            )
             keep = pa.array([x is None for x in reason])
             counts.input += n
             kept = table.filter(keep)
@@ -384,6 +517,7 @@ def write_unit(task: Unit, lay: Layout) -> dict:
         "outputs": [s.__dict__ for s in (kept_writer.close() if kept_writer else [])],
         "removed": [s.__dict__ for s in (removed_writer.close() if removed_writer else [])],
         "counts": counts.to_dict(),
+        "line_dedup": lines,
     }
 
 
@@ -406,34 +540,53 @@ def write_clusters(lay: Layout) -> int:
 # --- Beam wiring ----------------------------------------------------------------------------------
 
 
-class _Call(beam.DoFn):
-    """Runs ``fn(element, *args)``; extra side inputs only order the steps (barriers)."""
+def _done_path(lay: Layout, label: str, key: int) -> str:
+    return lay.work("done", f"{label}-{key:05d}.json")
 
-    def __init__(self, fn, *args):
-        self.fn, self.args = fn, args
+
+class _Call(beam.DoFn):
+    """Runs ``fn(element, *args)`` once per run: the result is saved in ``_work/done/LABEL-KEY.json``
+    with the run's fingerprint, and a task whose result is there already (``--resume``) is skipped.
+    Extra side inputs only order the steps (barriers)."""
+
+    def __init__(self, label, lay, fn, *args):
+        self.label, self.lay, self.fn, self.args = label, lay, fn, args
 
     def process(self, element, *barriers):
-        yield self.fn(element, *self.args)
+        key = element.unit if isinstance(element, Unit) else int(element)
+        path = _done_path(self.lay, self.label, key)
+        if exists(path):
+            done = json.loads(read_bytes(path))
+            if done.get("fingerprint") == self.lay.fingerprint:
+                yield done["result"]
+                return
+        result = self.fn(element, *self.args)
+        write_bytes_atomic(path, json.dumps({"fingerprint": self.lay.fingerprint, "result": result}, sort_keys=True).encode())
+        yield result
 
 
-def _step(pipeline, label: str, elements: list, fn, *args, after=None):
+def _step(pipeline, label: str, elements: list, fn, lay: Layout, *args, after=None):
     """``elements | Reshuffle | ParDo(fn)``, started only once ``after`` (a PCollection) is complete."""
     side = [beam.pvalue.AsList(after)] if after is not None else []
     return (
         pipeline
         | f"List{label}" >> beam.Create(elements)
         | f"Spread{label}" >> beam.Reshuffle()
-        | label >> beam.ParDo(_Call(fn, *args), *side)
+        | label >> beam.ParDo(_Call(label, lay, fn, *(args + (lay,))), *side)
     )
 
 
-class _WriteResult(beam.DoFn):
-    def __init__(self, path: str):
-        self.path = path
+def _rounds(pipeline, lay: Layout, unit_ids: list, first: int, after=None):
+    """``ROUNDS_PER_PIPELINE`` rounds of label propagation chained in one pipeline; each round's count
+    of changed labels lands in its ``done`` results."""
+    for r in range(first, first + ROUNDS_PER_PIPELINE):
+        sent = _step(pipeline, f"Send-r{r:04d}", unit_ids, cc_send, lay, r, after=after)
+        after = _step(pipeline, f"Receive-r{r:04d}", unit_ids, cc_receive, lay, r, after=sent)
+    return after
 
-    def process(self, values):
-        write_bytes_atomic(self.path, json.dumps(values).encode())
-        yield self.path
+
+def _changed(lay: Layout, round_: int, unit_ids: list) -> int:
+    return sum(json.loads(read_bytes(_done_path(lay, f"Receive-r{round_:04d}", u)))["result"] for u in unit_ids)
 
 
 class _Finish(beam.DoFn):
@@ -441,8 +594,67 @@ class _Finish(beam.DoFn):
         self.lay, self.manifest_writer = lay, manifest_writer
 
     def process(self, summaries):
-        self.manifest_writer.extra = {**(self.manifest_writer.extra or {}), "clustered_documents": write_clusters(self.lay)}
+        extra = {**(self.manifest_writer.extra or {}), "clustered_documents": write_clusters(self.lay)}
+        if self.lay.lines_on:
+            lines = {k: sum(s["line_dedup"][k] for s in summaries) for k in summaries[0]["line_dedup"]} if summaries else {}
+            lines["boilerplate_lines"] = int(len(_boilerplate(self.lay)))
+            extra["line_dedup"] = {"mode": self.lay.cfg.line_dedup, "min_docs": self.lay.cfg.line_min_docs, **lines}
+        self.manifest_writer.extra = extra
         yield from self.manifest_writer.process(summaries)
+
+
+class DedupProgress:
+    """Local progress: tasks done per step (from ``_work/done``), documents written, MB/s, every 2 s."""
+
+    def __init__(self, lay: Layout, steps: list[tuple[str, int]], total_bytes: int, stream=None, interval: float = 2.0):
+        self.lay, self.steps, self.total_bytes = lay, steps, max(1, total_bytes)
+        self.stream, self.interval = stream or sys.stderr, interval
+        self._stop, self._started, self._last = threading.Event(), time.time(), None
+        self._done: dict[str, int] = {}
+        self._docs = self._bytes = 0
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.report(final=True)
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self.report()
+
+    def _scan(self) -> None:
+        done: dict[str, int] = {}
+        docs = read = 0
+        for f in _files(self.lay.work("done"), "*.json"):
+            name = f.rsplit("/", 1)[-1]
+            step = name.rsplit("-", 1)[0].split("-r")[0]
+            done[step] = done.get(step, 0) + 1
+            if step == "Write":
+                result = json.loads(read_bytes(f))["result"]
+                docs += result["counts"]["output"]
+                read += result["input_bytes"]
+        if done:
+            self._done, self._docs, self._bytes = done, docs, read
+
+    def line(self) -> str:
+        parts = [f"{name} {self._done.get(name, 0)}/{total}" for name, total in self.steps]
+        rate = self._bytes / max(time.time() - self._started, 1e-9)
+        return f"[{STAGE}] " + "  ".join(parts) + f"  docs kept {self._docs:,}  {self._bytes / 1e6:,.1f}/{self.total_bytes / 1e6:,.1f} MB  {rate / 1e6:,.2f} MB/s"
+
+    def report(self, final: bool = False) -> None:
+        try:
+            self._scan()
+        except Exception:
+            pass  # the work folder may not exist yet, or was just removed
+        text = self.line()
+        if final or (self._done and text.split("  docs")[0] != self._last):
+            self._last = text.split("  docs")[0]
+            print(text, file=self.stream, flush=True)
 
 
 def _detect_quality_column(cfg: DedupConfig, in_dir: str, first_shard: Optional[str]) -> Optional[str]:
@@ -476,51 +688,89 @@ def run(
     beam_args: Optional[list[str]] = None,
     force: bool = False,
     progress: bool = True,
+    resume: bool = False,
 ) -> Manifest:
-    """Run the dedup stage over the finished stage in ``in_dir``; return the manifest written to ``out_dir``."""
+    """Run the dedup stage over the finished stage in ``in_dir``; return the manifest written to ``out_dir``.
+
+    ``resume``: keep the tasks an interrupted run with the same parameters and inputs finished (any
+    other earlier output in ``out_dir`` is replaced)."""
+    from tailmine.pipelines.options import is_local_runner
+
     cfg = cfg or DedupConfig()
     the_plan, units = make_plan(in_dir, cfg)
-    prepare_output(out_dir, force, resume=False, subdirs=(DOCS_DIR, REMOVED_DIR, WORK_DIR, CLUSTERS_NAME))
+    inputs = [{"path": u.path, "bytes": u.bytes, "rows": u.rows} for u in units]
+    quality_column = _detect_quality_column(cfg, in_dir, units[0].path if units else None)
+    run_fp = fingerprint({"stage": STAGE, "config": cfg.to_dict(), "inputs": inputs, "plan": the_plan.to_dict(), "quality": quality_column})
+    fp_path = join(out_dir, WORK_DIR, "fingerprint.json")
+    kept = resume and exists(fp_path) and json.loads(read_bytes(fp_path)).get("fingerprint") == run_fp
+    if not kept:
+        prepare_output(out_dir, force or resume, resume=False, subdirs=(DOCS_DIR, REMOVED_DIR, WORK_DIR, CLUSTERS_NAME))
+        write_bytes_atomic(fp_path, json.dumps({"fingerprint": run_fp}).encode())
     lay = Layout(
-        out_dir, cfg, the_plan.bands, the_plan.rows, the_plan.band_partitions, len(units),
-        _detect_quality_column(cfg, in_dir, units[0].path if units else None),
+        out_dir, cfg, the_plan.bands, the_plan.rows, the_plan.band_partitions, len(units), quality_column,
+        the_plan.components, run_fp,
     )
     log.info("%s", the_plan.describe())
     unit_ids = [u.unit for u in units]
+    partitions = list(range(lay.partitions))
     options = pipeline_options(beam_args)
-
-    # 1+2+3a: sign, candidates, component state.
-    with beam.Pipeline(options=options) as p:
-        signed = _step(p, "Sign", units, sign_unit, lay)
-        edges = _step(p, "Candidates", list(range(lay.partitions)), partition_edges, lay, after=signed)
-        _step(p, "InitComponents", unit_ids, cc_init, lay, after=edges)
-    # 3b: rounds until no label changes.
-    round_ = 0
-    while units:
-        result = lay.work("rounds", f"r{round_:04d}.json")
-        with beam.Pipeline(options=options) as p:
-            sent = _step(p, "Send", unit_ids, cc_send, round_, lay)
-            (
-                _step(p, "Receive", unit_ids, cc_receive, round_, lay, after=sent)
-                | "SumChanged" >> beam.CombineGlobally(sum)
-                | "WriteChanged" >> beam.ParDo(_WriteResult(result))
-            )
-        round_ += 1
-        if json.loads(read_bytes(result)) == 0:
-            break
-    # 4+5: survivors, outputs, manifest.
-    inputs = [{"path": u.path, "bytes": u.bytes, "rows": u.rows} for u in units]
+    local = lay.components == "local"
     parameters = {**cfg.to_dict(), "bands": lay.bands, "rows": lay.rows, "band_partitions": lay.partitions, "quality_column": lay.quality_column}
-    extra = {"component_rounds": round_, "plan": the_plan.to_dict()}
-    p = beam.Pipeline(options=options)
-    ranked = _step(p, "RankSend", units, rank_send, round_, lay)
-    chosen = _step(p, "ChooseSurvivors", unit_ids, choose_unit, lay, after=ranked)
-    (
-        _step(p, "Write", units, write_unit, lay, after=chosen)
-        | "CollectSummaries" >> beam.combiners.ToList()
-        | "WriteManifest" >> beam.ParDo(_Finish(lay, WriteManifest(STAGE, out_dir, parameters, inputs, extra)))
-    )
-    return finish(p, out_dir, STAGE, len(units), sum(u.bytes for u in units), progress)
+    total_bytes = sum(u.bytes for u in units)
+    steps = ([("LineKeys", len(units)), ("LineCounts", len(partitions))] if lay.lines_on else [])
+    steps += [("Sign", len(units)), ("Candidates", len(partitions))]
+    steps += [("Components", 1)] if local else [("InitComponents", len(units))]
+    steps += [("RankSend", len(units)), ("ChooseSurvivors", len(units)), ("Write", len(units))]
+    show = DedupProgress(lay, steps, total_bytes) if progress and is_local_runner(options) and units else None
+
+    def front(p):
+        """Line step, signing, candidates and component state: everything before the survivors."""
+        after = None
+        if lay.lines_on:
+            keyed = _step(p, "LineKeys", units, line_keys_unit, lay)
+            after = _step(p, "LineCounts", partitions, line_counts_partition, lay, after=keyed)
+        signed = _step(p, "Sign", units, sign_unit, lay, after=after)
+        edges = _step(p, "Candidates", partitions, partition_edges, lay, after=signed)
+        if local:
+            return _step(p, "Components", [0], cc_local, lay, after=edges)
+        return _step(p, "InitComponents", unit_ids, cc_init, lay, after=edges)
+
+    def back(p, round_, after):
+        extra = {"components": lay.components, "component_rounds": round_ or 0, "plan": the_plan.to_dict()}
+        ranked = _step(p, "RankSend", units, rank_send, lay, round_, after=after)
+        chosen = _step(p, "ChooseSurvivors", unit_ids, choose_unit, lay, after=ranked)
+        (
+            _step(p, "Write", units, write_unit, lay, after=chosen)
+            | "CollectSummaries" >> beam.combiners.ToList()
+            | "WriteManifest" >> beam.ParDo(_Finish(lay, WriteManifest(STAGE, out_dir, parameters, inputs, extra)))
+        )
+
+    def go(p):
+        return finish(p, out_dir, STAGE, len(units), total_bytes, progress=False)
+
+    if show:
+        show.__enter__()
+    try:
+        if local:  # the whole stage is one pipeline
+            p = beam.Pipeline(options=options)
+            back(p, None, front(p))
+            return go(p)
+        # distributed components: front + rounds, more rounds while labels change, then survivors
+        first, round_ = 0, None
+        while round_ is None:
+            with beam.Pipeline(options=options) as p:
+                _rounds(p, lay, unit_ids, first, after=front(p) if first == 0 else None)
+            for r in range(first, first + ROUNDS_PER_PIPELINE):
+                if not units or _changed(lay, r, unit_ids) == 0:
+                    round_ = r + 1  # the state written by the first round that changed nothing
+                    break
+            first += ROUNDS_PER_PIPELINE
+        p = beam.Pipeline(options=options)
+        back(p, round_, None)
+        return go(p)
+    finally:
+        if show:
+            show.__exit__(None, None, None)
 
 
 # --- command line: `tailmine dedup` -------------------------------------------------------------
@@ -542,6 +792,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
     parser.add_argument("--plan", action="store_true", help="print the memory/shuffle/disk plan and the partitioning, then stop")
     parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
+    parser.add_argument("--resume", action="store_true", help="finish an interrupted run: keep the tasks it finished (same parameters and input)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
     helps = DedupConfig.field_help()
     for f in fields(DedupConfig):
@@ -558,6 +809,6 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.plan:
         print(make_plan(args.in_dir, cfg)[0].describe())
         return 0
-    manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, progress=args.progress)
+    manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, progress=args.progress, resume=args.resume)
     print(summarize(manifest, args.out))
     return 0

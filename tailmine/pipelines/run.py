@@ -64,7 +64,13 @@ def _run_filter(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
 def _run_dedup(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
     from tailmine.pipelines import dedup
 
-    return dedup.run(source, out_dir, cfg, beam_args, force=True)  # dedup reruns whole: it has no unit-level resume yet
+    return dedup.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
+
+
+def _run_classify(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
+    from tailmine.pipelines import classify
+
+    return classify.run_stage(cfg, source, out_dir, beam_args, force, resume)
 
 
 def _run_concepts(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
@@ -79,11 +85,13 @@ def available_stages() -> list[StageSpec]:
     from tailmine.dedup.config import DedupConfig
     from tailmine.filters.config import FilterConfig
     from tailmine.ingest.config import IngestConfig
+    from tailmine.pipelines.classify import ClassifyStageConfig
 
     return [
         StageSpec("ingest", IngestConfig, _run_ingest),
         StageSpec("filter", FilterConfig, _run_filter),
         StageSpec("dedup", DedupConfig, _run_dedup),
+        StageSpec("classify", ClassifyStageConfig, _run_classify),
         StageSpec("concepts", ConceptConfig, _run_concepts),
     ]
 
