@@ -28,7 +28,7 @@ def test_report_json_funnel_matches_manifests_and_samples_every_quarantine_reaso
     assert (row["stage"], row["input"], row["output"]) == ("ingest", manifest.counts.input, manifest.counts.output)
     assert row["quarantined"] == manifest.counts.quarantined
     assert sum(row["output_by_source"].values()) == manifest.counts.output
-    assert set(data["samples"]["ingest"]) >= set(manifest.counts.quarantined)
+    assert set(data["samples"]["ingest"]) >= set(manifest.counts.quarantined) | set(manifest.counts.dropped)
     last = data["funnel"][-1]
     assert data["histograms"]["stage"] == last["stage"] and data["histograms"]["length_chars"]["n"] == last["output"]
     for before, after in zip(data["funnel"], data["funnel"][1:]):

@@ -23,6 +23,8 @@ from tailmine.schemas.manifest import Counts
 from tailmine.schemas.shards import ShardWriter
 
 STAGE = "ingest"
+DROP_SAMPLES_DIR = "drop-samples"
+DROP_SAMPLES_PER_REASON = 3
 MIN_UNIT_BYTES = 1 << 20
 UNITS_TARGET = 64
 
@@ -133,24 +135,21 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
     output_chars = 0
     docs = _document_writer(out_dir, unit.index, cfg)
     quarantine = _quarantine_writer(out_dir, unit.index, cfg)
+    samples = ShardWriter(out_dir, DROP_SAMPLES_DIR, f"part-{unit.index:05d}", QUARANTINE_SCHEMA, cfg.shard_bytes, cfg.row_group_bytes, numbered=False)
+    samples_kept: dict[str, int] = {}
     for piece in unit.slices:
         for outcome in _outcomes(piece, cfg, extractor):
             counts.input += 1
             if isinstance(outcome, r.Reject):
                 if outcome.action == r.QUARANTINED:
                     counts.quarantine(outcome.reason)
-                    row = {
-                        "source_file": piece.path,
-                        "source_record": outcome.record,
-                        "source_offset": outcome.offset,
-                        "stage": STAGE,
-                        "reason": outcome.reason,
-                        "detail": outcome.detail,
-                        "snippet": outcome.snippet,
-                    }
-                    quarantine.add(row, len(outcome.snippet) + len(outcome.detail) + 64)
+                    quarantine.add(_reject_row(piece.path, outcome), len(outcome.snippet) + len(outcome.detail) + 64)
                 else:
                     counts.drop(outcome.reason)
+                    if samples_kept.get(outcome.reason, 0) < DROP_SAMPLES_PER_REASON:
+                        # a few examples per drop reason, so a report can show what was dropped
+                        samples_kept[outcome.reason] = samples_kept.get(outcome.reason, 0) + 1
+                        samples.add(_reject_row(piece.path, outcome), len(outcome.snippet) + len(outcome.detail) + 64)
                 continue
             outcome["source_file"] = piece.path
             counts.output += 1
@@ -164,12 +163,25 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
         "seconds": round(time.perf_counter() - started, 3),
         "outputs": [asdict(s) for s in docs.close()],
         "quarantine": [asdict(s) for s in quarantine.close()],
+        "drop_samples": [asdict(s) for s in samples.close()],
         "counts": counts.to_dict(),
         "output_chars": output_chars,
     }
     counts.check_balanced(f"unit {unit.index}")
     save_summary(out_dir, summary)
     return summary
+
+
+def _reject_row(path: str, outcome: r.Reject) -> dict:
+    return {
+        "source_file": path,
+        "source_record": outcome.record,
+        "source_offset": outcome.offset,
+        "stage": STAGE,
+        "reason": outcome.reason,
+        "detail": outcome.detail,
+        "snippet": outcome.snippet,
+    }
 
 
 def _outcomes(piece: Slice, cfg: IngestConfig, extractor):

@@ -31,7 +31,8 @@ DOCS_DIR = "docs"
 QUARANTINE_DIR = "quarantine"
 REMOVED_DIR = "removed"
 WORK_DIR = "_work"
-STAGE_SUBDIRS = (DOCS_DIR, QUARANTINE_DIR, REMOVED_DIR, WORK_DIR)
+DROP_SAMPLES_DIR = "drop-samples"
+STAGE_SUBDIRS = (DOCS_DIR, QUARANTINE_DIR, REMOVED_DIR, DROP_SAMPLES_DIR, WORK_DIR)
 
 
 def prepare_output(out_dir: str, force: bool, resume: bool, subdirs: Iterable[str] = STAGE_SUBDIRS) -> None:
@@ -85,7 +86,7 @@ def fold_summaries(
         quarantine=[ShardInfo(**q) for s in summaries for q in s.get("quarantine", [])],
         removed=[ShardInfo(**q) for s in summaries for q in s.get("removed", [])],
         counts=counts,
-        extra={"units": len(summaries), **_output_chars(summaries), **(extra or {})},
+        extra={"units": len(summaries), **_output_chars(summaries), **_drop_samples(summaries), **(extra or {})},
     )
 
 
@@ -94,6 +95,12 @@ def _output_chars(summaries: list[dict]) -> dict:
     if summaries and all("output_chars" in s for s in summaries):
         return {"output_chars": sum(s["output_chars"] for s in summaries)}
     return {}
+
+
+def _drop_samples(summaries: list[dict]) -> dict:
+    """Shards of example records for reasons whose records are not kept (a few per reason per unit)."""
+    shards = [s for summary in summaries for s in summary.get("drop_samples", [])]
+    return {"drop_samples": shards} if shards else {}
 
 
 class WriteManifest(beam.DoFn):

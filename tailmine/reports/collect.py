@@ -114,6 +114,13 @@ def _samples(folder: str, manifest: Manifest) -> dict[str, list[dict]]:
                 bucket.append({"kind": "quarantined", "where": f"{row['source_file']} record {row['source_record']}", "detail": row["detail"], "text": snippet})
         if all(len(v) >= SAMPLES_PER_REASON for v in samples.values()) and len(samples) >= len(manifest.counts.quarantined):
             break
+    for shard in manifest.extra.get("drop_samples", []):
+        table = pq.read_table(open_raw(join(folder, shard["path"])), columns=["source_file", "source_record", "reason", "detail", "snippet"])
+        for row in table.to_pylist():
+            bucket = samples.setdefault(row["reason"], [])
+            if len(bucket) < SAMPLES_PER_REASON:
+                snippet = (row["snippet"] or b"")[:SAMPLE_CHARS].decode("utf-8", "replace")
+                bucket.append({"kind": "dropped", "where": f"{row['source_file']} record {row['source_record']}", "detail": row["detail"], "text": snippet})
     for shard in manifest.removed:
         with open_raw(join(folder, shard.path)) as handle:
             parquet = pq.ParquetFile(handle)
