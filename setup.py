@@ -32,6 +32,7 @@ setup(
         "orjson>=3.9",
         "numba>=0.60",
         "py3langid>=0.4",  # language ID whose model ships inside the wheel
+        "tiktoken>=0.7",  # fast byte-level BPE path of the mix stage; falls back to tokenizers without it
         "numpy>=1.24",
         "scipy>=1.10",
         "regex>=2023.0",

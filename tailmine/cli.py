@@ -22,6 +22,8 @@ COMMANDS = {
     "dedup": "tailmine.pipelines.dedup",
     "classify": "tailmine.pipelines.classify",
     "concepts": "tailmine.pipelines.concepts",
+    "mix": "tailmine.pipelines.mix",
+    "tokenizer": "tailmine.pipelines.tokenizer",
     "report": "tailmine.reports",
     "demo": "tailmine.demo",
 }

@@ -29,8 +29,14 @@ def test_report_json_funnel_matches_manifests_and_samples_every_quarantine_reaso
     assert row["quarantined"] == manifest.counts.quarantined
     assert sum(row["output_by_source"].values()) == manifest.counts.output
     assert set(data["samples"]["ingest"]) >= set(manifest.counts.quarantined) | set(manifest.counts.dropped)
-    last = data["funnel"][-1]
+    last = [f for f in data["funnel"] if f["stage"] != "mix"][-1]  # mix writes token shards, not documents
     assert data["histograms"]["stage"] == last["stage"] and data["histograms"]["length_chars"]["n"] == last["output"]
+    mix = [f for f in data["funnel"] if f["stage"] == "mix"]
+    if mix:
+        recipe = json.loads((demo_run / "mix" / "recipe.json").read_text())
+        assert mix[0]["output_tokens"] == recipe["tokens_total"]
+        assert abs(recipe["tokens_total"] - recipe["token_budget"]) <= 0.005 * recipe["token_budget"]
+        assert data["sections"]["mixture"]["tail_metrics"]["mixture"]["cov_10"] >= 0
     for before, after in zip(data["funnel"], data["funnel"][1:]):
         assert after["input"] == before["output"], "each stage reads what the one before wrote"
     if "dedup" in [f["stage"] for f in data["funnel"]]:

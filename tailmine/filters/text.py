@@ -11,11 +11,17 @@ expression that reproduces the token boundaries that matter for the rules:
 * scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar) count one token
   per character, so word counts and n-grams work for Chinese and Japanese.
 
+The regular expression below is the readable definition (:func:`split_words_regex`); the rules run
+:func:`token_spans`, a numba kernel over the text's code points that implements the same alternatives in
+the same order (tests check both give the same tokens on real pages and books).
 ``benchmarks/filters.py`` measures how often the rule decisions built on it agree with datatrove's.
 """
 from __future__ import annotations
 
 import re
+
+import numpy as np
+from numba import njit
 
 # datatrove.utils.text.PUNCTUATION (the Gopher "symbol" characters) plus ASCII control characters.
 PUNCTUATION = "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»" + "".join(
@@ -100,11 +106,362 @@ for _entry in _CONTRACTIONS.split():
     _SPLITS[_word.capitalize()] = (_parts[0].upper() + _parts[1:]).split("+")
 
 
-def split_words(text: str) -> list[str]:
-    """The tokens of ``text`` (words and punctuation), for the Gopher, C4 and FineWeb rules."""
+def split_words_regex(text: str) -> list[str]:
+    """The tokens of ``text`` by the regular expression: the reference definition of :func:`split_words`."""
     pattern = _TOKEN if ("@" in text or "://" in text or "www." in text) else _TOKEN_PLAIN
     tokens = pattern.findall(text)
     if _SPLITS.keys().isdisjoint(tokens):
         return tokens
     splits = _SPLITS
     return [part for token in tokens for part in (splits.get(token) or (token,))]
+
+
+# --- the compiled tokenizer -------------------------------------------------------------------------
+
+F_W, F_S, F_NS, F_WORD, F_PUNCT, F_ALPHA, F_DIGIT, F_LETTER = 1, 2, 4, 8, 16, 32, 64, 128
+"""Per-code-point flags: Python ``re`` \\w, \\s, script without spaces, _WORD, Gopher punctuation,
+str.isalpha, ``re`` \\d, ``[^\\W\\d_]``."""
+_TABLE: "np.ndarray | None" = None
+_APOS = (0x27, 0x2019)
+
+
+def char_table() -> np.ndarray:
+    """Flags of every code point, computed once per process with Python's own ``re`` and ``str``
+    (so the kernel's classes are exactly the regular expression's), ~0.3 s."""
+    global _TABLE
+    if _TABLE is not None:
+        return _TABLE
+    cps = np.arange(0x110000, dtype=np.uint32)
+    cps[0xD800:0xE000] = 0x20  # lone surrogates cannot be decoded; fixed below
+    s = cps.tobytes().decode("utf-32-le")
+
+    def mask(pattern: str) -> np.ndarray:  # code points the character class matches (runs: fast)
+        out = np.zeros(0x110000, dtype=np.bool_)
+        for m in re.finditer(pattern + "+", s):
+            out[m.start() : m.end()] = True
+        out[0xD800:0xE000] = False
+        return out
+
+    w, sp, d = mask(r"\w"), mask(r"\s"), mask(r"\d")
+    ns = mask(f"[{NO_SPACE_SCRIPTS}]")
+    table = np.zeros(0x110000, dtype=np.uint8)
+    table[w] |= F_W
+    table[sp] |= F_S
+    table[ns] |= F_NS
+    word = w & ~ns
+    word[0x300:0x370] = True
+    word[0xAD] = True
+    table[word] |= F_WORD
+    table[np.frombuffer(PUNCTUATION.encode("utf-32-le"), dtype=np.uint32)] |= F_PUNCT
+    table[d] |= F_DIGIT
+    letter = w & ~d
+    letter[ord("_")] = False
+    table[letter] |= F_LETTER
+    candidates = np.flatnonzero(letter).astype(np.uint32)  # str.isalpha() implies [^\W\d_]
+    alpha = np.frombuffer(bytes(map(str.isalpha, candidates.tobytes().decode("utf-32-le"))), dtype=np.bool_)
+    table[candidates[alpha]] |= F_ALPHA
+    table[0xD800:0xE000] = 0  # lone surrogate: a symbol
+    _TABLE = table
+    return table
+
+
+@njit(cache=True)
+def token_hash(cp, s, e):
+    """64-bit hash of the code points ``cp[s:e]`` (FNV-1a, then a murmur3 finaliser)."""
+    h = np.uint64(0xCBF29CE484222325)
+    for q in range(s, e):
+        h = (h ^ np.uint64(cp[q])) * np.uint64(0x100000001B3)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@njit(cache=True, inline="always")
+def _flag(F, cp, i, n, flag):
+    return i < n and (F[cp[i]] & flag) != 0
+
+
+@njit(cache=True, inline="always")
+def _boundary_after(F, cp, q, n):
+    """``\\b`` after a word character ending at q: q is the end or not \\w."""
+    return q >= n or (F[cp[q]] & 1) == 0
+
+
+@njit(cache=True)
+def _clitic_lower(F, cp, p, n):
+    """``(?:s|re|ve|ll|d|m)\\b`` at p."""
+    if p >= n:
+        return False
+    c = cp[p]
+    if c == 115 or c == 100 or c == 109:  # s d m
+        return _boundary_after(F, cp, p + 1, n)
+    if p + 1 < n:
+        c2 = cp[p + 1]
+        if (c == 114 and c2 == 101) or (c == 118 and c2 == 101) or (c == 108 and c2 == 108):  # re ve ll
+            return _boundary_after(F, cp, p + 2, n)
+    return False
+
+
+@njit(cache=True)
+def _clitic_any(F, cp, p, n):
+    """``(?:s|re|ve|ll|d|m|S|RE|VE|LL|D|M)\\b`` at p."""
+    if _clitic_lower(F, cp, p, n):
+        return True
+    if p >= n:
+        return False
+    c = cp[p]
+    if c == 83 or c == 68 or c == 77:  # S D M
+        return _boundary_after(F, cp, p + 1, n)
+    if p + 1 < n:
+        c2 = cp[p + 1]
+        if (c == 82 and c2 == 69) or (c == 86 and c2 == 69) or (c == 76 and c2 == 76):  # RE VE LL
+            return _boundary_after(F, cp, p + 2, n)
+    return False
+
+
+@njit(cache=True)
+def _url_email(F, cp, i, n):
+    """End of ``https?://[^\\s<>"]+ | www\\.[^\\s<>"]+ | [\\w.+-]+@[\\w-]+(?:\\.[\\w-]+)+`` at i, or -1."""
+    c = cp[i]
+    p = -1
+    if c == 104 and i + 7 <= n and cp[i + 1] == 116 and cp[i + 2] == 116 and cp[i + 3] == 112:  # http
+        if cp[i + 4] == 58 and cp[i + 5] == 47 and cp[i + 6] == 47:
+            p = i + 7
+        elif i + 8 <= n and cp[i + 4] == 115 and cp[i + 5] == 58 and cp[i + 6] == 47 and cp[i + 7] == 47:
+            p = i + 8
+    if p < 0 and c == 119 and i + 4 <= n and cp[i + 1] == 119 and cp[i + 2] == 119 and cp[i + 3] == 46:  # www.
+        p = i + 4
+    if p >= 0:
+        e = p
+        while e < n and (F[cp[e]] & 2) == 0 and cp[e] != 60 and cp[e] != 62 and cp[e] != 34:
+            e += 1
+        if e > p:
+            return e
+    j = i
+    while j < n and ((F[cp[j]] & 1) != 0 or cp[j] == 46 or cp[j] == 43 or cp[j] == 45):
+        j += 1
+    if j == i or j >= n or cp[j] != 64:
+        return -1
+    k = j + 1
+    while k < n and ((F[cp[k]] & 1) != 0 or cp[k] == 45):
+        k += 1
+    if k == j + 1:
+        return -1
+    parts = 0
+    while k + 1 < n and cp[k] == 46 and ((F[cp[k + 1]] & 1) != 0 or cp[k + 1] == 45):
+        k += 1
+        while k < n and ((F[cp[k]] & 1) != 0 or cp[k] == 45):
+            k += 1
+        parts += 1
+    return k if parts else -1
+
+
+@njit(cache=True)
+def _abbreviation(F, cp, i, n, abbr, abbr_off):
+    """End of ``(?<!\\w)(?:ABBREVIATION|(?:[^\\W\\d_]\\.)+)(?!\\w)`` at i (a letter), or -1."""
+    if i > 0 and (F[cp[i - 1]] & 1) != 0:
+        return -1
+    r = i
+    while r < n and (F[cp[r]] & 128) != 0:
+        r += 1
+    if r < n and cp[r] == 46:
+        for a in range(len(abbr_off) - 1):
+            s, t = abbr_off[a], abbr_off[a + 1]
+            L = t - s
+            if i + L > n:
+                continue
+            ok = True
+            for q in range(L):
+                if cp[i + q] != abbr[s + q]:
+                    ok = False
+                    break
+            if ok and _boundary_after(F, cp, i + L, n):
+                return i + L
+    j = i
+    while j + 1 < n and (F[cp[j]] & 128) != 0 and cp[j + 1] == 46:
+        j += 2
+    if j > i and _boundary_after(F, cp, j, n):
+        return j
+    return -1
+
+
+@njit(cache=True)
+def _word_end(F, cp, i, n):
+    """End of the word alternative of the regular expression at i, or -1."""
+    c = cp[i]
+    j = i
+    if c == 47 or c == 64:  # '/' after whitespace, or '@', then a word
+        if c == 47 and i > 0 and (F[cp[i - 1]] & 2) == 0:
+            return -1
+        if not _flag(F, cp, i + 1, n, 8):
+            return -1
+        j = i + 1
+    elif (F[c] & 8) == 0:
+        return -1
+    while j < n and (F[cp[j]] & 8) != 0:
+        j += 1
+    while j + 1 < n:
+        d = cp[j]
+        nx = cp[j + 1]
+        prev_digit = (F[cp[j - 1]] & 64) != 0
+        nx_digit = (F[nx] & 64) != 0
+        nx_word = (F[nx] & 8) != 0
+        skip = 1
+        if d == 46:  # '.'
+            ok = (nx_word and not (65 <= nx <= 90)) or (prev_digit and nx_digit)
+        elif d == 44 or d == 47:  # ',' '/'
+            ok = prev_digit and nx_digit
+        elif d == 45:  # '-'
+            ok = (F[cp[j - 1]] & 1) != 0 and not prev_digit and nx_digit
+        elif d == 43 or d == 42:  # '+' '*'
+            ok = nx_word and not (prev_digit and nx_digit)
+        elif d == 58:  # '::'
+            ok = nx == 58 and _flag(F, cp, j + 2, n, 8)
+            skip = 2
+        elif d == 39 or d == 0x2019:  # apostrophe not before a clitic
+            ok = nx_word and not _clitic_lower(F, cp, j + 1, n)
+        else:
+            ok = False
+        if not ok:
+            break
+        j += skip
+        while j < n and (F[cp[j]] & 8) != 0:
+            j += 1
+    if j < n:
+        if cp[j] == 46 and 65 <= cp[j - 1] <= 90 and _boundary_after(F, cp, j + 1, n):
+            j += 1
+        elif cp[j] == 45 and not (j + 1 < n and ((F[cp[j + 1]] & 1) != 0 or cp[j + 1] == 45)):
+            j += 1
+    return j
+
+
+@njit(cache=True)
+def _token_end(F, cp, i, n, with_urls, abbr, abbr_off):
+    """End of the token starting at i (not whitespace): the regular expression's alternatives in order."""
+    c = cp[i]
+    f = F[c]
+    if with_urls:
+        e = _url_email(F, cp, i, n)
+        if e >= 0:
+            return e
+    if f & 4:
+        return i + 1
+    if f & 128:
+        e = _abbreviation(F, cp, i, n, abbr, abbr_off)
+        if e >= 0:
+            return e
+    if f & 8:  # "do" of "don't"
+        r = i
+        while r < n and (F[cp[r]] & 8) != 0:
+            r += 1
+        if r - i >= 2 and cp[r - 1] == 110 and r + 1 < n and (cp[r] == 39 or cp[r] == 0x2019) and cp[r + 1] == 116:
+            if _boundary_after(F, cp, r + 2, n):
+                return r - 1
+    if c == 110 and i + 2 < n and (cp[i + 1] == 39 or cp[i + 1] == 0x2019) and cp[i + 2] == 116:
+        if _boundary_after(F, cp, i + 3, n):
+            return i + 3
+    if (c == 39 or c == 0x2019) and _clitic_any(F, cp, i + 1, n):
+        r = i + 2
+        while r < n and (F[cp[r]] & 1) != 0:
+            r += 1
+        return r
+    e = _word_end(F, cp, i, n)
+    if e >= 0:
+        return e
+    if c == 46 and i + 2 < n and cp[i + 1] == 46 and cp[i + 2] == 46:
+        e = i + 3
+        while e < n and cp[e] == 46:
+            e += 1
+        return e
+    if c == 45 and i + 1 < n and cp[i + 1] == 45:
+        e = i + 2
+        while e < n and cp[e] == 45:
+            e += 1
+        return e
+    return i + 1  # '…' and any other symbol
+
+
+@njit(cache=True)
+def _spans(cp, F, with_urls, abbr, abbr_off, con_hash, con_parts):
+    """Token start and end offsets of ``cp`` (code points), contractions split as spaCy does."""
+    n = len(cp)
+    starts = np.empty(n, dtype=np.int64)
+    ends = np.empty(n, dtype=np.int64)
+    k = 0
+    i = 0
+    while i < n:
+        if (F[cp[i]] & 2) != 0:
+            i += 1
+            continue
+        e = _token_end(F, cp, i, n, with_urls, abbr, abbr_off)
+        L = e - i
+        split = -1
+        if 2 <= L <= 10:
+            ascii_letters = True
+            for q in range(i, e):
+                c = cp[q] | 32
+                if c < 97 or c > 122:
+                    ascii_letters = False
+                    break
+            if ascii_letters:
+                h = token_hash(cp, i, e)
+                a = np.searchsorted(con_hash, h)
+                if a < len(con_hash) and con_hash[a] == h:
+                    split = a
+        if split < 0:
+            starts[k] = i
+            ends[k] = e
+            k += 1
+        else:
+            s = i
+            for part in range(3):
+                pl = con_parts[split, part]
+                if pl == 0:
+                    break
+                starts[k] = s
+                ends[k] = s + pl
+                k += 1
+                s += pl
+        i = e
+    return starts[:k], ends[:k]
+
+
+_ABBR_CPS = [np.frombuffer(a.encode("utf-32-le"), dtype=np.uint32) for a in sorted(_ABBREVIATIONS.split(), key=len, reverse=True)]
+ABBR = np.concatenate(_ABBR_CPS)
+ABBR_OFF = np.concatenate([[0], np.cumsum([len(a) for a in _ABBR_CPS])]).astype(np.int64)
+
+
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _contraction_table():
+    rows = sorted((int(token_hash(_codepoints(w), 0, len(w))), [len(p) for p in parts]) for w, parts in _SPLITS.items())
+    hashes = np.array([h for h, _ in rows], dtype=np.uint64)
+    parts = np.zeros((len(rows), 3), dtype=np.int64)
+    for r, (_, lengths) in enumerate(rows):
+        parts[r, : len(lengths)] = lengths
+    return hashes, parts
+
+
+CON_HASH, CON_PARTS = _contraction_table()
+
+
+def needs_url_rule(text: str) -> bool:
+    return "@" in text or "://" in text or "www." in text
+
+
+def token_spans(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code points, token starts, token ends) of ``text``: the tokens of :func:`split_words_regex`."""
+    cp = _codepoints(text)
+    starts, ends = _spans(cp, char_table(), needs_url_rule(text), ABBR, ABBR_OFF, CON_HASH, CON_PARTS)
+    return cp, starts, ends
+
+
+def split_words(text: str) -> list[str]:
+    """The tokens of ``text`` (words and punctuation), for the Gopher, C4 and FineWeb rules."""
+    _, starts, ends = token_spans(text)
+    return [text[s:e] for s, e in zip(starts.tolist(), ends.tolist())]

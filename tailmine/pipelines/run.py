@@ -79,12 +79,19 @@ def _run_concepts(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
     return concepts.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
 
 
+def _run_mix(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
+    from tailmine.pipelines import mix
+
+    return mix.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
+
+
 def available_stages() -> list[StageSpec]:
     """Stages in pipeline order. A stage module lands here when it is built."""
     from tailmine.concepts.config import ConceptConfig
     from tailmine.dedup.config import DedupConfig
     from tailmine.filters.config import FilterConfig
     from tailmine.ingest.config import IngestConfig
+    from tailmine.mixtures.config import MixConfig
     from tailmine.pipelines.classify import ClassifyStageConfig
 
     return [
@@ -93,6 +100,7 @@ def available_stages() -> list[StageSpec]:
         StageSpec("dedup", DedupConfig, _run_dedup),
         StageSpec("classify", ClassifyStageConfig, _run_classify),
         StageSpec("concepts", ConceptConfig, _run_concepts),
+        StageSpec("mix", MixConfig, _run_mix),
     ]
 
 

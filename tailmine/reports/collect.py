@@ -155,7 +155,13 @@ def collect(run_dir: str, cfg: ReportConfig = ReportConfig()) -> dict[str, Any]:
             last_docs = (name, folder, manifest)
         elif manifest.outputs == []:
             text_bytes = 0
-        report["funnel"].append(_funnel_row(name, manifest, text_bytes, by_source))
+        row = _funnel_row(name, manifest, text_bytes, by_source)
+        if "tokens_total" in manifest.extra:  # the mix stage counts real tokens: use them, not estimates
+            row["output_tokens"] = manifest.extra["tokens_total"]
+            row["output_tokens_estimate"] = None
+            recipe_sources = _mixture_section(folder).get("sources") or {}
+            row["output_by_source"] = {k: v.get("documents", 0) for k, v in sorted(recipe_sources.items()) if isinstance(v, dict)}
+        report["funnel"].append(row)
         stage_samples = _samples(folder, manifest)
         if stage_samples:
             report["samples"][name] = stage_samples

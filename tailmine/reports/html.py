@@ -102,18 +102,21 @@ def loglog_chart(name: str, points: list[list[float]], line: Optional[dict] = No
     parts = [f'<svg data-plot="{_e(name)}" width="{width}" height="{height}" role="img" aria-label="{_e(name)}">']
     parts.append(f'<rect x="{left}" y="{pad}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>')
     if line and line.get("s") is not None:
+        # drawn unclamped and clipped to the plot area, so the line keeps its true slope at the edges
+        clip = f"clip-{_e(name)}"
+        parts.append(f'<clipPath id="{clip}"><rect x="{left}" y="{pad}" width="{pw}" height="{ph}"/></clipPath>')
         c = math.log10(line.get("c", 10 ** y1))
-
         x_end = min(x1, math.log10(line["rank_max"])) if line.get("rank_max") else x1  # the law covers the fitted tail only
 
-        def path(s):
-            return " ".join(f"{sx(v):.1f},{sy(min(max(c - s * v, y0), y1)):.1f}" for v in (x0, x_end))
+        def at(s, v):
+            return f"{sx(v):.1f},{sy(c - s * v):.1f}"
 
         if line.get("s_low") is not None and line.get("s_high") is not None:
-            band = [(sx(x0), sy(min(max(c - line["s_low"] * x0, y0), y1))), (sx(x_end), sy(min(max(c - line["s_low"] * x_end, y0), y1))),
-                    (sx(x_end), sy(min(max(c - line["s_high"] * x_end, y0), y1))), (sx(x0), sy(min(max(c - line["s_high"] * x0, y0), y1)))]
-            parts.append('<polygon data-band="1" fill="#e0703a" fill-opacity="0.18" points="' + " ".join(f"{a:.1f},{b:.1f}" for a, b in band) + '"/>')
-        parts.append(f'<polyline data-fit="1" fill="none" stroke="#e0703a" stroke-width="2" points="{path(line["s"])}"/>')
+            band = [at(line["s_low"], x0), at(line["s_low"], x_end), at(line["s_high"], x_end), at(line["s_high"], x0)]
+            parts.append(f'<polygon data-band="1" clip-path="url(#{clip})" fill="#e0703a" fill-opacity="0.18" points="{" ".join(band)}"/>')
+        parts.append(
+            f'<polyline data-fit="1" clip-path="url(#{clip})" fill="none" stroke="#e0703a" stroke-width="2" points="{at(line["s"], x0)} {at(line["s"], x_end)}"/>'
+        )
     for x, y in zip(lx, ly):
         parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2" fill="#3b6fd8"/>')
     for v in range(math.ceil(x0), math.floor(x1) + 1):
@@ -150,10 +153,12 @@ def render(report: dict[str, Any]) -> str:
     # 1. Funnel
     rows = []
     for f in funnel:
-        rows.append([f["stage"], f["input"], f["output"], sum(f["dropped"].values()), sum(f["quarantined"].values()), f["output_tokens_estimate"]])
-    body = _table(["stage", "records in", "documents out", "dropped", "quarantined", "tokens out (est.)"], rows, numeric=(1, 2, 3, 4, 5))
+        tokens = f.get("output_tokens")
+        shown = f"{tokens:,}" if tokens is not None else ("–" if f["output_tokens_estimate"] is None else f"~{f['output_tokens_estimate']:,}")
+        rows.append([f["stage"], f["input"], f["output"], sum(f["dropped"].values()), sum(f["quarantined"].values()), shown])
+    body = _table(["stage", "records in", "documents out", "dropped", "quarantined", "tokens out"], rows, numeric=(1, 2, 3, 4))
     body += bar_chart("funnel", [(f["stage"], f["output"]) for f in funnel], unit=" docs")
-    body += '<p class="muted">Token counts are estimated as UTF-8 bytes / 4 until the mix stage counts real tokens.</p>'
+    body += '<p class="muted">Tokens marked ~ are estimated as UTF-8 bytes / 4; the mix stage counts real tokens with its tokenizer.</p>'
     sources = sorted({s for f in funnel for s in f["output_by_source"]})
     if sources:
         body += "<h3>Documents out per source</h3>" + _table(

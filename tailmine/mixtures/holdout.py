@@ -1,0 +1,172 @@
+"""A held-out set that is truly held out (longtail-methods.md §4.2).
+
+* :func:`domain_key`: the unit that is split — a book's *work* (normalised author + title from the
+  Gutenberg metadata, so two editions of one book share it), else the registered domain of the URL
+  (last two labels, three under common second-level suffixes such as ``co.uk``), else the source file.
+* :func:`in_holdout`: a hash of that key against the fraction, so the split is decided before any
+  reweighting and is the same on every worker.
+* :class:`ContaminationIndex`: word 13-gram hashes and MinHash LSH bands of the held-out documents;
+  a mixture document is dropped when it shares ≥ ``min_ngrams`` 13-grams (or at least half of its
+  own) with the held-out set, or when its MinHash Jaccard with a held-out document is ≥ ``jaccard``.
+* :func:`bits_per_byte`: BPB = Σ NLL (nats) / (ln 2 · UTF-8 bytes), tokenizer-independent; and
+  :func:`evaluate_bits_per_byte`, which runs a model over the held-out token shards.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Callable, Optional
+from urllib.parse import urlsplit
+
+import numpy as np
+
+NGRAM = 13
+SECOND_LEVEL = {"co", "com", "ac", "gov", "org", "net", "edu", "ne", "or", "go", "gob", "nic", "ltd", "plc"}
+_WS = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    return _WS.sub(" ", (text or "").strip().casefold())
+
+
+def registered_domain(url: str) -> Optional[str]:
+    try:
+        host = (urlsplit(url).hostname or "").strip(".").lower()
+    except ValueError:
+        return None
+    if not host or "." not in host:
+        return host or None
+    if re.fullmatch(r"[\d.]+", host):
+        return host
+    labels = host.split(".")
+    if len(labels) >= 3 and labels[-2] in SECOND_LEVEL and len(labels[-1]) == 2:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def domain_key(source: str, url: Optional[str], metadata: Optional[str], source_file: str) -> str:
+    meta = {}
+    if metadata:
+        try:
+            meta = json.loads(metadata)
+        except ValueError:
+            meta = {}
+    if not isinstance(meta, dict):
+        meta = {}
+    if source == "gutenberg" or ("author" in meta and "title" in meta and ("ebook_number" in meta or source == "gutenberg")):
+        author, title = _norm(str(meta.get("author", ""))), _norm(str(meta.get("title", "")))
+        if author or title:
+            return f"work:{author}|{title}"
+        if meta.get("ebook_number") is not None:
+            return f"ebook:{meta['ebook_number']}"
+    if url and "://" in url:
+        domain = registered_domain(url)
+        if domain:
+            return f"domain:{domain}"
+    return f"file:{source_file}"
+
+
+def in_holdout(key: str, fraction: float, seed: int) -> bool:
+    if fraction <= 0:
+        return False
+    h = hashlib.blake2b(f"holdout\x1f{seed}\x1f{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(h, "little") / 2.0**64 < fraction
+
+
+def ngram_hashes(text: str, n: int = NGRAM) -> np.ndarray:
+    """Sorted unique uint64 hashes of the normalised word n-grams of ``text``."""
+    from tailmine.concepts.extract import tokens
+
+    words = tokens(text)
+    if len(words) < n:
+        return np.zeros(0, np.uint64)
+    out = np.empty(len(words) - n + 1, np.uint64)
+    for i in range(len(out)):
+        out[i] = int.from_bytes(hashlib.blake2b(" ".join(words[i : i + n]).encode(), digest_size=8).digest(), "little")
+    return np.unique(out)
+
+
+class ContaminationIndex:
+    """The held-out side of decontamination; picklable (numbers only)."""
+
+    def __init__(self, min_ngrams: int = 38, jaccard: float = 0.8, num_perm: int = 128, bands: int = 16, seed: int = 42):
+        self.min_ngrams, self.jaccard, self.num_perm, self.bands, self.seed = min_ngrams, jaccard, num_perm, bands, seed
+        self.ngrams = np.zeros(0, np.uint64)
+        self.signatures = np.zeros((0, num_perm), np.uint32)
+        self._bands: dict[tuple[int, bytes], list[int]] = {}
+
+    def _hasher(self):
+        from tailmine.dedup.minhash import MinHasher
+
+        return MinHasher(num_perm=self.num_perm, ngram=5, seed=self.seed)
+
+    def add(self, texts: list[str]) -> None:
+        if not texts:
+            return
+        grams = [ngram_hashes(t) for t in texts]
+        self.ngrams = np.unique(np.concatenate([self.ngrams] + grams))
+        sig = self._hasher().signatures(texts)
+        start = len(self.signatures)
+        self.signatures = np.concatenate([self.signatures, sig])
+        rows = self.num_perm // self.bands
+        for j in range(len(sig)):
+            for b in range(self.bands):
+                self._bands.setdefault((b, sig[j, b * rows : (b + 1) * rows].tobytes()), []).append(start + j)
+
+    def __len__(self) -> int:
+        return len(self.signatures)
+
+    def check(self, texts: list[str]) -> list[Optional[str]]:
+        """Per text: ``contaminated_ngram``, ``near_duplicate_of_holdout`` or None."""
+        if not len(self):
+            return [None] * len(texts)
+        from tailmine.dedup.minhash import estimate_jaccard
+
+        sig = self._hasher().signatures(texts)
+        rows = self.num_perm // self.bands
+        out: list[Optional[str]] = []
+        for j, text in enumerate(texts):
+            grams = ngram_hashes(text)
+            shared = int(np.isin(grams, self.ngrams, assume_unique=True).sum()) if len(grams) else 0
+            if shared and (shared >= self.min_ngrams or shared * 2 >= len(grams)):
+                out.append("contaminated_ngram")
+                continue
+            candidates = set()
+            for b in range(self.bands):
+                candidates.update(self._bands.get((b, sig[j, b * rows : (b + 1) * rows].tobytes()), ()))
+            if candidates and float(estimate_jaccard(self.signatures[sorted(candidates)], sig[j]).max()) >= self.jaccard:
+                out.append("near_duplicate_of_holdout")
+            else:
+                out.append(None)
+        return out
+
+
+def bits_per_byte(total_nll_nats: float, total_bytes: int) -> float:
+    """BPB = Σ NLL / (ln 2 · bytes): comparable across tokenizers."""
+    if total_bytes <= 0:
+        raise ValueError("bits per byte needs a positive byte count")
+    return total_nll_nats / (math.log(2) * total_bytes)
+
+
+def evaluate_bits_per_byte(directory: str, sequence_nll: Callable[[np.ndarray], float],
+                           recipe_name: str = "holdout.json") -> dict:
+    """Run ``sequence_nll(tokens) -> total NLL in nats of predicting tokens[1:]`` over every held-out
+    sequence and return bits per byte (bytes from the lineage), per-token NLL and perplexity."""
+    import pyarrow.parquet as pq
+
+    from tailmine.fileio import join, open_raw
+    from tailmine.mixtures.reader import iter_sequences, shard_names
+
+    names = shard_names(directory, recipe_name)
+    nll, predicted, nbytes = 0.0, 0, 0
+    for name in names:
+        with open_raw(join(directory, f"{name}.lineage.parquet")) as handle:
+            nbytes += int(pq.read_table(handle, columns=["utf8_bytes"]).column(0).to_numpy().sum())
+        for seq in iter_sequences(directory, [name]):
+            nll += float(sequence_nll(seq))
+            predicted += max(0, len(seq) - 1)
+    mean = nll / predicted if predicted else float("nan")
+    return {"bits_per_byte": bits_per_byte(nll, nbytes), "nll_per_token": mean, "perplexity": math.exp(mean) if predicted else None,
+            "tokens": predicted, "bytes": nbytes, "sequences_shards": len(names)}

@@ -1,0 +1,410 @@
+"""The mix stage: a token budget, rare-concept reweighting, tokenized shards and ``recipe.json``.
+
+Run it::
+
+    tailmine mix --in out/concepts --out out/mix --tokens 2000000000
+    tailmine mix --in out/concepts --out out/mix --compute-flops 1e21 --holdout 0.01
+    tailmine mix --in gs://b/concepts --out gs://b/mix --tokens 5e10 -- --runner=DataflowRunner ...
+
+Shape (longtail-methods.md §3.6):
+
+1. Budget: D given, D = C/(6N), or the Chinchilla split of C (:mod:`tailmine.mixtures.budget`).
+2. Tokenizer: the given ``tokenizer.json``, or a byte-level BPE trained on the non-held-out text.
+3. Per input shard, in parallel (Beam): tokenize (EOS after each document), assign each document its
+   concept bucket (rarest concept), decide the held-out split by a hash of the registered domain or
+   book work (:mod:`tailmine.mixtures.prepare`).
+4. With ``--holdout``: the held-out documents' 13-grams and MinHash bands are merged into one index,
+   and every other document is checked against it, shard by shard, in parallel.
+5. One worker: quality gate, source budgets, (1-λ)·passive + λ·UniMax(β, E_max) over buckets, repeat
+   counts by hash scaled to hit the budget, the same for a passive mixture, tail metrics; then the
+   global shuffle and the token shards (``tokens/mix-KKKKK.{bin,idx,lineage.parquet}``), held-out
+   shards (``holdout/``), ``buckets.parquet``, ``recipe.json``, ``holdout.json`` and the manifest.
+
+The final layout depends only on the documents, the config and the seed: the same inputs give
+byte-identical shards and recipe.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+from dataclasses import fields
+from typing import Optional, Sequence
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.metrics import Metrics
+
+import tailmine
+from tailmine.errors import ConfigError
+from tailmine.fileio import delete_tree, exists, is_local, join, open_raw, read_bytes, write_bytes_atomic
+from tailmine.mixtures.budget import TokenBudget
+from tailmine.mixtures.config import MixConfig
+from tailmine.mixtures.plan import Plan, plan_mixture, sequence_order
+from tailmine.mixtures.prepare import (check_shard, holdout_index_of_shard, load_concept_dfs, merge_indexes, prepare_shard,
+                                       work_paths)
+from tailmine.mixtures.recipe import recipe_bytes
+from tailmine.mixtures.shards import LINEAGE_SCHEMA, token_dtype, write_token_shard
+from tailmine.pipelines.options import pipeline_options
+from tailmine.pipelines.stage import ShardTask, WORK_DIR, fingerprint, finished_summary, save_summary, stage_shards
+from tailmine.schemas.manifest import Counts, Manifest, ShardInfo
+
+STAGE = "mix"
+TOKENS_DIR, HOLDOUT_DIR = "tokens", "holdout"
+RECIPE, HOLDOUT_RECIPE, BUCKETS, TOKENIZER = "recipe.json", "holdout.json", "buckets.parquet", "tokenizer.json"
+OUTPUTS = (TOKENS_DIR, HOLDOUT_DIR, WORK_DIR, RECIPE, HOLDOUT_RECIPE, BUCKETS, TOKENIZER, "manifest.json")
+log = logging.getLogger("tailmine.mix")
+
+
+def make_budget(cfg: MixConfig) -> TokenBudget:
+    if cfg.tokens:
+        return TokenBudget.from_tokens(cfg.tokens, cfg.params or None)
+    return TokenBudget.from_compute(cfg.compute_flops, cfg.params or None, cfg.tokens_per_param)
+
+
+def _prepare_output(out_dir: str, force: bool, resume: bool) -> None:
+    if resume:
+        return
+    occupied = [name for name in OUTPUTS if exists(join(out_dir, name))]
+    if occupied and not force:
+        from tailmine.errors import OutputExistsError
+
+        raise OutputExistsError(f"{out_dir} already holds mix output ({', '.join(occupied)}); pass --force to replace it or --resume")
+    for name in occupied:
+        delete_tree(join(out_dir, name))
+
+
+def _quality_column(shards: list[str], wanted: str) -> Optional[str]:
+    with open_raw(shards[0]) as handle:
+        names = pq.ParquetFile(handle).schema_arrow.names
+    if wanted:
+        if wanted not in names:
+            raise ConfigError(f"mix quality_column {wanted!r} is not a column of {shards[0]}; its columns: {', '.join(names)}")
+        return wanted
+    scores = sorted(n for n in names if n.startswith("quality_"))
+    return scores[0] if scores else None
+
+
+def _concept_extractor(in_dirs: list[str]):
+    """The extractor the concepts stage used (its manifest parameters), or None if an input has none."""
+    from tailmine.concepts.extract import build_extractors
+    from tailmine.schemas.manifest import read_manifest
+
+    params = [read_manifest(d).parameters for d in in_dirs]
+    if any("extractors" not in p for p in params):
+        return None
+    p = params[0]
+    return build_extractors(tuple(p["extractors"]), int(p.get("max_n", 3)))
+
+
+def train_tokenizer_on(in_dirs: list[str], cfg: MixConfig, out_path: str, max_bytes: int = 200 << 20) -> str:
+    """Byte-level BPE on the text the mixture may use (held-out domains excluded); deterministic order."""
+    from tailmine.mixtures.tokenize import DEFAULT_EOS, save_tokenizer, train_bpe
+    from tailmine.pipelines.tokenizer import curated_texts
+
+    texts = curated_texts(in_dirs, max_bytes, cfg.holdout, cfg.seed)
+    return save_tokenizer(train_bpe(texts, cfg.vocab_size, special_tokens=(cfg.eos_token or DEFAULT_EOS,)), out_path)
+
+
+class PrepareShardFn(beam.DoFn):
+    DOCUMENTS = Metrics.counter(STAGE, "documents_prepared")
+
+    def __init__(self, cfg: MixConfig, in_dirs: list[str], out_dir: str, tokenizer_path: str, quality_column, run_fingerprint: str):
+        self.cfg, self.in_dirs, self.out_dir, self.tokenizer_path = cfg, in_dirs, out_dir, tokenizer_path
+        self.quality_column, self.fingerprint = quality_column, run_fingerprint
+
+    def setup(self):
+        from tailmine.mixtures.tokenize import Encoder
+
+        self.encoder = Encoder(self.tokenizer_path, self.cfg.fast_encoder, self.cfg.eos_token or None)
+        self.dfs = load_concept_dfs(self.in_dirs)
+        self.extractor = _concept_extractor(self.in_dirs) if self.dfs is not None else None
+        if self.extractor is not None:
+            self.extractor.setup()
+
+    def process(self, task: ShardTask):
+        previous = finished_summary(self.out_dir, task.unit, self.fingerprint)
+        if previous is not None and all(exists(p) for p in work_paths(self.out_dir, task.unit)[:2]):
+            yield previous
+            return
+        summary = prepare_shard(task.unit, task.path, self.out_dir, self.encoder, self.extractor, self.dfs, self.quality_column,
+                                self.cfg.holdout, self.cfg.seed, self.cfg.min_concept_df,
+                                self.cfg.salient())
+        summary["fingerprint"] = self.fingerprint
+        summary["counts"] = {"input": summary["documents"], "output": summary["documents"]}
+        summary["input_bytes"] = task.bytes
+        summary["outputs"] = []
+        save_summary(self.out_dir, summary)
+        self.DOCUMENTS.inc(summary["documents"])
+        yield summary
+
+
+class HoldoutIndexFn(beam.DoFn):
+    def __init__(self, cfg, out_dir):
+        self.cfg, self.out_dir = cfg, out_dir
+
+    def process(self, summary, tasks):
+        task = tasks[summary["unit"]]
+        yield holdout_index_of_shard(task.unit, task.path, self.out_dir, self.cfg)
+
+
+class CheckShardFn(beam.DoFn):
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+
+    def process(self, summary, index, tasks):
+        task = tasks[summary["unit"]]
+        yield check_shard(task.unit, task.path, self.out_dir, index)
+
+
+class BuildMixtureFn(beam.DoFn):
+    """The global step: plan and lay out the mixture, write the recipe and the manifest (one worker)."""
+
+    def __init__(self, cfg, out_dir, tasks, tokenizer_path, quality_column, parameters, notes):
+        self.cfg, self.out_dir, self.tasks, self.tokenizer_path = cfg, out_dir, tasks, tokenizer_path
+        self.quality_column, self.parameters, self.notes = quality_column, parameters, notes
+
+    def process(self, summaries, checks=None):
+        yield build_mixture(self.cfg, self.out_dir, self.tasks, self.tokenizer_path, self.quality_column, self.parameters, self.notes)
+
+
+def _read_work(out_dir: str, tasks: list[ShardTask], holdout: bool) -> tuple[pa.Table, list, np.ndarray, np.ndarray]:
+    tables, contamination, units, starts = [], [], [], []
+    for t in tasks:
+        docs_path, _, contam_path = work_paths(out_dir, t.unit)
+        table = pq.read_table(io.BytesIO(read_bytes(docs_path)))
+        tables.append(table)
+        if holdout:
+            contamination.extend(pq.read_table(io.BytesIO(read_bytes(contam_path))).column(0).to_pylist())
+        else:
+            contamination.extend([None] * table.num_rows)
+        units.append(np.full(table.num_rows, t.unit, np.int64))
+        tok = table.column("tokens").to_numpy()
+        starts.append(np.concatenate([[0], np.cumsum(tok)[:-1]]).astype(np.int64) if len(tok) else np.zeros(0, np.int64))
+    work = pa.concat_tables(tables) if tables else None
+    return work, contamination, np.concatenate(units), np.concatenate(starts)
+
+
+def _load_tokens(out_dir: str, unit: int) -> np.ndarray:
+    path = work_paths(out_dir, unit)[1]
+    if is_local(path):
+        return np.load(path, mmap_mode="r")
+    return np.load(io.BytesIO(read_bytes(path)))
+
+
+def _write_sequences(out_dir: str, subdir: str, prefix: str, order_docs, order_copies, work, units, starts, dtype, shard_tokens,
+                     token_cache) -> list[dict]:
+    shards, seqs, rows, size = [], [], [], 0
+    lengths = work.column("tokens").to_numpy()
+    cols = {c: work.column(c).to_pylist() for c in ("id", "source", "bucket", "input_shard", "source_file", "source_record", "source_offset", "utf8_bytes")}
+
+    def flush():
+        nonlocal seqs, rows, size
+        if not seqs:
+            return
+        lineage = pa.Table.from_pylist(rows, schema=LINEAGE_SCHEMA)
+        shards.append(write_token_shard(out_dir, f"{subdir}/{prefix}-{len(shards):05d}", seqs, dtype, lineage))
+        seqs, rows, size = [], [], 0
+
+    for d, c in zip(order_docs.tolist(), order_copies.tolist()):
+        unit = int(units[d])
+        if unit not in token_cache:
+            token_cache[unit] = _load_tokens(out_dir, unit)
+        n = int(lengths[d])
+        start = int(starts[d])
+        seq = np.asarray(token_cache[unit][start : start + n])
+        seqs.append(seq)
+        rows.append({"sequence": len(rows), "id": cols["id"][d], "copy": c, "tokens": n, "utf8_bytes": cols["utf8_bytes"][d],
+                     "source": cols["source"][d], "bucket": cols["bucket"][d], "input_shard": cols["input_shard"][d],
+                     "source_file": cols["source_file"][d], "source_record": cols["source_record"][d],
+                     "source_offset": cols["source_offset"][d]})
+        size += n
+        if size >= shard_tokens:
+            flush()
+    flush()
+    return shards
+
+
+def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenizer_path: str, quality_column, parameters: dict,
+                  notes: list[str]) -> str:
+    from tailmine.mixtures.tokenize import Encoder
+
+    encoder = Encoder(tokenizer_path, cfg.fast_encoder, cfg.eos_token or None)
+    budget = make_budget(cfg)
+    work, contamination, units, starts = _read_work(out_dir, tasks, cfg.holdout > 0)
+    plan: Plan = plan_mixture(work, contamination, cfg, budget, quality_column)
+    dtype = token_dtype(encoder.vocab_size)
+    cache: dict = {}
+    docs, copies = sequence_order(plan.keys, plan.k, cfg.seed)
+    shards = _write_sequences(out_dir, TOKENS_DIR, "mix", docs, copies, work, units, starts, dtype, cfg.shard_tokens, cache)
+    held = np.array([r == "held_out" for r in plan.reasons], np.int64)
+    h_docs, h_copies = sequence_order(plan.keys, held, cfg.seed)
+    holdout_shards = _write_sequences(out_dir, HOLDOUT_DIR, "holdout", h_docs, h_copies, work, units, starts, dtype, cfg.shard_tokens, cache)
+    sink = io.BytesIO()
+    pq.write_table(plan.bucket_table, sink, compression="zstd")
+    write_bytes_atomic(join(out_dir, BUCKETS), sink.getvalue())
+    tokens_total = int(sum(s["tokens"] for s in shards))
+    counts = Counts(input=work.num_rows, output=int((plan.k > 0).sum()))
+    for r in plan.reasons:
+        if r is not None:
+            counts.drop(r)
+    recipe = {
+        "recipe_format": 1,
+        "tailmine_version": tailmine.__version__,
+        "token_budget": budget.tokens,
+        "tokens_total": tokens_total,
+        "budget_error": (tokens_total - budget.tokens) / budget.tokens,
+        "budget": budget.to_dict(),
+        "tokenizer": {**encoder.describe(), "path": TOKENIZER, "dtype": str(dtype)},
+        "shards": shards,
+        "sequences": int(sum(s["sequences"] for s in shards)),
+        "documents": {"input": work.num_rows, "in_mixture": counts.output, "dropped": dict(sorted(counts.dropped.items()))},
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "inputs": [{"path": t.path, "rows": t.rows, "bytes": t.bytes} for t in tasks],
+        "holdout": {"fraction": cfg.holdout, "documents": int(held.sum()), "tokens": int(sum(s["tokens"] for s in holdout_shards)),
+                    "shards": len(holdout_shards), "recipe": HOLDOUT_RECIPE if cfg.holdout else None,
+                    "decontaminated": {r: counts.dropped.get(r, 0) for r in ("contaminated_ngram", "near_duplicate_of_holdout")}},
+        "notes": list(notes) + budget.warnings(),
+        **plan.sections,
+    }
+    if cfg.holdout:
+        write_bytes_atomic(join(out_dir, HOLDOUT_RECIPE), recipe_bytes({
+            "tailmine_version": tailmine.__version__, "tokenizer": recipe["tokenizer"], "shards": holdout_shards,
+            "documents": int(held.sum()), "split": "hash of registered domain / book work", "fraction": cfg.holdout, "seed": cfg.seed}))
+    write_bytes_atomic(join(out_dir, RECIPE), recipe_bytes(recipe))
+    # Token shards are not document Parquet shards: readers of ``outputs`` (the report, later stages)
+    # expect documents, so the shards are listed in ``extra`` (and, with lineage, in recipe.json).
+    token_shards = [ShardInfo(s["path"], s["sequences"], s["files"][s["path"]]["bytes"], s["sha256"]).__dict__ for s in shards]
+    manifest = Manifest(
+        stage=STAGE, tailmine_version=tailmine.__version__, schema_version="1", parameters=parameters,
+        inputs=recipe["inputs"], outputs=[], quarantine=[], counts=counts,
+        extra={"token_budget": budget.tokens, "tokens_total": tokens_total, "files": [RECIPE, BUCKETS, TOKENIZER] + ([HOLDOUT_RECIPE] if cfg.holdout else []),
+               "token_shards": token_shards, "holdout_shards": [s["path"] for s in holdout_shards]},
+    )
+    return manifest.write(out_dir)
+
+
+def run(
+    in_dirs: str | Sequence[str],
+    out_dir: str,
+    cfg: Optional[MixConfig] = None,
+    beam_args: Optional[list[str]] = None,
+    force: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+) -> Manifest:
+    """Run the mix stage over the finished stage(s) in ``in_dirs``; return the manifest."""
+    from tailmine.pipelines.stage import finish
+
+    if cfg is None:
+        raise ConfigError("mix needs a config with a budget (tokens or compute_flops)")
+    in_dirs = [in_dirs] if isinstance(in_dirs, str) else list(in_dirs)
+    budget = make_budget(cfg)
+    tasks: list[ShardTask] = []
+    for d in in_dirs:
+        for s in stage_shards(d)[1]:
+            tasks.append(ShardTask(len(tasks), join(d, s.path), s.rows, s.bytes))
+    if not tasks:
+        raise ConfigError(f"no document shards in {', '.join(in_dirs)}")
+    _prepare_output(out_dir, force, resume)
+    notes: list[str] = []
+    tokenizer_path = join(out_dir, TOKENIZER)
+    if cfg.tokenizer:
+        write_bytes_atomic(tokenizer_path, read_bytes(cfg.tokenizer))
+    elif not (resume and exists(tokenizer_path)):
+        train_tokenizer_on(in_dirs, cfg, tokenizer_path)
+        notes.append(f"tokenizer: byte-level BPE (vocab {cfg.vocab_size}) trained on the non-held-out input text")
+    quality_column = _quality_column([t.path for t in tasks], cfg.quality_column)
+    if quality_column is None:
+        notes.append("no quality_* column in the input: quality gate skipped")
+    if load_concept_dfs(in_dirs) is None or _concept_extractor(in_dirs) is None:
+        notes.append("input has no concepts.parquet / concepts manifest: one bucket, no concept reweighting or tail metrics")
+    parameters = {"step": STAGE, **cfg.to_dict(), "budget": budget.to_dict(), "quality_column": quality_column}
+    run_fingerprint = fingerprint({**parameters, "inputs": [(t.path, t.bytes) for t in tasks]})
+    pipeline = beam.Pipeline(options=pipeline_options(beam_args))
+    listed = pipeline | "ListShards" >> beam.Create(tasks)
+    prepared = (
+        listed
+        | "Redistribute" >> beam.Reshuffle()
+        | "PrepareShards" >> beam.ParDo(PrepareShardFn(cfg, in_dirs, out_dir, tokenizer_path, quality_column, run_fingerprint))
+    )
+    summaries = prepared | "CollectSummaries" >> beam.combiners.ToList()
+    build = BuildMixtureFn(cfg, out_dir, tasks, tokenizer_path, quality_column, parameters, notes)
+    if cfg.holdout > 0:
+        task_map = beam.pvalue.AsSingleton(pipeline | "TaskMap" >> beam.Create([{t.unit: t for t in tasks}]))
+        index = (
+            prepared
+            | "HoldoutIndex" >> beam.ParDo(HoldoutIndexFn(cfg, out_dir), tasks=task_map)
+            | "MergeIndex" >> beam.combiners.ToList()
+            | "Merge" >> beam.Map(merge_indexes, cfg)
+        )
+        checks = (
+            prepared
+            | "Decontaminate" >> beam.ParDo(CheckShardFn(out_dir), index=beam.pvalue.AsSingleton(index), tasks=task_map)
+            | "CollectChecks" >> beam.combiners.ToList()
+        )
+        summaries | "BuildMixture" >> beam.ParDo(build, checks=beam.pvalue.AsSingleton(checks))
+    else:
+        summaries | "BuildMixture" >> beam.ParDo(build)
+    manifest = finish(pipeline, out_dir, STAGE, len(tasks), sum(t.bytes for t in tasks), progress)
+    return manifest
+
+
+# --- command line: `tailmine mix` ----------------------------------------------------------------
+
+HELP = "token budget, rare-concept reweighting, tokenized Megatron-style shards and recipe.json"
+DESCRIPTION = (
+    "Build a training mixture at a token budget: D from --tokens, or from --compute-flops (C = 6ND;\n"
+    "with C alone the Chinchilla split D = 20N). Quality gate (quantile of a quality_* column), source\n"
+    "weights (natural, explicit, temperature, UniMax), then (1-lambda)*passive + lambda*UniMax(beta,\n"
+    "E_max) over concept buckets, with per-document repeat counts drawn by hash. Tokenizes (EOS between\n"
+    "documents), shuffles globally with --seed, writes DIR/tokens/mix-*.bin/.idx (Megatron MMIDIDX) with\n"
+    "lineage, DIR/recipe.json (budget, weights, epochs, shard sha256s, tail metrics beside a passive\n"
+    "mixture of the same budget), and with --holdout a decontaminated held-out set in DIR/holdout/."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--in", dest="in_dirs", required=True, nargs="+", metavar="DIR", help="output folder(s) of finished stages (e.g. concepts)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
+    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR, keeping prepared shards")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
+    helps = MixConfig.field_help()
+    for f in fields(MixConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, dest=f.name, default=f.default, action=argparse.BooleanOptionalAction, help=helps[f.name])
+            continue
+        kind = {"int": _int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+        parser.add_argument(flag, dest=f.name, type=kind, default=f.default, help=f"{helps[f.name]} (default: {f.default!r})")
+
+
+def _int(text: str) -> int:
+    """Integers, also written as 2e9 or 2_000_000_000."""
+    value = float(text.replace("_", ""))
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text}")
+    return int(value)
+
+
+def main(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from tailmine.cli import summarize
+
+    cfg = MixConfig(**{f.name: getattr(args, f.name) for f in fields(MixConfig)})
+    manifest = run(args.in_dirs, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
+    print(summarize(manifest, args.out))
+    recipe = json.loads(read_bytes(join(args.out, RECIPE)))
+    print(f"  tokens: {recipe['tokens_total']:,} of a {recipe['token_budget']:,} budget ({recipe['budget_error']:+.3%}) "
+          f"in {len(recipe['shards'])} shard(s); tokenizer {recipe['tokenizer']['encoder']}")
+    metrics = recipe.get("tail_metrics", {})
+    if "mixture" in metrics:
+        m, p = metrics["mixture"], metrics["passive"]
+        print(f"  Cov10 {m['cov_10']:.3f} vs passive {p['cov_10']:.3f}; Cov1 {m['cov_1']:.3f} vs {p['cov_1']:.3f}; "
+              f"D1 {m['hill_d1']:.0f} vs {p['hill_d1']:.0f}; max epochs {recipe['repetition_profile']['max_epochs']}")
+    print(f"  recipe: {join(args.out, RECIPE)}")
+    return 0

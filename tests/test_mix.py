@@ -1,0 +1,143 @@
+"""The mix stage: budget, weights, repeat draws, tail metrics, tokenizer, shards, reader, held-out set."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from tailmine.errors import ConfigError
+from tailmine.mixtures.budget import TokenBudget, effective_tokens
+from tailmine.mixtures.config import MixConfig
+from tailmine.mixtures.plan import plan_mixture, sequence_order
+from tailmine.mixtures.prepare import WORK_SCHEMA
+from tailmine.mixtures.recipe import exposures, tail_metrics
+from tailmine.mixtures.weights import fit_to_budget, repeat_counts, source_budgets, temperature_weights, uniform_hash, unimax
+
+
+# --- budget -------------------------------------------------------------------------------------
+
+def test_budget_from_compute_kaplan_and_chinchilla():
+    b = TokenBudget.from_compute(6e20, params=1_000_000_000)
+    assert b.tokens == 100_000_000_000 and "6 N" in b.formula
+    c = TokenBudget.from_compute(1e21)  # the §3.1 example: N ~ 2.9B, D ~ 58B
+    assert abs(c.params - 2.89e9) / 2.89e9 < 0.01 and abs(c.tokens - 5.77e10) / 5.77e10 < 0.01
+    assert abs(6 * c.params * c.tokens - 1e21) / 1e21 < 1e-6 and c.tokens == pytest.approx(20 * c.params, rel=1e-6)
+    assert TokenBudget.from_tokens(1000, params=1000).warnings()  # 1 token/param is flagged
+    assert effective_tokens(100, 4) == pytest.approx(100 + 100 * 15.4 * (1 - math.exp(-3 / 15.4)))
+    with pytest.raises(ConfigError):
+        MixConfig()
+    with pytest.raises(ConfigError):
+        MixConfig(tokens=10, compute_flops=1e20)
+
+
+# --- weights ------------------------------------------------------------------------------------
+
+def test_unimax_water_filling_by_hand():
+    # caps 4, 8, 400; uniform share: 4 (capped), then min(8, 26/2) = 8, then the remaining 18
+    assert unimax(np.array([1.0, 2.0, 100.0]), 30, 4, beta=1.0).tolist() == [4.0, 8.0, 18.0]
+    # beta = 0: proportional to size while no cap binds (passive)
+    out = unimax(np.array([1.0, 2.0, 100.0]), 30, 4, beta=0.0)
+    assert np.allclose(out, 30 * np.array([1, 2, 100]) / 103)
+    # never above the cap, total = budget when reachable
+    rng = np.random.default_rng(1)
+    u = rng.integers(1, 1000, 500).astype(float)
+    for beta in (0.0, 0.25, 1.0):
+        a = unimax(u, 0.5 * u.sum(), 4, beta)
+        assert np.all(a <= 4 * u + 1e-9) and a.sum() == pytest.approx(0.5 * u.sum())
+    assert temperature_weights({"a": 100, "b": 1}, 1e9) == pytest.approx({"a": 0.5, "b": 0.5}, rel=1e-6)
+    sb = source_budgets({"a": 100.0, "b": 1.0}, 200, "unimax", 4)
+    assert sb == {"a": pytest.approx(196.0), "b": pytest.approx(4.0)}
+    assert source_budgets({"a": 3.0, "b": 1.0}, 8, "explicit", 4, explicit={"a": 1, "b": 3}) == {"a": 2.0, "b": 6.0}
+
+
+def test_repeat_counts_are_unbiased_capped_and_hit_the_budget():
+    rng = np.random.default_rng(2)
+    n = 20000
+    e = rng.uniform(0, 6, n)
+    u = uniform_hash([f"doc{i}" for i in range(n)], seed=7)
+    assert np.array_equal(u, uniform_hash([f"doc{i}" for i in range(n)], seed=7))
+    assert not np.array_equal(u, uniform_hash([f"doc{i}" for i in range(n)], seed=8))
+    k = repeat_counts(e, u, 4)
+    assert k.max() == 4 and k.min() == 0
+    assert abs(k.mean() - np.minimum(e, 4).mean()) < 0.02
+    tokens = rng.integers(50, 2000, n)
+    for budget in (10_000, 1_000_000, int(3.5 * tokens.sum())):
+        k, _ = fit_to_budget(e, tokens, u, budget, 4)
+        assert abs(int((k * tokens).sum()) - budget) <= max(0.005 * budget, tokens.max())
+        assert k.max() <= 4
+    with pytest.raises(ConfigError, match="epochs"):
+        fit_to_budget(e, tokens, u, int(4.1 * tokens.sum()), 4)
+
+
+# --- planning on a synthetic Zipf corpus --------------------------------------------------------
+
+def zipf_work(n_docs=20000, n_concepts=400, s=1.0, seed=0, quality=False):
+    """A prepared-documents table whose concepts follow Zipf(s); bucket = rarest concept."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, n_concepts + 1) ** s
+    p /= p.sum()
+    sets = [sorted(set(rng.choice(n_concepts, size=rng.integers(1, 4), p=p).tolist())) for _ in range(n_docs)]
+    df = np.zeros(n_concepts, np.int64)
+    for cs in sets:
+        df[cs] += 1
+    bucket = [min(cs, key=lambda c: (df[c], c)) for cs in sets]
+    tokens = rng.integers(100, 1000, n_docs)
+    q = rng.normal(size=n_docs).tolist() if quality else [None] * n_docs
+    return pa.Table.from_pydict({
+        "id": [f"d{i}" for i in range(n_docs)], "source": [("web", "books")[i % 5 == 0] for i in range(n_docs)],
+        "bucket": [f"c{b}" for b in bucket], "bucket_df": [int(df[b]) for b in bucket], "concept_ids": sets,
+        "tokens": tokens.tolist(), "utf8_bytes": (tokens * 4).tolist(), "quality": q, "holdout": [False] * n_docs,
+        "input_shard": ["x"] * n_docs, "source_file": ["f"] * n_docs, "source_record": list(range(n_docs)),
+        "source_offset": [None] * n_docs,
+    }, schema=WORK_SCHEMA)
+
+
+def test_reweighting_doubles_cov10_on_a_zipf_corpus_within_caps_and_budget():
+    work = zipf_work()
+    tokens = work.column("tokens").to_numpy()
+    budget = int(tokens.sum() / 6)
+    none = [None] * work.num_rows
+    unimax_plan = plan_mixture(work, none, MixConfig(tokens=budget, tail_lambda=1.0, tail_beta=1.0), TokenBudget.from_tokens(budget), None)
+    m = unimax_plan.sections["tail_metrics"]
+    assert m["mixture"]["cov_10"] >= 2 * m["passive"]["cov_10"] > 0
+    assert m["mixture"]["hill_d1"] > m["passive"]["hill_d1"] and m["mixture"]["zipf_s"] < m["passive"]["zipf_s"]
+    for plan in (unimax_plan,):
+        assert plan.k.max() <= 4 and plan.k_passive.max() <= 4
+        for k in (plan.k, plan.k_passive):
+            assert abs(int((k * tokens).sum()) - budget) / budget < 0.005
+    cautious = plan_mixture(work, none, MixConfig(tokens=budget), TokenBudget.from_tokens(budget), None)
+    cm = cautious.sections["tail_metrics"]
+    # the cautious default moves toward the tail, but less than full UniMax
+    assert m["mixture"]["cov_1"] >= cm["mixture"]["cov_1"] >= cm["passive"]["cov_1"]
+    again = plan_mixture(work, none, MixConfig(tokens=budget), TokenBudget.from_tokens(budget), None)
+    assert np.array_equal(again.k, cautious.k) and again.sections == cautious.sections
+    n_c = exposures(np.array([0, 2, 3]), np.array([0, 1, 1]), np.array([3, 10]), 2)
+    assert n_c.tolist() == [3.0, 13.0]
+    t = tail_metrics(np.array([0.0, 5, 10, 100]))
+    assert (t["cov_1"], t["cov_10"], t["cov_100"]) == (0.75, 0.5, 0.25)
+    assert t["hill_d2"] <= t["hill_d1"] <= 3
+
+
+def test_quality_gate_drops_the_bottom_quantile_and_reports_drift():
+    work = zipf_work(n_docs=4000, quality=True)
+    budget = int(work.column("tokens").to_numpy().sum() / 4)
+    plan = plan_mixture(work, [None] * work.num_rows, MixConfig(tokens=budget, quality_quantile=0.2), TokenBudget.from_tokens(budget), "quality_x")
+    gate = plan.sections["quality_gate"]
+    assert abs(gate["dropped"] - 800) <= 2 and plan.reasons.count("below_quality_gate") == gate["dropped"]
+    q = np.array(work.column("quality").to_pylist())
+    assert np.all(plan.k[q < gate["threshold"]] == 0)
+    assert plan.sections["quality_drift"]["mixture"]["p50"] > plan.sections["quality_drift"]["candidates"]["p50"]
+    off = plan_mixture(zipf_work(n_docs=500), [None] * 500, MixConfig(tokens=10000), TokenBudget.from_tokens(10000), None)
+    assert "skipped" in off.sections["quality_gate"]["note"] and "note" in off.sections["quality_drift"]
+
+
+def test_sequence_order_is_a_seeded_shuffle_independent_of_input_order():
+    keys = [f"k{i}" for i in range(50)]
+    k = np.array([i % 3 for i in range(50)])
+    docs, copies = sequence_order(keys, k, seed=1)
+    assert len(docs) == k.sum() and sorted(zip(docs.tolist(), copies.tolist())) == [(d, c) for d in range(50) for c in range(k[d])]
+    rev = sequence_order(keys[::-1], k[::-1], seed=1)
+    assert [keys[d] for d in docs] == [keys[::-1][d] for d in rev[0]]
+    assert not np.array_equal(sequence_order(keys, k, seed=2)[0], docs)
