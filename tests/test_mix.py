@@ -141,3 +141,20 @@ def test_sequence_order_is_a_seeded_shuffle_independent_of_input_order():
     rev = sequence_order(keys[::-1], k[::-1], seed=1)
     assert [keys[d] for d in docs] == [keys[::-1][d] for d in rev[0]]
     assert not np.array_equal(sequence_order(keys, k, seed=2)[0], docs)
+
+
+def test_budget_is_hit_within_half_a_percent_even_with_few_long_documents():
+    import numpy as np
+
+    from tailmine.mixtures.weights import fit_to_budget
+
+    rng = np.random.default_rng(7)
+    tokens = rng.integers(500, 3000, size=40)  # each document is 1-5% of the budget
+    epochs = rng.uniform(0.2, 3.0, size=40)
+    u = rng.random(40)
+    budget = 60_000
+    k, _ = fit_to_budget(epochs, tokens, u, budget, max_epochs=4)
+    assert abs(int((k * tokens).sum()) - budget) <= 0.005 * budget
+    assert k.min() >= 0 and k.max() <= 4
+    again, _ = fit_to_budget(epochs, tokens, u, budget, max_epochs=4)
+    assert (again == k).all()

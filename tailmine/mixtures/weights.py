@@ -154,4 +154,39 @@ def fit_to_budget(epochs: np.ndarray, tokens: np.ndarray, u: np.ndarray, budget:
         else:
             hi = mid
     (k_lo, t_lo), (k_hi, t_hi) = realised(lo), realised(hi)
-    return (k_lo, lo) if budget - t_lo <= t_hi - budget else (k_hi, hi)
+    k, factor = (k_lo, lo) if budget - t_lo <= t_hi - budget else (k_hi, hi)
+    return refine_to_budget(k, tokens, u, budget, max_epochs), factor
+
+
+def refine_to_budget(k: np.ndarray, tokens: np.ndarray, u: np.ndarray, budget: int, max_epochs: float,
+                     max_steps: int = 10_000) -> np.ndarray:
+    """Close the gap left by the scale factor with single-copy changes.
+
+    One global factor moves whole documents in and out at once, so with few, long documents it can
+    stay more than one document's length from the budget. Each step adds (under budget) or removes
+    (over) one copy of the document whose length best closes the gap, never past the epoch cap and
+    never below zero; ties go to the smaller hash, so the result stays deterministic. Stops when no
+    single change brings the total closer.
+    """
+    k = k.copy()
+    tokens = np.asarray(tokens, np.int64)
+    cap = np.floor(max_epochs + 1e-9)
+    order = np.argsort(np.asarray(u), kind="stable")  # deterministic tie-break
+    tokens_o = tokens[order]
+    total = int((k * tokens).sum())
+    for _ in range(max_steps):
+        gap = budget - total
+        if gap == 0:
+            break
+        k_o = k[order]
+        movable = (k_o < cap) if gap > 0 else (k_o > 0)
+        new_gap = np.abs(gap - np.sign(gap) * tokens_o)
+        new_gap = np.where(movable, new_gap, np.iinfo(np.int64).max)
+        best = int(np.argmin(new_gap))
+        if new_gap[best] >= abs(gap):
+            break
+        doc = order[best]
+        step = 1 if gap > 0 else -1
+        k[doc] += step
+        total += step * int(tokens[doc])
+    return k
