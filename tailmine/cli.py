@@ -20,6 +20,7 @@ COMMANDS = {
     "ingest": "tailmine.pipelines.ingest",
     "filter": "tailmine.pipelines.filters",
     "dedup": "tailmine.pipelines.dedup",
+    "decontaminate": "tailmine.pipelines.decontaminate",
     "classify": "tailmine.pipelines.classify",
     "concepts": "tailmine.pipelines.concepts",
     "mix": "tailmine.pipelines.mix",

@@ -50,6 +50,7 @@ def test_report_html_is_self_contained_and_has_every_section(demo_run):
     assert 'data-plot="funnel"' in html and 'data-plot="length"' in html
     assert "<script" not in html and "http://" not in html.split("</style>")[0] and "https://" not in html.split("</style>")[0]
     assert "truncated_record" in html and "invalid_json" in html
+    assert 'data-plot="contamination"' in html and "demo-eval.jsonl" in html, "the demo's eval set is checked and shown"
 
 
 def test_report_on_a_folder_without_stages_names_it(tmp_path):

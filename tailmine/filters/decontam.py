@@ -46,40 +46,93 @@ def normalize_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     return words, spans
 
 
+_STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves""".split()
+)
+"""English function words: seeds made only of these are not indexed (they match everywhere)."""
+
+
 @dataclass(frozen=True)
 class DecontamConfig:
+    eval: tuple[str, ...] = ()
+    """Evaluation files (JSONL, JSON, Parquet, CSV or text; gzip/zstd; files, globs or folders). The
+    ``decontaminate`` command takes them from ``--eval``; a pipeline config lists them here."""
     ngram: int = 13
-    """Longest n-gram size in words (GPT-3 used 13)."""
+    """Matched words that mark a long item found (GPT-3's 13-gram unit), unless ``min_overlap`` asks for more."""
     min_ngram: int = 8
-    """Shortest n-gram size used for short items."""
+    """Shortest matched span (words) that counts towards an item's coverage."""
     min_item_words: int = 8
     """Items with fewer normalised words are not indexed (too generic to attribute), and counted."""
     min_overlap: float = 0.3
-    """Fraction of an item's words covered by matching n-grams that marks a document contaminated."""
+    """Fraction of an item's words that matched spans must cover on long items."""
+    short_match: float = 0.8
+    """Short items (where ``ngram`` words would be most of them) need this fraction of their words matched."""
+    min_identity: float = 0.75
+    """A matched span's word alignment: matches / (matches + substitutions + insertions + deletions)."""
+    seed: int = 3
+    """Seed n-gram size of the candidate search (permissive; every candidate is verified by alignment)."""
+    seed_slack: int = 3
+    """Candidates need seeds covering at least (matched words needed - seed_slack) item words."""
+    max_seed_items: int = 50
+    """Seeds shared by more eval items than this are not indexed (they only cost time)."""
     action: str = "drop"
     """'drop' the document (reason 'contaminated') or 'excise' the matching spans and keep the rest."""
     eval_fields: tuple[str, ...] = ("question", "prompt", "input", "text", "problem")
-    """JSONL/Parquet/CSV: fields holding the item text; the first present is used."""
+    """JSONL/JSON/Parquet/CSV: fields holding the item text; the first present is used."""
     id_fields: tuple[str, ...] = ("id", "task_id")
     """Fields holding an item id; the item index is used when none is present."""
 
     def __post_init__(self):
+        if isinstance(self.eval, str):
+            object.__setattr__(self, "eval", (self.eval,))
+        object.__setattr__(self, "eval", tuple(self.eval))
         object.__setattr__(self, "eval_fields", tuple(self.eval_fields))
         object.__setattr__(self, "id_fields", tuple(self.id_fields))
-        if not 1 <= self.min_ngram <= self.ngram <= 64:
-            raise ConfigError(f"ngram/min_ngram: need 1 <= min_ngram <= ngram <= 64, got {self.min_ngram}, {self.ngram}")
-        if not 0.0 < self.min_overlap <= 1.0:
-            raise ConfigError(f"min_overlap: must lie in (0, 1], got {self.min_overlap}")
+        if not 1 <= self.min_ngram <= self.ngram:
+            raise ConfigError(f"ngram/min_ngram: need 1 <= min_ngram <= ngram, got {self.min_ngram}, {self.ngram}")
+        if not 1 <= self.seed <= 16:
+            raise ConfigError(f"seed: must lie in 1..16, got {self.seed}")
+        if self.min_item_words < self.seed:
+            raise ConfigError(f"min_item_words: must be at least seed ({self.seed}), got {self.min_item_words}")
+        for name in ("min_overlap", "short_match", "min_identity"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"{name}: must lie in (0, 1], got {value}")
+        if self.max_seed_items < 1:
+            raise ConfigError(f"max_seed_items: must be at least 1, got {self.max_seed_items}")
         if self.action not in ("drop", "excise"):
             raise ConfigError(f"action: {self.action!r} is not one of drop, excise")
-        if not self.eval_fields:
+        if not all(isinstance(f, str) and f for f in self.eval):
+            raise ConfigError(f"eval: expected a list of file paths, got {list(self.eval)!r}")
+        if not self.eval_fields or not all(isinstance(f, str) and f for f in self.eval_fields):
             raise ConfigError("eval_fields: needs at least one field name")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    def k_for(self, length: int) -> int:
-        return min(self.ngram, max(self.min_ngram, math.ceil(length / 2)), length)
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        """Each field's docstring (the text under it in this class), for --help."""
+        import ast
+        import inspect
+        import textwrap
+
+        body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+        helps = {}
+        for node, nxt in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant):
+                helps[node.target.id] = " ".join(str(nxt.value.value).split())
+        return helps
+
+    def required(self, length: int) -> int:
+        """Matched words that mark an item of ``length`` words found."""
+        return min(math.ceil(self.short_match * length - 1e-9), max(self.ngram, math.ceil(self.min_overlap * length - 1e-9)))
 
 
 @dataclass(frozen=True)
@@ -131,84 +184,262 @@ def read_eval_items(path: str, cfg: DecontamConfig) -> list[EvalItem]:
 @dataclass
 class Match:
     item: int  # position in EvalIndex.items
-    overlap: float
-    spans: list[tuple[int, int]] = field(default_factory=list)  # character spans in the document
+    overlap: float  # fraction of the item's words matched
+    spans: list[tuple[int, int]] = field(default_factory=list)  # document word ranges [start, end) of the matched spans
+
+
+_MATCH, _MISMATCH, _GAP = 2, 1, 1  # local alignment scores (Smith-Waterman on word ids); identity is checked after
+
+
+def _splitmix(ids: np.ndarray) -> np.ndarray:
+    """word id -> a stable pseudo-random 64-bit value."""
+    z = ids.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _ngram_hashes(values: np.ndarray, k: int) -> np.ndarray:
+    m = len(values) - k + 1
+    if m <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    h = np.zeros(m, dtype=np.uint64)
+    for j in range(k):
+        h += values[j : j + m] * _MULT[j]
+    return h
+
+
+def align(item: np.ndarray, window: np.ndarray) -> tuple[int, int, list[int], int, int]:
+    """Best local alignment (Smith-Waterman, match +1, substitution -1, gap -1) of ``item`` and ``window``.
+
+    Returns (matches, edits, matched item positions, window start, window end) of the aligned region.
+    Rows are computed with NumPy: the in-row gap recurrence is a running maximum.
+    """
+    n, w = len(item), len(window)
+    cols = np.arange(w + 1, dtype=np.int64) * _GAP
+    scores = np.zeros((n + 1, w + 1), dtype=np.int64)
+    equal = item[:, None] == window[None, :]
+    sub = np.where(equal, _MATCH, -_MISMATCH)
+    prev = scores[0]
+    for i in range(1, n + 1):
+        best = np.maximum(prev[:-1] + sub[i - 1], prev[1:] - _GAP)
+        np.maximum(best, 0, out=best)
+        row = np.empty(w + 1, dtype=np.int64)
+        row[0] = 0
+        row[1:] = best
+        row = np.maximum.accumulate(row + cols) - cols
+        scores[i] = row
+        prev = row
+    i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    end = int(j)
+    matched: list[int] = []
+    edits = 0
+    while i > 0 and j > 0 and scores[i, j] > 0:
+        s = scores[i, j]
+        if s == scores[i - 1, j - 1] + sub[i - 1, j - 1]:
+            if equal[i - 1, j - 1]:
+                matched.append(int(i) - 1)
+            else:
+                edits += 1
+            i, j = i - 1, j - 1
+        elif s == scores[i - 1, j] - _GAP:
+            edits += 1
+            i -= 1
+        else:
+            edits += 1
+            j -= 1
+    matched.reverse()
+    return len(matched), edits, matched, int(j), end
 
 
 class EvalIndex:
-    """The n-grams of every eval item, built once on the driver and shipped (pickled) to workers."""
+    """Eval items as word-id arrays plus an index of their seed n-grams; built once on the driver and
+    shipped (pickled) to workers.
+
+    Matching a document is two steps. (1) Candidates: the document's seed n-grams (``seed`` words,
+    default 3) are looked up in the index; hits of one item whose offsets (document position minus item
+    position) agree within a band are a candidate region. This step is permissive on purpose: a 5% word
+    edit rate leaves most 3-grams intact, while it breaks ``1 - 0.95**13`` = 49% of 13-grams. (2)
+    Verification: each candidate region is aligned word by word with the item (Smith-Waterman); an
+    aligned span with at least ``min_ngram`` matched words (fewer for short items) and word identity of at
+    least ``min_identity`` covers the item words it matched. The item is found when covered words reach
+    :meth:`DecontamConfig.required` (``short_match`` of a short item, ``max(ngram, min_overlap * L)``
+    otherwise). The alignment is what keeps false positives out: shared seeds are common, an in-order
+    near-copy of eight or more item words is not.
+    """
 
     def __init__(self, items: list[EvalItem], cfg: DecontamConfig):
         self.cfg = cfg
         self.items = items
         self.item_words: list[int] = []
+        self.item_ids: list[Optional[np.ndarray]] = []
         self.skipped: dict[str, int] = {}
         self.vocab: dict[str, int] = {}
-        postings: dict[int, dict[int, list[tuple[int, int]]]] = {}
+        self.twins: dict[int, list[int]] = {}  # first item -> every item with the same normalised words
+        self._canonical: dict[tuple, int] = {}
+        stop_ids: set[int] = set()
+        hashes, post_item, post_pos = [], [], []
         for idx, item in enumerate(items):
             words, _ = normalize_words(item.text)
             self.item_words.append(len(words))
             if len(words) < cfg.min_item_words:
                 self.skipped[item.eval_file] = self.skipped.get(item.eval_file, 0) + 1
+                self.item_ids.append(None)
                 continue
-            ids = np.array([self.vocab.setdefault(w, len(self.vocab)) for w in words], dtype=np.int64)
-            k = cfg.k_for(len(words))
-            for start, h in enumerate(self._hash(self._values(ids), k).tolist()):
-                postings.setdefault(k, {}).setdefault(h, []).append((idx, start))
-        self.postings = postings
-        self.sorted_hashes = {k: np.array(sorted(p), dtype=np.uint64) for k, p in postings.items()}
+            key = tuple(words)
+            first_seen = self._canonical.setdefault(key, idx)
+            if first_seen != idx:  # same words as an earlier item (e.g. BBH items that differ in brackets only)
+                self.item_ids.append(self.item_ids[first_seen])
+                self.twins.setdefault(first_seen, [first_seen]).append(idx)
+                continue
+            ids = []
+            for w in words:
+                wid = self.vocab.get(w)
+                if wid is None:
+                    wid = self.vocab[w] = len(self.vocab)
+                    if w in _STOP_WORDS:
+                        stop_ids.add(wid)
+                ids.append(wid)
+            arr = np.array(ids, dtype=np.int64)
+            self.item_ids.append(arr)
+            h = _ngram_hashes(_splitmix(arr), cfg.seed)
+            stop = np.isin(arr, np.fromiter(stop_ids, dtype=np.int64, count=len(stop_ids)))
+            content = np.convolve(~stop, np.ones(cfg.seed, dtype=int), mode="valid") > 0  # not all stop words
+            keep = np.flatnonzero(content)
+            h, first = np.unique(h[keep], return_index=True)  # a seed counts once per item
+            hashes.append(h)
+            post_item.append(np.full(len(h), idx, dtype=np.int32))
+            post_pos.append(keep[first].astype(np.int32))
+        if hashes:
+            h = np.concatenate(hashes)
+            it = np.concatenate(post_item)
+            ps = np.concatenate(post_pos)
+        else:
+            h, it, ps = np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, np.int32)
+        order = np.lexsort((ps, it, h))
+        h, it, ps = h[order], it[order], ps[order]
+        uniq, start, counts = np.unique(h, return_index=True, return_counts=True)
+        common = counts > cfg.max_seed_items
+        self.common_seeds = int(common.sum())
+        keep_rows = np.repeat(~common, counts)
+        self.seed_hashes = uniq[~common]
+        self.post_item, self.post_pos = it[keep_rows], ps[keep_rows]
+        self.offsets = np.concatenate([[0], np.cumsum(counts[~common])]).astype(np.int64)
+        del self._canonical  # only needed while building; keeps the pickled index small
 
-    def _values(self, ids: np.ndarray) -> np.ndarray:
-        # word id -> a stable pseudo-random 64-bit value (splitmix64 of the id)
-        z = ids.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+    def __len__(self) -> int:
+        return len(self.items)
 
-    @staticmethod
-    def _hash(values: np.ndarray, k: int) -> np.ndarray:
-        m = len(values) - k + 1
-        if m <= 0:
-            return np.zeros(0, dtype=np.uint64)
-        h = np.zeros(m, dtype=np.uint64)
-        for j in range(k):
-            h += values[j : j + m] * _MULT[j]
-        return h
+    def doc_ids(self, words: list[str]) -> np.ndarray:
+        get = self.vocab.get
+        return np.fromiter((get(w, -1) for w in words), dtype=np.int64, count=len(words))
+
+    def match_words(self, ids: np.ndarray) -> list[Match]:
+        """Items found in a document given as word ids (see :meth:`doc_ids`); spans are word ranges."""
+        cfg = self.cfg
+        if len(self.seed_hashes) == 0 or len(ids) < cfg.seed:
+            return []
+        h = _ngram_hashes(_splitmix(ids), cfg.seed)
+        known = ids >= 0
+        # seeds with a word outside the eval vocabulary cannot match; skip them before the lookup
+        ok = np.convolve(known, np.ones(cfg.seed, dtype=int), mode="valid") == cfg.seed
+        dpos = np.flatnonzero(ok)
+        if len(dpos) == 0:
+            return []
+        hv = h[dpos]
+        at = np.searchsorted(self.seed_hashes, hv)
+        at[at == len(self.seed_hashes)] = 0
+        hit = self.seed_hashes[at] == hv
+        dpos, at = dpos[hit], at[hit]
+        if len(dpos) == 0:
+            return []
+        lo, hi = self.offsets[at], self.offsets[at + 1]
+        counts = hi - lo
+        total = int(counts.sum())
+        rows = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+        items = self.post_item[rows].astype(np.int64)
+        diag = np.repeat(dpos, counts) - self.post_pos[rows]
+        # candidate regions: hits of one item whose diagonals lie within a band
+        order = np.lexsort((diag, items))
+        items, diag, ipos = items[order], diag[order], self.post_pos[rows][order]
+        lengths = np.asarray(self.item_words, dtype=np.int64)[items]
+        band = np.maximum(4, lengths // 4)
+        new = np.ones(len(items), dtype=bool)
+        new[1:] = (items[1:] != items[:-1]) | (diag[1:] - diag[:-1] > band[1:])
+        starts = np.flatnonzero(new)
+        sizes = np.diff(np.append(starts, len(items)))
+        candidates = starts[sizes >= 2]
+        if len(candidates) == 0:
+            return []
+        ends = starts[1:] if len(starts) > 1 else np.zeros(0, np.int64)
+        end_of = dict(zip(starts.tolist(), np.append(ends, len(items)).tolist()))
+        covered: dict[int, set[int]] = {}
+        spans: dict[int, list[tuple[int, int]]] = {}
+        n = len(ids)
+        for s in candidates.tolist():
+            item = int(items[s])
+            length = self.item_words[item]
+            required = cfg.required(length)
+            d0, d1 = int(diag[s]), int(diag[end_of[s] - 1])
+            pad = length // 4 + 2
+            a, b = max(0, d0 - pad), min(n, d1 + length + pad)
+            item_ids = self.item_ids[item]
+            floor = min(cfg.min_ngram, required)
+            seeded = set()
+            for p in ipos[s : end_of[s]].tolist():
+                seeded.update(range(p, p + cfg.seed))
+            if len(seeded) < floor - cfg.seed_slack:
+                continue  # the intact seeds cover too few item words for a near-copy
+            short = required < length and required == math.ceil(cfg.short_match * length - 1e-9)
+            # fast path: the seeds on the cluster's most common diagonal are an ungapped alignment (exact
+            # 3-word runs, substitutions between them); when that alone suffices, no full alignment is needed
+            cd, cp = diag[s : end_of[s]], ipos[s : end_of[s]]
+            values, counts = np.unique(cd, return_counts=True)
+            best = int(values[np.argmax(counts)])
+            on = np.zeros(length, dtype=bool)
+            on[(cp[cd == best][:, None] + np.arange(cfg.seed)).ravel()] = True
+            hit = np.flatnonzero(on)
+            ungapped_edits = int(hit[-1] - hit[0] + 1 - len(hit)) + (length - int(hit[-1] - hit[0] + 1) if short else 0)
+            if len(hit) >= required and len(hit) >= cfg.min_identity * (len(hit) + ungapped_edits):
+                # found: the alignment below only refines the coverage (seeds miss words next to edits)
+                covered.setdefault(item, set()).update(hit.tolist())
+                spans.setdefault(item, []).append((best + int(hit[0]), best + int(hit[-1]) + 1))
+            elif np.count_nonzero(np.isin(item_ids, ids[a:b])) < floor:
+                continue  # an upper bound on the words any alignment can match: most candidates stop here
+            matched, edits, positions, ws, we = align(item_ids, ids[a:b])
+            if short and positions:
+                edits += length - (positions[-1] - positions[0] + 1)  # a short item is wanted whole: missing ends are edits
+            if matched < floor or matched < cfg.min_identity * (matched + edits):
+                continue
+            covered.setdefault(item, set()).update(positions)
+            spans.setdefault(item, []).append((a + ws, a + we))
+        out = []
+        for item in sorted(covered):
+            length = self.item_words[item]
+            if len(covered[item]) >= cfg.required(length):
+                for twin in self.twins.get(item, [item]):
+                    out.append(Match(twin, len(covered[item]) / length, sorted(set(spans[item]))))
+        out.sort(key=lambda m: m.item)
+        return out
 
     def match(self, text: str) -> list[Match]:
-        """Items found in ``text`` (coverage >= min_overlap), with the matching character spans."""
-        if not self.postings:
-            return []
-        words, spans = normalize_words(text)
-        if not words:
-            return []
-        vocab = self.vocab
-        oov = len(vocab) + 1 << 32  # a value no eval word has
-        ids = np.fromiter((vocab.get(w, oov) for w in words), dtype=np.int64, count=len(words))
-        values = self._values(ids)
-        hits: dict[int, list[tuple[int, int, int]]] = {}  # item -> (item start, doc start, k)
-        for k, table in self.sorted_hashes.items():
-            h = self._hash(values, k)
-            if len(h) == 0:
-                continue
-            pos = np.searchsorted(table, h)
-            pos[pos == len(table)] = 0
-            found = np.flatnonzero(table[pos] == h)
-            post = self.postings[k]
-            for doc_start in found.tolist():
-                for item, item_start in post[int(h[doc_start])]:
-                    hits.setdefault(item, []).append((item_start, doc_start, k))
-        matches = []
-        for item, found_hits in sorted(hits.items()):
-            n_words = self.item_words[item]
-            covered = np.zeros(n_words, dtype=bool)
-            for item_start, _, k in found_hits:
-                covered[item_start : item_start + k] = True
-            overlap = float(covered.mean())
-            if overlap >= self.cfg.min_overlap:
-                doc_spans = sorted({(spans[d][0], spans[d + k - 1][1]) for _, d, k in found_hits})
-                matches.append(Match(item, overlap, doc_spans))
-        return matches
+        """Items found in ``text``, with the matching spans as character ranges of ``text``."""
+        words = document_words(text)
+        found = self.match_words(self.doc_ids(words))
+        if found:
+            _, char_spans = normalize_words(text)
+            for m in found:
+                m.spans = [(char_spans[a][0], char_spans[b - 1][1]) for a, b in m.spans]
+        return found
+
+
+def document_words(text: str) -> list[str]:
+    """The normalised words of ``text`` (same as ``normalize_words(text)[0]``, faster for ASCII text)."""
+    if text.isascii():
+        return [w for w in (w.translate(_JOINERS) for w in _WORD.findall(text.lower())) if w]
+    nfkc = unicodedata.normalize
+    words = (w if w.isascii() else nfkc("NFKC", w) for w in _WORD.findall(text))
+    return [w for w in (w.lower().translate(_JOINERS) for w in words) if w]
 
 
 def excise(text: str, spans: Iterable[tuple[int, int]]) -> str:

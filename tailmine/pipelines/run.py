@@ -67,6 +67,12 @@ def _run_dedup(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
     return dedup.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
 
 
+def _run_decontaminate(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
+    from tailmine.pipelines import decontaminate
+
+    return decontaminate.run_from_config(cfg, source, out_dir, beam_args, force, resume)
+
+
 def _run_classify(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
     from tailmine.pipelines import classify
 
@@ -89,6 +95,7 @@ def available_stages() -> list[StageSpec]:
     """Stages in pipeline order. A stage module lands here when it is built."""
     from tailmine.concepts.config import ConceptConfig
     from tailmine.dedup.config import DedupConfig
+    from tailmine.filters.decontam import DecontamConfig
     from tailmine.filters.config import FilterConfig
     from tailmine.ingest.config import IngestConfig
     from tailmine.mixtures.config import MixConfig
@@ -98,6 +105,7 @@ def available_stages() -> list[StageSpec]:
         StageSpec("ingest", IngestConfig, _run_ingest),
         StageSpec("filter", FilterConfig, _run_filter),
         StageSpec("dedup", DedupConfig, _run_dedup),
+        StageSpec("decontaminate", DecontamConfig, _run_decontaminate),
         StageSpec("classify", ClassifyStageConfig, _run_classify),
         StageSpec("concepts", ConceptConfig, _run_concepts),
         StageSpec("mix", MixConfig, _run_mix),
@@ -216,7 +224,8 @@ def run(config: RunConfig, force: bool = False, stream=None) -> dict[str, Manife
     source: Any = list(config.inputs)
     for name, cfg in config.stages:
         out_dir = join(config.out, name)
-        fingerprint = _fingerprint(name, cfg, upstream)
+        side_inputs = _input_listing(tuple(cfg.eval)) if getattr(cfg, "eval", None) else []  # edited eval files rerun the stage
+        fingerprint = _fingerprint(name, cfg, upstream, side_inputs)
         previous = state.get(name, {})
         done = previous.get("fingerprint") == fingerprint and previous.get("status") == "done" and exists(join(out_dir, "manifest.json"))
         if done:

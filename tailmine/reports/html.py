@@ -203,9 +203,18 @@ def render(report: dict[str, Any]) -> str:
     # 4. Contamination
     contamination = report["sections"].get("contamination")
     if contamination:
-        per_set = contamination.get("eval_sets") or contamination
-        rows = [[name, v.get("items", "–"), v.get("items_found", "–"), v.get("documents_affected", "–")] for name, v in sorted(per_set.items()) if isinstance(v, dict)]
-        body = _table(["eval set", "items", "items found", "documents affected"], rows, numeric=(1, 2, 3)) if rows else f"<pre>{_e(json.dumps(contamination, indent=1)[:3000])}</pre>"
+        per_set = contamination.get("decontamination") or {}
+        rows = [
+            [name, v.get("items"), v.get("items_too_short"), v.get("items_found"), v.get("documents_affected")]
+            for name, v in sorted(per_set.items())
+            if isinstance(v, dict)
+        ]
+        body = (
+            _table(["eval set", "items", "too short to match", "items found", "documents affected"], rows, numeric=(1, 2, 3, 4))
+            if rows
+            else f"<pre>{_e(json.dumps(contamination, indent=1)[:3000])}</pre>"
+        )
+        body += bar_chart("contamination", [(row[0].rsplit("/", 1)[-1], row[4] or 0) for row in rows], unit=" docs")
     else:
         body = _missing("decontaminate")
     sections.append(_section("contamination", "Contamination per evaluation set", body))
