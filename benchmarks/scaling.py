@@ -18,13 +18,11 @@ import gzip
 import hashlib
 import json
 import math
-import os
 import random
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 ONE_WORKER = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -140,7 +138,7 @@ def main(argv=None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     report = {"rows": rows, "slopes": {}, "concepts_mode": args.concepts_mode}
-    print(f"\n| scale | input MB | docs | " + " | ".join(f"{s} s | {s} MB/s | {s} peak RSS MB" for s in ("ingest", "dedup", "concepts")) + " |")
+    print("\n| scale | input MB | docs | " + " | ".join(f"{s} s | {s} MB/s | {s} peak RSS MB" for s in ("ingest", "dedup", "concepts")) + " |")
     print("|---|---|---|" + "---|---|---|" * 3)
     for r in rows:
         cells = []

@@ -1,6 +1,5 @@
 """A run killed with SIGKILL mid-stage and started again ends identical to an uninterrupted run."""
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -1,7 +1,6 @@
 """The same pipeline on Beam's DaskRunner (a local dask.distributed cluster of worker processes)
 gives byte-identical outputs to the DirectRunner: nothing depends on the runner or on worker order."""
 import json
-import os
 
 import pytest
 

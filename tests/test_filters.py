@@ -5,7 +5,6 @@ import json
 import os
 import tarfile
 
-import pyarrow as pa
 import pytest
 
 from conftest import TEST_BEAM_ARGS

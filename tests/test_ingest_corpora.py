@@ -2,8 +2,6 @@
 import gzip
 import json
 
-import pyarrow.compute as pc
-import pytest
 
 from tailmine.ingest.gutenberg import parse_book
 

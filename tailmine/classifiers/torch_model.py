@@ -19,7 +19,7 @@ import json
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from tailmine.classifiers.card import CARD_SCHEMA_VERSION, KINDS, ModelError, model_name, read_card, sha256_bytes, write_card
+from tailmine.classifiers.card import CARD_SCHEMA_VERSION, KINDS, model_name, read_card, sha256_bytes, write_card
 from tailmine.classifiers.data import DataConfig, Example, build_examples, load_documents, split_examples
 from tailmine.classifiers.fasttext_model import FastTextParams
 from tailmine.classifiers.metrics import precision_at_k, roc_auc

@@ -11,7 +11,6 @@ numba pass over one tokenization (:func:`word_stats`), which gives the same numb
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 import numpy as np
 

@@ -9,7 +9,6 @@ Only a small summary per unit travels through Beam; documents never cross a shuf
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Optional

@@ -18,9 +18,8 @@ removed unless ``--min-score COLUMN=VALUE`` is given; rows under it go to ``remo
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Optional
 
 import apache_beam as beam
@@ -31,21 +30,17 @@ from apache_beam.metrics import Metrics
 from tailmine.errors import ConfigError
 from tailmine.fileio import join, open_raw
 from tailmine.pipelines.stage import (
-    DOCS_DIR,
-    REMOVED_DIR,
+    SelectionWriter,
     ShardTask,
     WriteManifest,
-    fingerprint,
-    _text_bytes,
     finish,
     finished_summary,
+    fingerprint,
     prepare_output,
-    save_summary,
     stage_shards,
 )
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
-from tailmine.schemas.manifest import Counts, Manifest
-from tailmine.schemas.shards import ShardWriter
+from tailmine.schemas.manifest import Manifest
 
 STAGE = "classify"
 SCORE_DECIMALS = 6
@@ -129,10 +124,7 @@ def write_scored_shard(task: ShardTask, scores: list, columns: list[str], min_sc
         missing = int(np.isnan(array).sum())
         if missing:
             raise RuntimeError(f"{task.path}: {missing} of {task.rows} rows got no {column} score")
-    counts = Counts()
-    prefix = f"part-{task.unit:05d}"
-    kept_writer: Optional[ShardWriter] = None
-    removed_writer: Optional[ShardWriter] = None
+    selection = SelectionWriter(task, out_dir, fingerprint)
     start = 0
     with open_raw(task.path) as handle:
         parquet = pq.ParquetFile(handle)
@@ -147,35 +139,10 @@ def write_scored_shard(task: ShardTask, scores: list, columns: list[str], min_sc
                     if reasons[i] is None and v < threshold:
                         reasons[i] = f"low_{column}"
             start = end
-            counts.input += table.num_rows
-            keep = pa.array([r is None for r in reasons])
-            kept = table.filter(keep)
-            if kept_writer is None:
-                kept_writer = ShardWriter(out_dir, DOCS_DIR, prefix, table.schema, numbered=False, shard_bytes=1 << 62)
-            kept_writer.add_batch(kept, _text_bytes(kept))
-            counts.output += kept.num_rows
-            dropped = [r for r in reasons if r is not None]
-            if dropped:
-                for r in dropped:
-                    counts.drop(r)
-                removed = table.filter(pa.array([r is not None for r in reasons])).append_column("drop_reason", pa.array(dropped, pa.string()))
-                if removed_writer is None:
-                    removed_writer = ShardWriter(out_dir, REMOVED_DIR, prefix, removed.schema, numbered=False, shard_bytes=1 << 62)
-                removed_writer.add_batch(removed, _text_bytes(removed))
+            selection.add(table, reasons)
     if start != task.rows:
         raise RuntimeError(f"{task.path}: read {start} rows, the manifest says {task.rows}")
-    summary = {
-        "unit": task.unit,
-        "fingerprint": fingerprint,
-        "input": task.path,
-        "input_bytes": task.bytes,
-        "outputs": [s.__dict__ for s in (kept_writer.close() if kept_writer else [])],
-        "removed": [s.__dict__ for s in (removed_writer.close() if removed_writer else [])],
-        "counts": counts.to_dict(),
-    }
-    counts.check_balanced(f"classify on {task.path}")
-    save_summary(out_dir, summary)
-    return summary
+    return selection.finish("classify")
 
 
 class ScoreShards(beam.PTransform):

@@ -12,8 +12,8 @@ import json
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from dataclasses import dataclass
+from typing import Iterable, Optional
 
 import apache_beam as beam
 import pyarrow as pa
@@ -224,54 +224,69 @@ def fingerprint(parameters: dict) -> str:
     return hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class SelectionWriter:
+    """Writes one input shard's rows after a decision: kept rows to ``docs/part-UUUUU.parquet``, removed
+    rows with their ``drop_reason`` to ``removed/part-UUUUU.parquet``, counting every row; ``finish``
+    checks the counts balance and saves the unit summary. Output order is input order (deterministic).
+    """
+
+    def __init__(self, task: ShardTask, out_dir: str, fingerprint: str):
+        self.task, self.out_dir, self.fingerprint = task, out_dir, fingerprint
+        self.counts = Counts()
+        self.output_chars = 0
+        self._prefix = f"part-{task.unit:05d}"
+        self._kept: Optional[ShardWriter] = None
+        self._removed: Optional[ShardWriter] = None
+
+    def add(self, table: pa.Table, reasons: list[Optional[str]]) -> None:
+        if len(reasons) != table.num_rows:
+            raise ValueError(f"{self.task.path}: {len(reasons)} decisions for {table.num_rows} rows")
+        self.counts.input += table.num_rows
+        keep = pa.array([reason is None for reason in reasons])
+        kept = table.filter(keep)
+        if self._kept is None:
+            self._kept = ShardWriter(self.out_dir, DOCS_DIR, self._prefix, table.schema, numbered=False, shard_bytes=1 << 62)
+        self._kept.add_batch(kept, _text_bytes(kept))
+        self.counts.output += kept.num_rows
+        self.output_chars += _text_chars(kept)
+        if kept.num_rows < table.num_rows:
+            dropped = [reason for reason in reasons if reason is not None]
+            for reason in dropped:
+                self.counts.drop(reason)
+            removed = table.filter(pc.invert(keep)).append_column("drop_reason", pa.array(dropped, pa.string()))
+            if self._removed is None:
+                self._removed = ShardWriter(self.out_dir, REMOVED_DIR, self._prefix, removed.schema, numbered=False, shard_bytes=1 << 62)
+            self._removed.add_batch(removed, _text_bytes(removed))
+
+    def finish(self, label: str) -> dict:
+        summary = {
+            "unit": self.task.unit,
+            "fingerprint": self.fingerprint,
+            "input": self.task.path,
+            "input_bytes": self.task.bytes,
+            "outputs": [s.__dict__ for s in (self._kept.close() if self._kept else [])],
+            "removed": [s.__dict__ for s in (self._removed.close() if self._removed else [])],
+            "counts": self.counts.to_dict(),
+            "output_chars": self.output_chars,
+        }
+        self.counts.check_balanced(f"{label} on {self.task.path}")
+        save_summary(self.out_dir, summary)
+        return summary
+
+
 def map_shard(task: ShardTask, step: ShardStep, out_dir: str, fingerprint: str, batch_rows: int = 2048) -> dict:
-    """Apply ``step`` to one input shard: kept rows to ``docs/part-UUUUU.parquet``, removed rows (with
-    ``drop_reason``) to ``removed/part-UUUUU.parquet``. Output order is input order (deterministic)."""
+    """Apply ``step`` to one input shard through a :class:`SelectionWriter` (resumable per shard)."""
     previous = finished_summary(out_dir, task.unit, fingerprint)
     if previous is not None:
         return previous
-    counts = Counts()
-    output_chars = 0
-    kept_writer: Optional[ShardWriter] = None
-    removed_writer: Optional[ShardWriter] = None
-    prefix = f"part-{task.unit:05d}"
+    selection = SelectionWriter(task, out_dir, fingerprint)
     with open_raw(task.path) as handle:
         parquet = pq.ParquetFile(handle)
         check_schema(parquet.schema_arrow, task.path, DOCUMENT_SCHEMA)
         for batch in parquet.iter_batches(batch_size=batch_rows):
             table = step.annotate(pa.Table.from_batches([batch]))
-            reasons = step.decide(table)
-            if len(reasons) != table.num_rows:
-                raise ValueError(f"{type(step).__name__}.decide returned {len(reasons)} reasons for {table.num_rows} rows")
-            counts.input += table.num_rows
-            keep = pa.array([reason is None for reason in reasons])
-            kept = table.filter(keep)
-            if kept_writer is None:
-                kept_writer = ShardWriter(out_dir, DOCS_DIR, prefix, table.schema, numbered=False, shard_bytes=1 << 62)
-            kept_writer.add_batch(kept, _text_bytes(kept))
-            counts.output += kept.num_rows
-            output_chars += _text_chars(kept)
-            if kept.num_rows < table.num_rows:
-                dropped_reasons = [reason for reason in reasons if reason is not None]
-                for reason in dropped_reasons:
-                    counts.drop(reason)
-                removed = table.filter(pc.invert(keep)).append_column("drop_reason", pa.array(dropped_reasons, pa.string()))
-                if removed_writer is None:
-                    removed_writer = ShardWriter(out_dir, REMOVED_DIR, prefix, removed.schema, numbered=False, shard_bytes=1 << 62)
-                removed_writer.add_batch(removed, _text_bytes(removed))
-    summary = {
-        "unit": task.unit,
-        "fingerprint": fingerprint,
-        "input": task.path,
-        "input_bytes": task.bytes,
-        "outputs": [s.__dict__ for s in (kept_writer.close() if kept_writer else [])],
-        "removed": [s.__dict__ for s in (removed_writer.close() if removed_writer else [])],
-        "counts": counts.to_dict(),
-        "output_chars": output_chars,
-    }
-    counts.check_balanced(f"{step.name} on {task.path}")
-    save_summary(out_dir, summary)
-    return summary
+            selection.add(table, step.decide(table))
+    return selection.finish(step.name)
 
 
 def _text_chars(table: pa.Table) -> int:
