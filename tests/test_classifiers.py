@@ -287,3 +287,14 @@ def test_fasttext_training_errors_are_clear():
         train_fasttext(["a b c"] * 4, [1] * 4, FAST_FT, 0, "/tmp/unused.bin")
     with pytest.raises(ModelError, match="lr=50"):
         train_fasttext(["a b c", "d e f"], [1, 0], FastTextParams(lr=50.0), 0, "/tmp/unused.bin")
+
+
+def test_group_keys_do_not_depend_on_where_the_data_was_unpacked():
+    """A key built from a temp path would move documents across the held-out split from run to run."""
+    from tailmine.classifiers.data import document_units
+
+    def keys(prefix):
+        doc = {"text": "a page of text " * 20, "source": "html", "url": f"{prefix}/pages/abc.html", "title": None, "source_file": f"{prefix}/pages/abc.html"}
+        return [k for k, _ in document_units(doc)]
+
+    assert keys("/tmp/pytest-of-root/pytest-1/t0") == keys("/tmp/elsewhere/run-2")

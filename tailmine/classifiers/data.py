@@ -137,11 +137,17 @@ def document_units(doc: dict) -> list[tuple[str, str]]:
     """
     text = doc["text"] or ""
     if doc.get("source") == "text" and looks_like_wikitext(text):
-        return [(f"wikitext:{doc['source_file']}#{i}", body) for i, (_, body) in enumerate(wikitext_articles(text))]
+        return [(f"wikitext:{_stable_file_key(doc['source_file'])}#{i}", body) for i, (_, body) in enumerate(wikitext_articles(text))]
     if doc.get("source") == "gutenberg" and title_key(doc.get("title")):
         return [(f"book:{title_key(doc.get('title'))}", text)]
     site = _site(doc.get("url"))
-    return [(f"site:{site}" if site else f"file:{doc['source_file']}", text)]
+    return [(f"site:{site}" if site else f"file:{_stable_file_key(doc['source_file'])}", text)]
+
+
+def _stable_file_key(path: str) -> str:
+    """The file's last two path parts: the same wherever the data was unpacked (a temp dir differs per
+    run, and a group key that changes moves documents across the held-out split)."""
+    return "/".join(path.replace("\\", "/").rstrip("/").split("/")[-2:])
 
 
 class _UnionFind:
