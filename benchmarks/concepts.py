@@ -1,28 +1,50 @@
-"""Concepts benchmark: extraction + counting MB/s per core (exact and sketch), sketch-mode peak memory
-as the corpus grows x1, x4, x16, and the power-law fit against the ``powerlaw`` package.
+"""Concepts benchmark: MB/s of text per core for extraction alone and for the whole stage
+(extraction + counting + annotation, exact and sketch), against the per-string reference extractor;
+sketch-mode peak memory as the corpus grows x1, x4, x16; the power-law fit against ``powerlaw``.
 
-    .venv/bin/python benchmarks/concepts.py [--books N] [--repeats 3]
+    .venv/bin/python benchmarks/concepts.py [--parquet DIR] [--books N] [--repeats 3] [--beam]
 
-Single process, best of ``repeats``. Memory is measured in a fresh subprocess per size (peak RSS).
+Input: the document shards in ``--parquet`` (default: the scaling benchmark's x1 dedup output,
+``bench-out/scaling/x1/out/dedup/docs``, ~5,700 real documents, ~30 MB of text) when present,
+otherwise ``--books`` Gutenberg books + CCNet from ``../shared/corpora``.
+
+Single process, best of ``repeats``; each row gives CPU seconds of this process (``process_time``:
+per core, and steady on a shared machine) and wall seconds. "Whole stage" is what the Beam stage
+does per shard minus Parquet I/O and the power-law fit: extract concept ids per 1024-row batch,
+count them (strings kept once per distinct concept), write the ids to a work file, merge, read the
+ids back and compute the four rarity columns per 2048-row batch. ``--beam`` also times the real
+stage (one DirectRunner worker, bootstrap 0) on ``--parquet``. Memory is measured in a fresh
+subprocess per size (peak RSS).
 """
 from __future__ import annotations
 
 import argparse
 import gzip
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
+ROOT = Path(__file__).resolve().parent.parent
+CORPORA = ROOT.parent / "shared" / "corpora"
+DEFAULT_PARQUET = ROOT / "bench-out" / "scaling" / "x1" / "out" / "dedup" / "docs"
 
 
-def texts(n_books: int) -> list[str]:
+def texts(n_books: int, parquet: str | None = None) -> list[str]:
+    if parquet:
+        import pyarrow.parquet as pq
+
+        out: list[str] = []
+        for path in sorted(Path(parquet).glob("*.parquet")):
+            out += [t or "" for t in pq.read_table(path, columns=["text"]).column(0).to_pylist()]
+        return out
     books = sorted((CORPORA / "books" / "gutenberg").glob("*.txt.gz"))[:n_books]
     out = [gzip.open(p, "rt", encoding="utf-8", errors="replace").read() for p in books]
     for p in sorted((CORPORA / "web" / "ccnet").glob("*.jsonl.gz")):
@@ -30,85 +52,129 @@ def texts(n_books: int) -> list[str]:
     return out
 
 
-def count(docs, mode: str):
+def whole_stage(docs, mode: str, work_dir: str):
+    """Extraction + counting + ids to a work file + merge + annotation, as the stage does per shard."""
     from tailmine.concepts.config import ConceptConfig
     from tailmine.concepts.extract import build_extractors
+    from tailmine.concepts.rarity import ConceptRarityStep
     from tailmine.concepts.sketches import new_counts
-    from tailmine.pipelines.concepts import sketch_config
+    from tailmine.pipelines.concepts import add_to_counts, load_ids, save_ids, sketch_config
 
     cfg = ConceptConfig(mode=mode)
     ex = build_extractors(cfg.extractors, cfg.max_n)
     counts = new_counts(mode, sketch_config(cfg))
-    for i in range(0, len(docs), 16):
-        counts.add_batch([ex.extract(t) for t in docs[i : i + 16]])
-    return counts
+    ids, sizes = [], []
+    for i in range(0, len(docs), 1024):
+        batch = ex.extract_hashed(docs[i : i + 1024], cfg.seed)
+        add_to_counts(counts, batch)
+        ids.append(batch.hashes)
+        sizes.append(np.diff(batch.offsets))
+    path = os.path.join(work_dir, f"ids-{mode}.npz")
+    save_ids(path, np.concatenate(ids), np.concatenate(sizes))
+    merged = new_counts(mode, sketch_config(cfg)).merge(counts)  # the CombineGlobally step
+    if mode == "exact":
+        merged.arrays()
+    step = ConceptRarityStep(cfg, merged, cfg.tail_df_range(merged.documents))
+    hashes, offsets = load_ids(path)
+    step.begin_shard((hashes, offsets), len(docs))
+    columns = None
+    for i in range(0, len(docs), 2048):
+        n = min(2048, len(docs) - i)
+        a, b = offsets[i], offsets[i + n]
+        from tailmine.concepts.rarity import rarity_from_dfs
+
+        columns = rarity_from_dfs(step.lookup_ids(hashes[a:b]), offsets[i : i + n + 1] - a, step.tail_range)
+    return merged, columns
 
 
 def best(fn, repeats):
-    times = []
+    """(CPU seconds, wall seconds), each the best of ``repeats``."""
+    cpu, wall = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        c, w = time.process_time(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    return min(cpu), min(wall)
 
 
-def memory_child(scale: int, base_books: int) -> None:
+def memory_child(scale: int, base_books: int, parquet: str | None) -> None:
     """Sketch-mode counting streamed over ``scale`` copies of the base corpus (each copy's concepts
     renamed, so the vocabulary grows with the corpus); prints peak RSS in MB."""
     from tailmine.concepts.config import ConceptConfig
     from tailmine.concepts.extract import build_extractors
-    from tailmine.concepts.sketches import new_counts
+    from tailmine.concepts.sketches import _splitmix, new_counts
     from tailmine.pipelines.concepts import sketch_config
 
-    docs = texts(base_books)
+    docs = texts(base_books, parquet)
     cfg = ConceptConfig(mode="sketch")
     ex = build_extractors(cfg.extractors, cfg.max_n)
     counts = new_counts("sketch", sketch_config(cfg))
     for copy in range(scale):
-        for t in docs:
-            counts.add_batch([{f"{c}#{copy}" for c in ex.extract(t)}])
-    print(json.dumps({"scale": scale, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "hll": counts.hll.estimate()}))
+        for i in range(0, len(docs), 1024):
+            batch = ex.extract_hashed(docs[i : i + 1024], cfg.seed)
+            keys, first, df = np.unique(_splitmix(batch.hashes, 1000 + copy), return_index=True, return_counts=True)
+            names = lambda idx, first=first, batch=batch, copy=copy: [f"{c}#{copy}" for c in batch.strings(first[np.asarray(idx)]).to_pylist()]
+            counts.add_hashed(keys, df.astype(np.int64), names, len(batch))
+    print(json.dumps({"scale": scale, "documents": counts.documents, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "hll": counts.hll.estimate()}))
+
+
+def beam_stage(parquet_docs: Path, mode: str) -> float:
+    """Wall seconds of the real stage, one DirectRunner worker, no bootstrap, in a subprocess."""
+    code = (
+        "import sys, time; from tailmine.concepts.config import ConceptConfig; from tailmine.pipelines import concepts;"
+        "t = time.perf_counter();"
+        "concepts.run(sys.argv[1], sys.argv[2], ConceptConfig(mode=sys.argv[3], bootstrap=0), "
+        "['--direct_running_mode=in_memory', '--direct_num_workers=1'], force=True, progress=False);"
+        "print(time.perf_counter() - t)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", code, str(parquet_docs.parent), os.path.join(tmp, "out"), mode], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--parquet", default=str(DEFAULT_PARQUET) if DEFAULT_PARQUET.is_dir() else None, help="folder of document shards")
     ap.add_argument("--books", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--memory-base-books", type=int, default=2)
+    ap.add_argument("--beam", action="store_true", help="also time the real Beam stage on --parquet")
+    ap.add_argument("--skip-reference", action="store_true", help="do not time the per-string reference extractor")
     ap.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
-        return memory_child(args.memory_child, args.memory_base_books)
+        return memory_child(args.memory_child, args.memory_base_books, args.parquet)
 
-    docs = texts(args.books)
+    docs = texts(args.books, args.parquet)
     mb = sum(len(t.encode()) for t in docs) / 1e6
-    print(f"corpus: {len(docs)} docs, {mb:.1f} MB ({args.books} Gutenberg books + CCNet)")
-    from collections import Counter
+    source = args.parquet or f"{args.books} Gutenberg books + CCNet"
+    print(f"corpus: {len(docs)} docs, {mb:.1f} MB of text ({source})")
     from tailmine.concepts.extract import build_extractors
 
     ex = build_extractors(["ngram", "entity"])
-    t_extract = best(lambda: [ex.extract(t) for t in docs], args.repeats)
-    # reference: the simplest document-frequency count there is (regex words -> set -> Counter)
-    import re
-
-    word = re.compile(r"\w+")
-    t_ref = best(lambda: Counter(w for t in docs for w in set(word.findall(t.lower()))), args.repeats)
-    rows = [("extract (ngram 1-3 + entity)", t_extract)]
-    for mode in ("exact", "sketch"):
-        rows.append((f"extract + count ({mode})", best(lambda: count(docs, mode), args.repeats)))
-    rows.append(("reference: regex unigram set + Counter", t_ref))
-    print(f"{'step':40s} {'s':>7s} {'MB/s':>7s} {'docs/s':>8s}")
-    for name, t in rows:
-        print(f"{name:40s} {t:7.2f} {mb / t:7.2f} {len(docs) / t:8.1f}")
-    print(f"ratio extract+count(exact) / reference: {rows[1][1] / t_ref:.1f}x slower")
+    ex.extract_hashed(docs[:64])  # compile / load the kernels outside the timings
+    rows = []
+    if not args.skip_reference:
+        rows.append(("reference extract (per-string Python)", best(lambda: [ex.extract(t) for t in docs], 1 if args.repeats > 1 else args.repeats)))
+    rows.append(("extract (compiled, ids)", best(lambda: [ex.extract_hashed(docs[i : i + 1024]) for i in range(0, len(docs), 1024)], args.repeats)))
+    with tempfile.TemporaryDirectory() as work:
+        for mode in ("exact", "sketch"):
+            rows.append((f"whole stage ({mode}): extract+count+annotate", best(lambda: whole_stage(docs, mode, work), args.repeats)))
+    print(f"{'step':46s} {'cpu s':>7s} {'MB/s/core':>10s} {'wall s':>7s} {'docs/s':>8s}")
+    for name, (cpu, wall) in rows:
+        print(f"{name:46s} {cpu:7.2f} {mb / cpu:10.2f} {wall:7.2f} {len(docs) / cpu:8.1f}")
+    if args.beam and args.parquet:
+        for mode in ("exact", "sketch"):
+            t = beam_stage(Path(args.parquet), mode)
+            print(f"{'Beam stage (' + mode + ', 1 worker, I/O, no fit) wall':46s} {'':7s} {mb / t:10.2f} {t:7.2f}")
 
     print("\nsketch-mode peak RSS as the corpus (and its vocabulary) grows:")
     for scale in (1, 4, 16):
-        out = subprocess.run(
-            [sys.executable, __file__, "--memory-child", str(scale), "--memory-base-books", str(args.memory_base_books)],
-            capture_output=True, text=True, check=True,
-        )
+        cmd = [sys.executable, __file__, "--memory-child", str(scale), "--memory-base-books", str(args.memory_base_books)]
+        if args.parquet:
+            cmd += ["--parquet", args.parquet]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         print("  " + out.stdout.strip().splitlines()[-1])
 
     print("\npower-law fit vs powerlaw 2.0 (1e5 discrete samples, alpha=2.1; ours without bootstrap, then 1000 reps):")
@@ -117,11 +183,11 @@ def main() -> None:
     from tailmine.concepts.fitting import fit_power_law
 
     x = np.random.default_rng(0).zipf(2.1, 100_000)
-    t_ours = best(lambda: fit_power_law(x, bootstrap=0), args.repeats)
+    t_ours = best(lambda: fit_power_law(x, bootstrap=0), args.repeats)[1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t_pl = best(lambda: powerlaw.Fit(x, discrete=True, verbose=False).power_law.alpha, args.repeats)
-    t_boot = best(lambda: fit_power_law(x, bootstrap=1000), 1)
+        t_pl = best(lambda: powerlaw.Fit(x, discrete=True, verbose=False).power_law.alpha, args.repeats)[1]
+    t_boot = best(lambda: fit_power_law(x, bootstrap=1000), 1)[1]
     print(f"  ours fit {t_ours:.2f}s, powerlaw.Fit {t_pl:.2f}s (ratio {t_pl / t_ours:.1f}x); ours with 1000 bootstrap reps {t_boot:.1f}s")
 
 

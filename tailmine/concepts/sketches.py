@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from tailmine.errors import ConfigError
 
@@ -98,35 +99,83 @@ class CountMinSketch:
 
 
 class MisraGries:
-    """Frequent items with at most ``k`` counters; counts undercount by at most N/(k+1)."""
+    """Frequent items with at most ``k`` counters; counts undercount by at most N/(k+1).
 
-    def __init__(self, k: int = 10_000):
-        self.k, self.counters, self.total, self.decrement = k, {}, 0, 0
+    Counters are kept as arrays keyed by the concept's 64-bit id (a batch is merged with one sort);
+    only the kept concepts carry their string. ``counters`` gives the ``concept -> count`` view."""
+
+    def __init__(self, k: int = 10_000, seed: int = 0):
+        self.k, self.total, self.decrement, self.seed = k, 0, 0, seed
+        self.keys = np.zeros(0, np.uint64)  # sorted
+        self.counts = np.zeros(0, np.int64)
+        self.names = _EMPTY_NAMES  # aligned with keys (one Arrow array: cheap to pickle and to size)
+
+    @property
+    def counters(self) -> dict:
+        return dict(zip(self.names.to_pylist(), self.counts.tolist()))
 
     def add_counts(self, counts: Mapping[str, int]) -> None:
-        merged = Counter(self.counters)
-        merged.update(counts)
-        self.total += sum(counts.values())
-        self._prune(merged)
+        concepts = list(counts)
+        hashes = stable_hash64(concepts, self.seed)
+        values = np.fromiter((counts[c] for c in concepts), dtype=np.int64, count=len(concepts))
+        self.add_hashed(hashes, values, lambda idx: [concepts[i] for i in idx])
+
+    def add_hashed(self, hashes: np.ndarray, counts: np.ndarray, names) -> None:
+        """Add distinct ``hashes`` with ``counts``; ``names(indices)`` gives the strings of those
+        positions (called only for concepts that survive the pruning)."""
+        self.total += int(np.sum(counts))
+        keys, total, first = _sum_by_key(np.concatenate((self.keys, hashes)), np.concatenate((self.counts, counts)))
+        keys, total, first = self._prune(keys, total, first)
+        self.names = _carry_names(self.names, len(self.keys), first, first - len(self.keys), names)
+        self.keys, self.counts = keys, total
 
     def merge(self, other: "MisraGries") -> "MisraGries":
-        merged = Counter(self.counters)
-        merged.update(other.counters)
         self.total += other.total
         self.decrement += other.decrement
-        self._prune(merged)
+        keys, total, first = _sum_by_key(np.concatenate((self.keys, other.keys)), np.concatenate((self.counts, other.counts)))
+        keys, total, first = self._prune(keys, total, first)
+        self.names = pa.concat_arrays([self.names, other.names]).take(pa.array(first))
+        self.keys, self.counts = keys, total
         return self
 
-    def _prune(self, merged: Counter) -> None:
-        if len(merged) > self.k:
-            cut = sorted(merged.values(), reverse=True)[self.k]  # the (k+1)-th largest count
+    def _prune(self, keys, total, first):
+        if len(keys) > self.k:
+            cut = int(np.partition(total, len(total) - self.k - 1)[len(total) - self.k - 1])  # the (k+1)-th largest
             self.decrement += cut
-            merged = {c: n - cut for c, n in merged.items() if n > cut}
-        self.counters = dict(merged)
+            keep = total > cut
+            keys, total, first = keys[keep], total[keep] - cut, first[keep]
+        return keys, total, first
 
     def error_bound(self) -> int:
         """Every count is low by at most this much (the total subtracted, <= N/(k+1))."""
         return self.decrement
+
+
+_EMPTY_NAMES = pa.array([], pa.string())
+
+
+def _carry_names(old: pa.Array, n_old: int, first: np.ndarray, fresh_at: np.ndarray, names) -> pa.Array:
+    """Names aligned with merged keys: ``first`` < ``n_old`` takes ``old[first]``; the others are
+    new, named by ``names(fresh_at[those])`` (a list or Arrow array of strings)."""
+    new = first >= n_old
+    fresh = fresh_at[new]
+    if len(fresh) == 0:
+        return old.take(pa.array(first))
+    made = names(fresh.tolist())
+    made = made if isinstance(made, pa.Array) else pa.array(made, pa.string())
+    index = first.copy()
+    index[new] = n_old + np.arange(len(fresh))
+    return pa.concat_arrays([old, made.cast(pa.string())]).take(pa.array(index))
+
+
+def _sum_by_key(keys: np.ndarray, counts: np.ndarray):
+    """Distinct sorted keys, the sum of their counts, and each key's first position in the input."""
+    if len(keys) == 0:
+        return keys.astype(np.uint64), counts.astype(np.int64), np.zeros(0, np.int64)
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
+    return k[starts], np.add.reduceat(counts[order].astype(np.int64), starts), order[starts]
 
 
 class HyperLogLog:
@@ -172,46 +221,43 @@ class BottomKSample:
 
     def __init__(self, k: int = 100_000):
         self.k = k
-        self.items: dict[str, list] = {}  # concept -> [hash, df]
+        self.keys = np.zeros(0, np.uint64)  # sorted: the sample's hashes
+        self.counts = np.zeros(0, np.int64)
+        self.names = _EMPTY_NAMES  # aligned with keys
+
+    @property
+    def items(self) -> dict:
+        """``concept -> [hash, df]``."""
+        return {c: [h, n] for c, h, n in zip(self.names.to_pylist(), self.keys.tolist(), self.counts.tolist())}
 
     def add_counts(self, concepts: Sequence[str], hashes: np.ndarray, counts: np.ndarray) -> None:
-        if len(concepts) > self.k:
+        self.add_hashed(np.asarray(hashes, np.uint64), np.asarray(counts, np.int64), lambda idx: [concepts[i] for i in idx])
+
+    def add_hashed(self, hashes: np.ndarray, counts: np.ndarray, names) -> None:
+        if len(hashes) > self.k:
             keep = np.argpartition(hashes, self.k)[: self.k]
         else:
-            keep = range(len(concepts))
-        for i in keep:
-            c = concepts[i]
-            slot = self.items.get(c)
-            if slot is None:
-                self.items[c] = [int(hashes[i]), int(counts[i])]
-            else:
-                slot[1] += int(counts[i])
-        self._prune()
+            keep = np.arange(len(hashes))
+        keys, total, first = _sum_by_key(np.concatenate((self.keys, hashes[keep])), np.concatenate((self.counts, counts[keep])))
+        keys, total, first = keys[: self.k], total[: self.k], first[: self.k]  # sorted by hash: the k smallest
+        fresh_at = keep[np.clip(first - len(self.keys), 0, None)] if len(keep) else first
+        self.names = _carry_names(self.names, len(self.keys), first, fresh_at, names)
+        self.keys, self.counts = keys, total
 
     def merge(self, other: "BottomKSample") -> "BottomKSample":
-        for c, (h, n) in other.items.items():
-            slot = self.items.get(c)
-            if slot is None:
-                self.items[c] = [h, n]
-            else:
-                slot[1] += n
-        self._prune()
+        keys, total, first = _sum_by_key(np.concatenate((self.keys, other.keys)), np.concatenate((self.counts, other.counts)))
+        self.names = pa.concat_arrays([self.names, other.names]).take(pa.array(first[: self.k]))
+        self.keys, self.counts = keys[: self.k], total[: self.k]
         return self
-
-    def _prune(self) -> None:
-        if len(self.items) > self.k:
-            kept = sorted(self.items.items(), key=lambda kv: kv[1][0])[: self.k]
-            self.items = dict(kept)
 
     def fraction(self) -> float:
         """The share of all concepts the sample stands for (1.0 when it holds every concept)."""
-        if len(self.items) < self.k:
+        if len(self.keys) < self.k:
             return 1.0
-        largest = max(h for h, _ in self.items.values())
-        return (largest + 1) / 2.0**64
+        return (int(self.keys[-1]) + 1) / 2.0**64
 
     def dfs(self) -> np.ndarray:
-        return np.array(sorted(n for _, n in self.items.values()), dtype=np.int64)
+        return np.sort(self.counts).astype(np.int64)
 
 
 def good_turing_missing_mass(dfs: np.ndarray) -> float:
@@ -231,21 +277,81 @@ def batch_document_frequencies(concept_sets: Iterable[set[str]]) -> Counter:
 
 
 class ExactCounts:
-    """Exact df of every concept, plus the number of documents."""
+    """Exact df of every concept, plus the number of documents.
+
+    Held as arrays sorted by concept id (``hashes``, ``counts``) with the concept strings alongside
+    (an Arrow array, one string per distinct concept); partial counts are merged with one sort.
+    ``df`` gives the ``concept -> df`` dict view."""
 
     mode = "exact"
 
-    def __init__(self):
-        self.df: Counter = Counter()
+    def __init__(self, seed: int = 0):
+        self.seed = seed
         self.documents = 0
+        self.hashes = np.zeros(0, np.uint64)
+        self.counts = np.zeros(0, np.int64)
+        self.concepts = pa.array([], pa.string())
+        self._pending: list = []
+        self._pending_rows = 0
+        self._df = None
+
+    def __getstate__(self):
+        self._compact()
+        state = dict(self.__dict__)
+        state["_df"] = None
+        return state
+
+    @property
+    def df(self) -> dict:
+        self._compact()
+        if self._df is None:
+            self._df = dict(zip(self.concepts.to_pylist(), self.counts.tolist()))
+        return self._df
 
     def add_batch(self, concept_sets: Sequence[set[str]]) -> None:
-        self.df.update(batch_document_frequencies(concept_sets))
-        self.documents += len(concept_sets)
+        batch = batch_document_frequencies(concept_sets)
+        concepts = list(batch)
+        counts = np.fromiter(batch.values(), dtype=np.int64, count=len(concepts))
+        self.add_hashed(stable_hash64(concepts, self.seed), counts, pa.array(concepts, pa.string()), len(concept_sets))
+
+    def add_hashed(self, hashes: np.ndarray, counts: np.ndarray, concepts: pa.Array, documents: int) -> None:
+        """Distinct concept ids of a batch with their dfs and strings (aligned)."""
+        self._pending.append((hashes, counts, concepts))
+        self._pending_rows += len(hashes)
+        self.documents += documents
+        self._df = None
+        if self._pending_rows > 4 * max(len(self.hashes), 1 << 20):
+            self._compact()
+
+    def _compact(self) -> None:
+        if not self._pending:
+            return
+        parts = [(self.hashes, self.counts, self.concepts)] + self._pending
+        self._pending, self._pending_rows = [], 0
+        keys, total, first = _sum_by_key(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        strings = pa.chunked_array([p[2] for p in parts], pa.string()).take(pa.array(first))
+        self.hashes, self.counts = keys, total
+        self.concepts = strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        """(sorted concept ids, their dfs, their strings)."""
+        self._compact()
+        return self.hashes, self.counts, self.concepts
+
+    def lookup(self, hashes: np.ndarray, default: int = 1) -> np.ndarray:
+        """df of each concept id (``default`` for an id never counted)."""
+        self._compact()
+        if len(self.hashes) == 0:
+            return np.full(len(hashes), default, np.int64)
+        pos = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+        return np.where(self.hashes[pos] == hashes, self.counts[pos], default)
 
     def merge(self, other: "ExactCounts") -> "ExactCounts":
-        self.df.update(other.df)
+        other._compact()
+        self._pending.append((other.hashes, other.counts, other.concepts))
+        self._pending_rows += len(other.hashes)
         self.documents += other.documents
+        self._df = None
         return self
 
 
@@ -267,7 +373,7 @@ class SketchCounts:
     def __init__(self, cfg: SketchConfig = SketchConfig()):
         self.cfg = cfg
         self.cms = CountMinSketch(cfg.epsilon, cfg.delta)
-        self.heavy = MisraGries(cfg.heavy_hitters)
+        self.heavy = MisraGries(cfg.heavy_hitters, cfg.seed)
         self.hll = HyperLogLog(cfg.hll_precision)
         self.sample = BottomKSample(cfg.sample_size)
         self.documents = 0
@@ -277,11 +383,16 @@ class SketchCounts:
         concepts = list(batch)
         counts = np.fromiter(batch.values(), dtype=np.int64, count=len(concepts))
         hashes = stable_hash64(concepts, self.cfg.seed)
+        self.add_hashed(hashes, counts, lambda idx: [concepts[i] for i in idx], len(concept_sets))
+
+    def add_hashed(self, hashes: np.ndarray, counts: np.ndarray, names, documents: int) -> None:
+        """A batch as distinct concept ids with their dfs; ``names(indices)`` builds the strings of
+        the positions a sketch keeps (heavy hitters, sample members)."""
         self.cms.add(hashes, counts)
         self.hll.add(hashes)
-        self.heavy.add_counts(batch)
-        self.sample.add_counts(concepts, hashes, counts)
-        self.documents += len(concept_sets)
+        self.heavy.add_hashed(hashes, counts, names)
+        self.sample.add_hashed(hashes, counts, names)
+        self.documents += documents
 
     def merge(self, other: "SketchCounts") -> "SketchCounts":
         self.cms.merge(other.cms)
@@ -297,7 +408,7 @@ class SketchCounts:
 
 def new_counts(mode: str, sketch: SketchConfig = SketchConfig()):
     if mode == "exact":
-        return ExactCounts()
+        return ExactCounts(sketch.seed)
     if mode == "sketch":
         return SketchCounts(sketch)
     raise ConfigError(f"counting mode must be 'exact' or 'sketch', got {mode!r}")

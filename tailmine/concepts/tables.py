@@ -21,17 +21,19 @@ def concept_table(counts) -> pa.Table:
     Count-Min estimate, an upper bound; ``df_lower`` = the Misra-Gries lower bound). Sorted by df
     descending then concept, so ranks are deterministic."""
     if counts.mode == "exact":
-        items = sorted(counts.df.items(), key=lambda kv: (-kv[1], kv[0]))
-        concepts = [c for c, _ in items]
-        df = [n for _, n in items]
-        extra = {}
+        _, df, concepts = counts.arrays()
+        table = pa.table({"concept": concepts, "df": pa.array(df, pa.int64())})
+        # UTF-8 byte order is code-point order: the same order as sorting Python strings
+        table = table.sort_by([("df", "descending"), ("concept", "ascending")])
+        return table.append_column("rank", pa.array(np.arange(1, table.num_rows + 1), pa.int64())).combine_chunks()
     else:
-        candidates = sorted(counts.heavy.counters)
+        heavy = counts.heavy.counters  # a dict view: build it once
+        candidates = sorted(heavy)
         upper = counts.estimate(candidates) if candidates else np.zeros(0, np.int64)
         order = sorted(range(len(candidates)), key=lambda i: (-int(upper[i]), candidates[i]))
         concepts = [candidates[i] for i in order]
         df = [int(upper[i]) for i in order]
-        extra = {"df_lower": pa.array([counts.heavy.counters[c] for c in concepts], pa.int64())}
+        extra = {"df_lower": pa.array([heavy[c] for c in concepts], pa.int64())}
     return pa.table(
         {"concept": pa.array(concepts, pa.string()), "df": pa.array(df, pa.int64()), "rank": pa.array(range(1, len(df) + 1), pa.int64()), **extra}
     )
@@ -46,7 +48,7 @@ def table_bytes(table: pa.Table) -> bytes:
 def fit_summary(counts, cfg) -> dict:
     """fit.json: the power-law fit of concept dfs plus the counting statistics, no wall-clock."""
     if counts.mode == "exact":
-        dfs = np.fromiter(counts.df.values(), dtype=np.int64, count=len(counts.df))
+        dfs = counts.arrays()[1]
         counting = {"mode": "exact", "distinct_concepts": int(len(dfs)), "incidences": int(dfs.sum())}
     else:
         dfs = counts.sample.dfs()

@@ -10,7 +10,13 @@ fixed-size sketches); ``CombineGlobally`` merges them. (2) One worker writes ``c
 (concept, df, rank) and ``fit.json`` (power-law fit, Good-Turing missing mass, sketch error bounds).
 (3) Every shard is read again and annotated with rarity columns (the merged counts are a side input),
 through the shared :func:`~tailmine.pipelines.stage.map_shard`, then the manifest is written.
-Concepts are re-extracted in pass 3 rather than stored, which keeps memory flat.
+
+Extraction runs once: pass 1 extracts every document's concept ids (the compiled kernels of
+:mod:`tailmine.concepts.fast`) and, besides counting them, writes them to
+``OUT/_work/concepts/ids-UUUUU.npz`` (uint64 ids + concepts per row, ~8 bytes per incidence); pass 3
+reads them back (and re-extracts only when that file is missing, e.g. on another filesystem).
+Counting is on integer ids: one ``np.unique`` per batch, the string of a concept built once per batch
+where the counts keep it (every concept in exact mode, sketch survivors in sketch mode).
 """
 from __future__ import annotations
 
@@ -19,7 +25,10 @@ import logging
 from dataclasses import fields
 from typing import Optional
 
+import io
+
 import apache_beam as beam
+import numpy as np
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
@@ -28,9 +37,9 @@ from tailmine.concepts.extract import build_extractors
 from tailmine.concepts.rarity import ConceptRarityStep
 from tailmine.concepts.sketches import SketchConfig, new_counts
 from tailmine.concepts.tables import CONCEPTS_FILE, FIT_FILE, concept_table, fit_json, fit_summary, table_bytes
-from tailmine.fileio import delete_tree, join, open_raw, write_bytes_atomic
+from tailmine.fileio import delete_tree, exists, join, open_raw, read_bytes, write_bytes_atomic
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import ShardTask, fingerprint, finish, fold_summaries, map_shard, prepare_output, stage_shards
+from tailmine.pipelines.stage import WORK_DIR, ShardTask, fingerprint, finish, fold_summaries, map_shard, prepare_output, stage_shards
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Manifest
 
@@ -42,23 +51,62 @@ def sketch_config(cfg: ConceptConfig) -> SketchConfig:
     return SketchConfig(cfg.epsilon, cfg.delta, cfg.heavy_hitters, cfg.hll_precision, cfg.sample_size, cfg.seed)
 
 
-def count_shard(path: str, cfg: ConceptConfig, extractor=None, batch_rows: int = 1024):
-    """Partial counts of one document shard (plain function: testable without Beam)."""
+def ids_path(out_dir: str, unit: int) -> str:
+    """Where pass 1 leaves the concept ids of shard ``unit`` for the annotation pass."""
+    return join(out_dir, WORK_DIR, "concepts", f"ids-{unit:05d}.npz")
+
+
+def save_ids(path: str, hashes: np.ndarray, sizes: np.ndarray) -> None:
+    sink = io.BytesIO()
+    np.savez(sink, hashes=hashes.astype(np.uint64), sizes=sizes.astype(np.int32))
+    write_bytes_atomic(path, sink.getvalue())
+
+
+def load_ids(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(concept ids, int64 offsets per row) saved by :func:`save_ids`."""
+    with np.load(io.BytesIO(read_bytes(path))) as data:
+        hashes, sizes = data["hashes"], data["sizes"]
+    offsets = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return hashes, offsets
+
+
+def add_to_counts(counts, batch) -> None:
+    """Counts += one extracted batch (a :class:`~tailmine.concepts.extract.HashedBatch`): each
+    document counts each of its concepts once."""
+    keys, first, df = np.unique(batch.hashes, return_index=True, return_counts=True)
+    df = df.astype(np.int64)
+    if counts.mode == "exact":
+        counts.add_hashed(keys, df, batch.strings(first), len(batch))
+    else:
+        counts.add_hashed(keys, df, lambda idx: batch.strings(first[np.asarray(idx, np.int64)]), len(batch))
+
+
+def count_shard(path: str, cfg: ConceptConfig, extractor=None, batch_rows: int = 1024, ids_out: Optional[str] = None):
+    """Partial counts of one document shard (plain function: testable without Beam); with ``ids_out``
+    the concept ids of every row are saved there for the annotation pass."""
     extractor = extractor or build_extractors(cfg.extractors, cfg.max_n)
     counts = new_counts(cfg.mode, sketch_config(cfg))
+    ids, sizes = [], []
     with open_raw(path) as handle:
         parquet = pq.ParquetFile(handle)
         check_schema(parquet.schema_arrow, path, DOCUMENT_SCHEMA)
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=["text"]):
-            counts.add_batch([extractor.extract(t or "") for t in batch.column(0).to_pylist()])
+            extracted = extractor.extract_hashed(batch.column(0).to_pylist(), cfg.seed)
+            add_to_counts(counts, extracted)
+            if ids_out is not None:
+                ids.append(extracted.hashes)
+                sizes.append(np.diff(extracted.offsets))
+    if ids_out is not None:
+        save_ids(ids_out, np.concatenate(ids) if ids else np.zeros(0, np.uint64), np.concatenate(sizes) if sizes else np.zeros(0, np.int64))
     return counts
 
 
 class CountShardFn(beam.DoFn):
     DOCUMENTS = Metrics.counter(STAGE, "documents_counted")
 
-    def __init__(self, cfg: ConceptConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: ConceptConfig, out_dir: Optional[str] = None):
+        self.cfg, self.out_dir = cfg, out_dir
         self._extractor = None
 
     def setup(self):
@@ -66,7 +114,8 @@ class CountShardFn(beam.DoFn):
         self._extractor.setup()
 
     def process(self, task: ShardTask):
-        counts = count_shard(task.path, self.cfg, self._extractor)
+        ids_out = ids_path(self.out_dir, task.unit) if self.out_dir else None
+        counts = count_shard(task.path, self.cfg, self._extractor, ids_out=ids_out)
         self.DOCUMENTS.inc(counts.documents)
         yield counts
 
@@ -92,21 +141,23 @@ class MergeCountsFn(beam.CombineFn):
         return first
 
     def extract_output(self, accumulator):
+        if accumulator.mode == "exact":
+            accumulator.arrays()  # settle the merged arrays now: annotation threads then only read them
         return accumulator
 
 
 class CountConcepts(beam.PTransform):
     """PCollection[ShardTask] -> singleton PCollection of merged counts."""
 
-    def __init__(self, cfg: ConceptConfig):
+    def __init__(self, cfg: ConceptConfig, out_dir: Optional[str] = None):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.out_dir = cfg, out_dir
 
     def expand(self, tasks):
         return (
             tasks
             | "Redistribute" >> beam.Reshuffle()
-            | "CountShard" >> beam.ParDo(CountShardFn(self.cfg))
+            | "CountShard" >> beam.ParDo(CountShardFn(self.cfg, self.out_dir))
             | "MergeCounts" >> beam.CombineGlobally(MergeCountsFn(self.cfg))
         )
 
@@ -133,7 +184,12 @@ class AnnotateShardFn(beam.DoFn):
         if self._step is None or self._step.counts is not counts:
             self._step = ConceptRarityStep(self.cfg, counts, self.cfg.tail_df_range(counts.documents))
             self._step.setup()
-        yield map_shard(task, self._step, self.out_dir, self.fingerprint)
+        path = ids_path(self.out_dir, task.unit)
+        self._step.begin_shard(load_ids(path) if exists(path) else None, task.rows)
+        try:
+            yield map_shard(task, self._step, self.out_dir, self.fingerprint)
+        finally:
+            self._step.end_shard()
 
 
 class WriteConceptManifest(beam.DoFn):
@@ -176,7 +232,7 @@ def run(
     log.info("concepts: %d shards, mode %s", len(tasks), cfg.mode)
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     listed = pipeline | "ListShards" >> beam.Create(tasks)
-    counts = listed | "CountConcepts" >> CountConcepts(cfg)
+    counts = listed | "CountConcepts" >> CountConcepts(cfg, out_dir)
     fit = counts | "WriteConceptTables" >> beam.ParDo(WriteConceptTables(cfg, out_dir))
     (
         listed
