@@ -32,6 +32,15 @@ def join(base: str, *parts: str) -> str:
     return FileSystems.join(base, *parts)
 
 
+def stable_file_key(path: str) -> str:
+    """A file's last two path parts: the same wherever a dump is unpacked, mounted or moved.
+
+    Anything that must not change with the location of the data (ids, hash keys, split groups) keys
+    files by this, never by the full path.
+    """
+    return "/".join(path.replace("\\", "/").rstrip("/").split("/")[-2:])
+
+
 def is_local(path: str) -> bool:
     return "://" not in path
 

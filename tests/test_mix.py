@@ -158,3 +158,18 @@ def test_budget_is_hit_within_half_a_percent_even_with_few_long_documents():
     assert k.min() >= 0 and k.max() <= 4
     again, _ = fit_to_budget(epochs, tokens, u, budget, max_epochs=4)
     assert (again == k).all()
+
+
+def test_mixture_keys_do_not_depend_on_where_the_data_lives():
+    """Hash keys decide repeat counts and order: moving a dump to another folder must not change the mix."""
+    import pyarrow as pa
+
+    from tailmine.mixtures.holdout import domain_key
+    from tailmine.mixtures.plan import document_keys
+
+    def table(prefix):
+        return pa.table({"id": ["a", "b"], "source_file": [f"{prefix}/crawl/x.jsonl", f"{prefix}/crawl/y.jsonl"],
+                         "source_record": [0, 1], "source_offset": [0, 10]})
+
+    assert document_keys(table("/tmp/run-1/in")) == document_keys(table("/data/elsewhere"))
+    assert domain_key("jsonl", None, None, "/tmp/run-1/in/crawl/x.jsonl") == domain_key("jsonl", None, None, "/mnt/d/crawl/x.jsonl")

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 from urllib.parse import urlsplit
 
+from tailmine.fileio import stable_file_key as _stable_file_key  # a temp-dir path would move groups across the split
+
 from tailmine.classifiers.text import chunk_text, normalize_text, wikitext_articles
 from tailmine.errors import ConfigError
 
@@ -143,11 +145,6 @@ def document_units(doc: dict) -> list[tuple[str, str]]:
     site = _site(doc.get("url"))
     return [(f"site:{site}" if site else f"file:{_stable_file_key(doc['source_file'])}", text)]
 
-
-def _stable_file_key(path: str) -> str:
-    """The file's last two path parts: the same wherever the data was unpacked (a temp dir differs per
-    run, and a group key that changes moves documents across the held-out split)."""
-    return "/".join(path.replace("\\", "/").rstrip("/").split("/")[-2:])
 
 
 class _UnionFind:

@@ -60,6 +60,8 @@ def generated_id(source: str, path: str, locator: int | str) -> str:
 
     The last two parts (not the full path) keep ids stable when a dump moves between buckets.
     """
-    tail = "/".join(path.replace("\\", "/").rstrip("/").split("/")[-2:])
+    from tailmine.fileio import stable_file_key
+
+    tail = stable_file_key(path)
     digest = hashlib.blake2b(f"{tail}\0{locator}".encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
     return f"{source}:{digest}"

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from tailmine.fileio import stable_file_key
+
 NGRAM = 13
 SECOND_LEVEL = {"co", "com", "ac", "gov", "org", "net", "edu", "ne", "or", "go", "gob", "nic", "ltd", "plc"}
 _WS = re.compile(r"\s+")
@@ -65,7 +67,7 @@ def domain_key(source: str, url: Optional[str], metadata: Optional[str], source_
         domain = registered_domain(url)
         if domain:
             return f"domain:{domain}"
-    return f"file:{source_file}"
+    return f"file:{stable_file_key(source_file)}"
 
 
 def in_holdout(key: str, fraction: float, seed: int) -> bool:

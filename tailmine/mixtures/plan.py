@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
+from tailmine.fileio import stable_file_key
 from tailmine.mixtures.budget import TokenBudget
 from tailmine.mixtures.recipe import exposures, repetition_profile, tail_metrics, weighted_quantiles
 from tailmine.mixtures.weights import document_epochs, fit_to_budget, source_budgets, uniform_hash
@@ -36,7 +37,8 @@ def document_keys(work: pa.Table) -> list[str]:
     files = work.column("source_file").to_pylist()
     recs = work.column("source_record").to_pylist()
     offs = work.column("source_offset").to_pylist()
-    return [f"{i}\x1f{f}\x1f{r}\x1f{o}" for i, f, r, o in zip(ids, files, recs, offs)]
+    # the file by its stable key, not its full path: the mix must not change when the data moves
+    return [f"{i}\x1f{stable_file_key(f)}\x1f{r}\x1f{o}" for i, f, r, o in zip(ids, files, recs, offs)]
 
 
 def plan_mixture(work: pa.Table, contamination: list, cfg, budget: TokenBudget, quality_column: Optional[str]) -> Plan:
