@@ -65,7 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _QuietBeamImport(logging.Filter):
+    """Beam logs a root-level warning at import when its optional GCP client libraries are absent;
+    it says nothing about the user's run, so the CLI does not show it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.getLogger().addFilter(_QuietBeamImport())
     own, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(own)
     logging.basicConfig(

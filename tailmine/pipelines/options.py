@@ -22,5 +22,8 @@ def pipeline_options(beam_args: list[str] | None) -> PipelineOptions:
 
 
 def is_local_runner(options: PipelineOptions) -> bool:
-    runner = options.get_all_options().get("runner") or "DirectRunner"
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    # the typed view, not get_all_options(): that re-parses flags Beam adds itself and warns about them
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
     return "Direct" in str(runner) or "Prism" in str(runner)
