@@ -453,6 +453,7 @@ def write_unit(task: Unit, lay: Layout) -> dict:
     cluster_ids = np.asarray(decided.column("cluster_id").to_pylist(), object)[order] if decided is not None else np.empty(0, object)
     sizes = decided.column("cluster_size").to_numpy()[order] if decided is not None else np.empty(0, np.int64)
     reasons = np.asarray(decided.column("reason").to_pylist(), object)[order] if decided is not None else np.empty(0, object)
+    output_chars = 0
     counts = Counts()
     prefix = f"part-{task.unit:05d}"
     kept_writer = removed_writer = None
@@ -498,6 +499,7 @@ def write_unit(task: Unit, lay: Layout) -> dict:
                 kept_writer = ShardWriter(lay.out_dir, DOCS_DIR, prefix, table.schema, numbered=False, shard_bytes=1 << 62)
             kept_writer.add_batch(kept, _text_bytes(kept))
             counts.output += kept.num_rows
+            output_chars += int(pc.sum(pc.utf8_length(kept.column("text"))).as_py() or 0) if kept.num_rows else 0
             if kept.num_rows < n:
                 dropped = [x for x in reason if x is not None]
                 for x in dropped:
@@ -518,6 +520,7 @@ def write_unit(task: Unit, lay: Layout) -> dict:
         "removed": [s.__dict__ for s in (removed_writer.close() if removed_writer else [])],
         "counts": counts.to_dict(),
         "line_dedup": lines,
+        "output_chars": output_chars,
     }
 
 

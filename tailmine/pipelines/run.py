@@ -259,20 +259,19 @@ CHARS_PER_TOKEN = 4.0  # English rule of thumb; the mix stage counts real tokens
 def summary_table(manifests: dict[str, Manifest]) -> str:
     """Documents and (estimated) tokens in and out per stage, with dropped and quarantined counts."""
     lines = [f"{'stage':<14}{'docs in':>11}{'docs out':>11}{'dropped':>10}{'quarantined':>13}{'tokens in':>14}{'tokens out':>14}"]
-    tokens_in = None
+    tokens_in = "–"
     for name, m in manifests.items():
         c = m.counts
         chars = m.extra.get("output_chars")
-        tokens_out = None if chars is None else round(chars / CHARS_PER_TOKEN)
+        tokens_out = "–" if chars is None else f"~{round(chars / CHARS_PER_TOKEN):,}"
         if "tokens_total" in m.extra:
-            tokens_out = m.extra["tokens_total"]
-        fmt = lambda v: "–" if v is None else f"~{v:,}"  # noqa: E731
+            tokens_out = f"{m.extra['tokens_total']:,}"  # counted by the tokenizer: no estimate mark
         lines.append(
             f"{name:<14}{c.input:>11,}{c.output:>11,}{sum(c.dropped.values()):>10,}{sum(c.quarantined.values()):>13,}"
-            f"{fmt(tokens_in):>14}{fmt(tokens_out):>14}"
+            f"{tokens_in:>14}{tokens_out:>14}"
         )
         tokens_in = tokens_out
-    lines.append("(tokens estimated as characters / 4 until the mix stage counts real tokens)")
+    lines.append("(~: tokens estimated as characters / 4; the mix stage counts real tokens)")
     return "\n".join(lines)
 
 
