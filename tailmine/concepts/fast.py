@@ -27,6 +27,8 @@ import pyarrow as pa
 import regex
 from numba import njit
 
+from tailmine.kernels import fmix64 as _fmix
+
 # class bits of a code point
 WORD, CJK, PUNCT, SPACE, DASH, DIGIT, NEWLINE = 1, 2, 4, 8, 16, 32, 64
 
@@ -181,16 +183,6 @@ def _concept_bytes(buf, cps, tok_s, tok_e, first, n):
         for j in range(tok_s[first + k], tok_e[first + k]):
             pos = _put_utf8(buf, pos, cps[j])
     return pos
-
-
-@njit(cache=True, inline="always")
-def _fmix(h):
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
 
 
 @njit(cache=True)

@@ -25,6 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from tailmine.kernels import fmix64 as _fmix64
+
 EMPTY = np.uint32(0xFFFFFFFF)
 """Signature value of a permutation that saw no shingle (an empty document)."""
 
@@ -42,16 +44,6 @@ def normalize(text: str) -> str:
 def text_hash(normalized: str) -> bytes:
     """16-byte digest of normalised text: the exact-duplicate key (collisions negligible at 10^12 docs)."""
     return hashlib.blake2b(normalized.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
-@njit(cache=True, inline="always")
-def _fmix64(h):
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
 
 
 @njit(cache=True, inline="always")

@@ -23,6 +23,8 @@ import re
 import numpy as np
 from numba import njit
 
+from tailmine.kernels import fmix64
+
 # datatrove.utils.text.PUNCTUATION (the Gopher "symbol" characters) plus ASCII control characters.
 PUNCTUATION = "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»" + "".join(
     chr(x) for a, b in ((0, 9), (11, 13), (13, 32), (127, 160)) for x in range(a, b)
@@ -171,12 +173,7 @@ def token_hash(cp, s, e):
     h = np.uint64(0xCBF29CE484222325)
     for q in range(s, e):
         h = (h ^ np.uint64(cp[q])) * np.uint64(0x100000001B3)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xFF51AFD7ED558CCD)
-    h ^= h >> np.uint64(33)
-    h *= np.uint64(0xC4CEB9FE1A85EC53)
-    h ^= h >> np.uint64(33)
-    return h
+    return fmix64(h)
 
 
 @njit(cache=True, inline="always")

@@ -37,8 +37,6 @@ import argparse
 import io
 import json
 import logging
-import sys
-import threading
 import time
 from dataclasses import dataclass, fields
 from typing import Optional
@@ -58,7 +56,7 @@ from tailmine.dedup.planner import DedupPlan, plan
 from tailmine.fileio import exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
 from tailmine.pipelines.options import pipeline_options
 from tailmine.pipelines.stage import (
-    DOCS_DIR, REMOVED_DIR, WORK_DIR, WriteManifest, finish, fingerprint, prepare_output, stage_shards,
+    DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, WriteManifest, finish, fingerprint, prepare_output, stage_shards,
 )
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Counts, Manifest
@@ -606,29 +604,15 @@ class _Finish(beam.DoFn):
         yield from self.manifest_writer.process(summaries)
 
 
-class DedupProgress:
+class DedupProgress(ProgressLoop):
     """Local progress: tasks done per step (from ``_work/done``), documents written, MB/s, every 2 s."""
 
     def __init__(self, lay: Layout, steps: list[tuple[str, int]], total_bytes: int, stream=None, interval: float = 2.0):
+        super().__init__(stream, interval)
         self.lay, self.steps, self.total_bytes = lay, steps, max(1, total_bytes)
-        self.stream, self.interval = stream or sys.stderr, interval
-        self._stop, self._started, self._last = threading.Event(), time.time(), None
+        self._last = None
         self._done: dict[str, int] = {}
         self._docs = self._bytes = 0
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.report(final=True)
-
-    def _loop(self):
-        while not self._stop.wait(self.interval):
-            self.report()
 
     def _scan(self) -> None:
         done: dict[str, int] = {}

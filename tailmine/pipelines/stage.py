@@ -128,17 +128,18 @@ def finish(pipeline: beam.Pipeline, out_dir: str, label: str, total_units: int, 
     return manifest
 
 
-class Progress:
-    """Prints units done, documents, MB/s and ETA while a local run goes, from the unit summaries on disk."""
+class ProgressLoop:
+    """Calls ``report()`` every ``interval`` seconds on a background thread while the ``with`` block
+    runs, and ``report(final=True)`` once at its end. Subclasses say what a line shows."""
 
-    def __init__(self, out_dir: str, label: str, total_units: int, total_bytes: int, stream=None, interval: float = 2.0):
-        self.out_dir, self.label, self.total_units = out_dir, label, total_units
-        self.total_bytes = max(1, total_bytes)
+    def __init__(self, stream=None, interval: float = 2.0):
         self.stream, self.interval = stream or sys.stderr, interval
         self._stop = threading.Event()
-        self._seen: dict[str, dict] = {}
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._started = time.time()
+
+    def report(self, final: bool = False) -> None:
+        raise NotImplementedError
 
     def __enter__(self):
         self._thread.start()
@@ -152,6 +153,16 @@ class Progress:
     def _loop(self):
         while not self._stop.wait(self.interval):
             self.report()
+
+
+class Progress(ProgressLoop):
+    """Prints units done, documents, MB/s and ETA while a local run goes, from the unit summaries on disk."""
+
+    def __init__(self, out_dir: str, label: str, total_units: int, total_bytes: int, stream=None, interval: float = 2.0):
+        super().__init__(stream, interval)
+        self.out_dir, self.label, self.total_units = out_dir, label, total_units
+        self.total_bytes = max(1, total_bytes)
+        self._seen: dict[str, dict] = {}
 
     def report(self, final: bool = False) -> None:
         try:
