@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterator
+from typing import Iterable, Iterator
 
 #: Characters folded before classification so typography (curly vs straight quotes) is not a feature.
 _FOLD = tuple(
@@ -69,40 +69,34 @@ def chunk_text(text: str, min_bytes: int = 2000, max_bytes: int = 5000) -> Itera
         yield "\n\n".join(current)
 
 
+def _pack(pieces: Iterable[str], max_bytes: int) -> Iterator[str]:
+    """Join pieces with spaces into runs of at most ``max_bytes`` UTF-8 bytes (greedy, in order)."""
+    buffer: list[str] = []
+    size = 0
+    for piece in pieces:
+        n = len(piece.encode("utf-8")) + 1
+        if buffer and size + n > max_bytes:
+            yield " ".join(buffer)
+            buffer, size = [], 0
+        buffer.append(piece)
+        size += n
+    if buffer:
+        yield " ".join(buffer)
+
+
 def _split_long(paragraph: str, max_bytes: int) -> Iterator[str]:
     if len(paragraph.encode("utf-8")) <= max_bytes:
         yield paragraph
         return
-    buffer: list[str] = []
-    size = 0
-    for sentence in _SENTENCE_END.split(paragraph):
-        for word_piece in _split_words(sentence, max_bytes):
-            n = len(word_piece.encode("utf-8")) + 1
-            if buffer and size + n > max_bytes:
-                yield " ".join(buffer)
-                buffer, size = [], 0
-            buffer.append(word_piece)
-            size += n
-    if buffer:
-        yield " ".join(buffer)
+    yield from _pack((piece for sentence in _SENTENCE_END.split(paragraph) for piece in _split_words(sentence, max_bytes)), max_bytes)
 
 
 def _split_words(sentence: str, max_bytes: int) -> Iterator[str]:
     if len(sentence.encode("utf-8")) <= max_bytes:
         yield sentence
         return
-    buffer: list[str] = []
-    size = 0
-    for word in sentence.split():
-        word = word[: max_bytes // 4]  # a single "word" longer than a chunk (base64, URLs) is cut
-        n = len(word.encode("utf-8")) + 1
-        if buffer and size + n > max_bytes:
-            yield " ".join(buffer)
-            buffer, size = [], 0
-        buffer.append(word)
-        size += n
-    if buffer:
-        yield " ".join(buffer)
+    # a single "word" longer than a chunk (base64, URLs) is cut
+    yield from _pack((word[: max_bytes // 4] for word in sentence.split()), max_bytes)
 
 
 # --- WikiText ------------------------------------------------------------------------------------

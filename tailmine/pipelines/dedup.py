@@ -56,11 +56,10 @@ from tailmine.dedup.planner import DedupPlan, plan
 from tailmine.fileio import exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
 from tailmine.pipelines.options import pipeline_options
 from tailmine.pipelines.stage import (
-    DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, WriteManifest, finish, fingerprint, prepare_output, stage_shards,
+    DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, SelectionWriter, WriteManifest, finish, fingerprint, prepare_output, stage_shards,
 )
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
-from tailmine.schemas.manifest import Counts, Manifest
-from tailmine.schemas.shards import ShardWriter
+from tailmine.schemas.manifest import Manifest
 
 STAGE = "dedup"
 CLUSTERS_NAME = "clusters.parquet"
@@ -451,10 +450,7 @@ def write_unit(task: Unit, lay: Layout) -> dict:
     cluster_ids = np.asarray(decided.column("cluster_id").to_pylist(), object)[order] if decided is not None else np.empty(0, object)
     sizes = decided.column("cluster_size").to_numpy()[order] if decided is not None else np.empty(0, np.int64)
     reasons = np.asarray(decided.column("reason").to_pylist(), object)[order] if decided is not None else np.empty(0, object)
-    output_chars = 0
-    counts = Counts()
-    prefix = f"part-{task.unit:05d}"
-    kept_writer = removed_writer = None
+    selection = SelectionWriter(task, lay.out_dir, None)  # dedup keeps its own done-markers, not unit summaries
     cluster_parts = []
     start = 0
     boiler = _boilerplate(lay)
@@ -490,36 +486,11 @@ def write_unit(task: Unit, lay: Layout) -> dict:
                 .append_column("dup_cluster_size", pa.array(size, pa.int64()))
                 .append_column(LINES_COLUMN, pa.array(lines_removed, pa.int64()))
             )
-            keep = pa.array([x is None for x in reason])
-            counts.input += n
-            kept = table.filter(keep)
-            if kept_writer is None:
-                kept_writer = ShardWriter(lay.out_dir, DOCS_DIR, prefix, table.schema, numbered=False, shard_bytes=1 << 62)
-            kept_writer.add_batch(kept, _text_bytes(kept))
-            counts.output += kept.num_rows
-            output_chars += int(pc.sum(pc.utf8_length(kept.column("text"))).as_py() or 0) if kept.num_rows else 0
-            if kept.num_rows < n:
-                dropped = [x for x in reason if x is not None]
-                for x in dropped:
-                    counts.drop(x)
-                removed = table.filter(pc.invert(keep)).append_column("drop_reason", pa.array(dropped, pa.string()))
-                if removed_writer is None:
-                    removed_writer = ShardWriter(lay.out_dir, REMOVED_DIR, prefix, removed.schema, numbered=False, shard_bytes=1 << 62)
-                removed_writer.add_batch(removed, _text_bytes(removed))
+            selection.add(table, reason)
             start += n
     if cluster_parts:
         _save_table(lay.work("clusters", f"u{task.unit:05d}.parquet"), pa.concat_tables(cluster_parts))
-    counts.check_balanced(f"dedup on {task.path}")
-    return {
-        "unit": task.unit,
-        "input": task.path,
-        "input_bytes": task.bytes,
-        "outputs": [s.__dict__ for s in (kept_writer.close() if kept_writer else [])],
-        "removed": [s.__dict__ for s in (removed_writer.close() if removed_writer else [])],
-        "counts": counts.to_dict(),
-        "line_dedup": lines,
-        "output_chars": output_chars,
-    }
+    return {**selection.close("dedup"), "line_dedup": lines}
 
 
 def _text_bytes(table: pa.Table) -> int:

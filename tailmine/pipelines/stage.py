@@ -241,7 +241,7 @@ class SelectionWriter:
     checks the counts balance and saves the unit summary. Output order is input order (deterministic).
     """
 
-    def __init__(self, task: ShardTask, out_dir: str, fingerprint: str):
+    def __init__(self, task: ShardTask, out_dir: str, fingerprint: Optional[str]):
         self.task, self.out_dir, self.fingerprint = task, out_dir, fingerprint
         self.counts = Counts()
         self.output_chars = 0
@@ -269,10 +269,11 @@ class SelectionWriter:
                 self._removed = ShardWriter(self.out_dir, REMOVED_DIR, self._prefix, removed.schema, numbered=False, shard_bytes=1 << 62)
             self._removed.add_batch(removed, _text_bytes(removed))
 
-    def finish(self, label: str) -> dict:
+    def close(self, label: str) -> dict:
+        """Close the shards and return the unit summary, after checking the counts balance."""
         summary = {
             "unit": self.task.unit,
-            "fingerprint": self.fingerprint,
+            **({"fingerprint": self.fingerprint} if self.fingerprint is not None else {}),
             "input": self.task.path,
             "input_bytes": self.task.bytes,
             "outputs": [s.__dict__ for s in (self._kept.close() if self._kept else [])],
@@ -281,6 +282,11 @@ class SelectionWriter:
             "output_chars": self.output_chars,
         }
         self.counts.check_balanced(f"{label} on {self.task.path}")
+        return summary
+
+    def finish(self, label: str) -> dict:
+        """:meth:`close`, then save the summary so a resumed run can reuse this unit."""
+        summary = self.close(label)
         save_summary(self.out_dir, summary)
         return summary
 
