@@ -12,16 +12,16 @@ word: every document is in a cluster of ``scale`` near-duplicates) and ``unique`
 their words shuffled: no document has a duplicate), so RSS is shown not to grow with document count.
 datatrove's 4-stage MinHash pipeline (signatures, buckets, cluster, filter; one task/worker per
 stage, 14 bucket tasks) runs on the same 1x JSONL in a child process with ``--datatrove-python``
-(a venv where datatrove is installed; skipped when absent).
+(a venv where datatrove is installed; skipped when absent), at 1x and 4x. Both sides report wall seconds
+and CPU seconds (user + system of the child and its children, start-up included): on a shared 2-vCPU
+machine the wall ratio moves with the neighbours' load, the CPU ratio much less.
 """
 from __future__ import annotations
 
 import argparse
 import gzip
 import json
-import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -59,7 +59,6 @@ def best(fn, repeat: int) -> float:
 
 
 def bench_signatures(texts: list[str], repeat: int) -> dict:
-    import numpy as np
     from datasketch import MinHash
 
     from tailmine.dedup.minhash import MinHasher, normalize
@@ -101,7 +100,6 @@ def bench_signatures(texts: list[str], repeat: int) -> dict:
 
 
 def bench_recall(texts: list[str]) -> dict:
-    import numpy as np
     from datasketch import MinHash, MinHashLSH
 
     from tailmine.dedup import components as cc
@@ -156,7 +154,9 @@ def _write_input(texts: list[str], copies: int, work: Path, unique: bool = False
         from tailmine.ingest.config import IngestConfig
         from tailmine.pipelines import ingest
 
-        ingest.run([str(src / "docs.jsonl")], str(src / "ingest"), IngestConfig(), SINGLE, force=True, progress=False)
+        # one shard size at every scale (1 MiB units), so a larger input means more shards, not larger ones:
+        # RSS then shows what grows with the number of documents, not with the shard size ingest picked
+        ingest.run([str(src / "docs.jsonl")], str(src / "ingest"), IngestConfig(unit_bytes=1 << 20), SINGLE, force=True, progress=False)
     return src / "ingest"
 
 
@@ -167,16 +167,6 @@ t0 = time.perf_counter()
 m = dedup.run(sys.argv[1], sys.argv[2], None, {single!r}, force=True, progress=False)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "counts": m.counts.to_dict(), "rounds": m.extra["component_rounds"]}}))
 """
-
-
-def run_stage(in_dir: Path, out_dir: Path) -> dict:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD.format(single=SINGLE), str(in_dir), str(out_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-    out, _ = proc.communicate()
-    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
-    result = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-    return result
 
 
 DATATROVE = """
@@ -218,12 +208,12 @@ def run_datatrove(python: str, jsonl: Path, work: Path) -> dict:
     proc = subprocess.run([sys.executable, "-c", "import resource,subprocess,sys;"
                            "r=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
                            "print(r.stdout.strip().splitlines()[-1] if r.returncode == 0 else 'ERR ' + r.stderr[-3000:]);"
-                           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+                           "u=resource.getrusage(resource.RUSAGE_CHILDREN);print(u.ru_utime+u.ru_stime);print(u.ru_maxrss)",
                            python, "-c", DATATROVE, str(dt_src), str(dt_work)], capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     if not lines or lines[0].startswith("ERR"):
         return {"error": proc.stdout[-3000:] + proc.stderr[-1000:]}
-    return {"seconds": round(float(lines[-2]), 2), "peak_rss_mb": round(int(lines[-1]) / 1024, 1)}
+    return {"seconds": round(float(lines[-3]), 2), "cpu_seconds": round(float(lines[-2]), 2), "peak_rss_mb": round(int(lines[-1]) / 1024, 1)}
 
 
 def main(argv=None) -> int:
@@ -235,6 +225,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--datatrove-python", default="/tmp/dt-venv/bin/python", help="python of a venv with datatrove")
+    ap.add_argument("--datatrove-scales", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4],
+                    help="near-duplicate scales datatrove also runs at (default 1,4)")
     ap.add_argument("--skip-signatures", action="store_true", help="only the stage, datatrove and RSS runs")
     args = ap.parse_args(argv)
     texts = corpus(args.corpora, args.docs)
@@ -256,23 +248,28 @@ def main(argv=None) -> int:
         proc = subprocess.run([sys.executable, "-c", "import resource,subprocess,sys,json;"
                                "r=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
                                "print(r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr[-2000:]);"
-                               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+                               "u=resource.getrusage(resource.RUSAGE_CHILDREN);print(u.ru_utime+u.ru_stime);print(u.ru_maxrss)",
                                sys.executable, "-c", CHILD.format(single=SINGLE), str(in_dir), str(work / f"out-{kind}-{scale}")],
                               capture_output=True, text=True, cwd=ROOT)
         lines = proc.stdout.strip().splitlines()
-        row = json.loads(lines[-2])
+        row = json.loads(lines[-3])
+        row["cpu_seconds"] = round(float(lines[-2]), 2)  # the child's user + system time, start-up included
         row["peak_rss_mb"] = round(int(lines[-1]) / 1024, 1)
         row["MB"] = round(mb * scale, 1)
         row["MBps_per_core"] = round(mb * scale / row["seconds"], 2)
+        row["MB_per_cpu_second"] = round(mb * scale / row["cpu_seconds"], 2)
         results["stage"][f"{kind}-{scale}x"] = row
         print(kind, scale, json.dumps(row), flush=True)
-        if scale == 1 and kind == "near" and Path(args.datatrove_python).exists():
+        if kind == "near" and scale in args.datatrove_scales and Path(args.datatrove_python).exists():
             dt = run_datatrove(args.datatrove_python, in_dir.parent / "docs.jsonl", work)
             if "seconds" in dt:
-                dt["MBps_per_core"] = round(mb / dt["seconds"], 3)
-                dt["tailmine_stage_ratio"] = round(row["MBps_per_core"] / dt["MBps_per_core"], 1)
-            results["datatrove_end_to_end"] = dt
-            print("datatrove", json.dumps(dt), flush=True)
+                dt["MB"] = row["MB"]
+                dt["MBps_per_core"] = round(row["MB"] / dt["seconds"], 3)
+                dt["MB_per_cpu_second"] = round(row["MB"] / dt["cpu_seconds"], 3)
+                dt["tailmine_stage_ratio_wall"] = round(row["MBps_per_core"] / dt["MBps_per_core"], 1)
+                dt["tailmine_stage_ratio_cpu"] = round(row["MB_per_cpu_second"] / dt["MB_per_cpu_second"], 1)
+            results.setdefault("datatrove_end_to_end", {})[f"{scale}x"] = dt
+            print("datatrove", scale, json.dumps(dt), flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
     return 0

@@ -229,6 +229,22 @@ def test_plan_scales_partitions_with_input_and_stays_under_budget():
     assert "peak memory" in huge.describe() and "band-shuffle partition" in huge.describe()
 
 
+def test_band_partition_memory_stays_flat_as_the_corpus_grows():
+    """The candidate step's sort state is capped per partition (PARTITION_SORT_BYTES): 100x the documents
+    in same-size shards means ~100x the partitions, not 100x the memory, even under a large budget."""
+    from tailmine.dedup.planner import PARTITION_SORT_BYTES, SIGNATURE_CACHE_UNITS
+
+    cfg = DedupConfig(memory_budget_mb=8192)
+    peaks, parts = [], []
+    for scale in (1, 10, 100):
+        p = plan(200_000 * scale, 10**9 * scale, [1000] * (200 * scale), cfg)
+        peaks.append(p.peak_partition_bytes)
+        parts.append(p.band_partitions)
+    cache = SIGNATURE_CACHE_UNITS * 1000 * cfg.num_perm * 4  # signatures of 4 units of 1,000 rows
+    assert max(peaks) <= PARTITION_SORT_BYTES + cache and max(peaks) / min(peaks) < 1.5
+    assert parts[2] >= 50 * parts[0]
+
+
 # --- the stage, end to end ------------------------------------------------------------------------
 
 

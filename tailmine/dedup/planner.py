@@ -7,8 +7,9 @@ datasketch #207). Every figure here follows from the stage's data layout (see
 * signing holds one batch of documents (text + its normalised copy + kernel scratch) and the unit's
   signatures (``rows * num_perm * 4`` bytes);
 * the band shuffle writes ``docs * (bands + 1) * 16`` bytes (a uint64 key and an int64 document per
-  band, plus the exact-text key); one partition sorts ``1/partitions`` of it (x3 for the sort) and
-  holds the signatures of at most 4 units to check its candidates;
+  band, plus the exact-text key); one partition sorts ``1/partitions`` of it (x3 for the sort, at most
+  ``PARTITION_SORT_BYTES``, so this does not grow with the corpus) and holds the signatures of at most
+  4 units to check its candidates;
 * connected components run in one task when every duplicate edge fits the memory budget (x4 for the
   sort and labels), else by unit in rounds, where a task holds one unit's duplicate nodes and the edges and messages addressed to them;
   the planner assumes at most ``dup_fraction`` of the documents have duplicates.
@@ -29,6 +30,10 @@ SIGNATURE_CACHE_UNITS = 4  # unit signature files a band partition holds at once
 SORT_FACTOR = 3  # keys + docs + argsort/permuted copies while sorting a partition
 LOCAL_FACTOR = 4  # all edges + their unique/sorted copy + labels when components run in one task
 BATCH_FACTOR = 4  # text as read, NFKC/lower copy, UTF-8 buffer, Arrow slack
+PARTITION_SORT_BYTES = 16 << 20
+"""Sort state one band partition may hold, whatever the memory budget: partitions multiply as the corpus
+grows, so the candidate step's memory stays flat instead of growing with the number of documents (up
+to the budget). The price is more, smaller shuffle files (units x partitions)."""
 
 
 @dataclass
@@ -90,7 +95,7 @@ def plan(
     unit_signatures = largest * cfg.num_perm * 4
     cache = SIGNATURE_CACHE_UNITS * unit_signatures
     room = max(cfg.memory_budget_mb * (1 << 20) - cache, cfg.memory_budget_mb * (1 << 20) // 4)
-    partitions = cfg.band_partitions or max(1, math.ceil(band_shuffle * SORT_FACTOR / room))
+    partitions = cfg.band_partitions or max(1, math.ceil(band_shuffle * SORT_FACTOR / min(room, PARTITION_SORT_BYTES)))
     signature_bytes = documents * cfg.num_perm * 4
     dup_docs = int(documents * dup_fraction)
     edge_bytes = dup_docs * 2 * KEY_BYTES  # star edges, both directions

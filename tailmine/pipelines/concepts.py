@@ -39,7 +39,7 @@ from tailmine.concepts.sketches import SketchConfig, new_counts
 from tailmine.concepts.tables import CONCEPTS_FILE, FIT_FILE, concept_table, fit_json, fit_summary, table_bytes
 from tailmine.fileio import delete_tree, exists, join, open_raw, read_bytes, write_bytes_atomic
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import WORK_DIR, ShardTask, fingerprint, finish, fold_summaries, map_shard, prepare_output, stage_shards
+from tailmine.pipelines.stage import WORK_DIR, ShardTask, Spread, fingerprint, finish, fold_summaries, map_shard, prepare_output, stage_shards
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Manifest
 
@@ -156,7 +156,7 @@ class CountConcepts(beam.PTransform):
     def expand(self, tasks):
         return (
             tasks
-            | "Redistribute" >> beam.Reshuffle()
+            | "Redistribute" >> Spread()
             | "CountShard" >> beam.ParDo(CountShardFn(self.cfg, self.out_dir))
             | "MergeCounts" >> beam.CombineGlobally(MergeCountsFn(self.cfg))
         )
@@ -231,12 +231,12 @@ def run(
     inputs = [{"path": t.path, "bytes": t.bytes, "rows": t.rows} for t in tasks]
     log.info("concepts: %d shards, mode %s", len(tasks), cfg.mode)
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
-    listed = pipeline | "ListShards" >> beam.Create(tasks)
+    listed = pipeline | "ListShards" >> beam.Create(tasks, reshuffle=False)
     counts = listed | "CountConcepts" >> CountConcepts(cfg, out_dir)
     fit = counts | "WriteConceptTables" >> beam.ParDo(WriteConceptTables(cfg, out_dir))
     (
         listed
-        | "RedistributeForAnnotation" >> beam.Reshuffle()
+        | "RedistributeForAnnotation" >> Spread()
         | "Annotate" >> beam.ParDo(AnnotateShardFn(cfg, out_dir, run_fingerprint), counts=beam.pvalue.AsSingleton(counts))
         | "CollectSummaries" >> beam.combiners.ToList()
         | "WriteManifest" >> beam.ParDo(WriteConceptManifest(out_dir, parameters, inputs), fit=beam.pvalue.AsSingleton(fit))

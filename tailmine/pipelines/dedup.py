@@ -56,7 +56,8 @@ from tailmine.dedup.planner import DedupPlan, plan
 from tailmine.fileio import exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
 from tailmine.pipelines.options import pipeline_options
 from tailmine.pipelines.stage import (
-    DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, SelectionWriter, WriteManifest, finish, fingerprint, prepare_output, stage_shards,
+    DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, SelectionWriter, Spread, WriteManifest, finish, fingerprint, prepare_output,
+    stage_shards,
 )
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Manifest
@@ -128,6 +129,9 @@ def _load_table(path: str) -> pa.Table:
 
 
 def _files(directory: str, pattern: str) -> list[str]:
+    """Files in ``directory`` matching ``pattern``. Work files live in one folder per reader (``to{unit}/``,
+    ``p{partition}/``): a file system lists a whole folder to match a glob, so one flat folder made every
+    task list every other task's files (quadratic in the number of shards)."""
     try:
         return [f.path for f in list_files(directory, pattern)]
     except Exception:
@@ -168,13 +172,13 @@ def line_keys_unit(task: Unit, lay: Layout) -> dict:
     for p in range(lay.partitions):
         mask = part == p
         if mask.any():
-            _save_npz(lay.work("lines", f"p{p:05d}-u{task.unit:05d}.npz"), keys=keys[mask], counts=counts[mask])
+            _save_npz(lay.work("lines", f"p{p:05d}", f"u{task.unit:05d}.npz"), keys=keys[mask], counts=counts[mask])
     return {"unit": task.unit, "line_keys": int(len(keys))}
 
 
 def line_counts_partition(p: int, lay: Layout) -> dict:
     """Keys of partition ``p`` found in at least ``line_min_docs`` documents of their site: boilerplate."""
-    parts = [_load_npz(f) for f in _files(lay.work("lines"), f"p{p:05d}-u*.npz")]
+    parts = [_load_npz(f) for f in _files(lay.work("lines", f"p{p:05d}"), "u*.npz")]
     keys = np.concatenate([x["keys"] for x in parts]) if parts else np.empty(0, np.uint64)
     counts = np.concatenate([x["counts"] for x in parts]) if parts else np.empty(0, np.int64)
     uniq, inverse = np.unique(keys, return_inverse=True)
@@ -253,7 +257,7 @@ def sign_unit(task: Unit, lay: Layout) -> dict:
     for p in range(lay.partitions):
         mask = part == p
         if mask.any():
-            _save_npz(lay.work("bands", f"p{p:05d}-u{task.unit:05d}.npz"), keys=all_keys[mask], docs=all_docs[mask])
+            _save_npz(lay.work("bands", f"p{p:05d}", f"u{task.unit:05d}.npz"), keys=all_keys[mask], docs=all_docs[mask])
     return {"unit": task.unit, "rows": n, "emptied": int(n - live.sum())}
 
 
@@ -291,7 +295,7 @@ class _Signatures:
 
 def partition_edges(p: int, lay: Layout) -> dict:
     """Verified duplicate edges of band partition ``p``, written (both directions) by source unit."""
-    parts = [_load_npz(f) for f in _files(lay.work("bands"), f"p{p:05d}-u*.npz")]
+    parts = [_load_npz(f) for f in _files(lay.work("bands", f"p{p:05d}"), "u*.npz")]
     if not parts:
         return {"partition": p, "candidates": 0, "edges": 0}
     keys = np.concatenate([x["keys"] for x in parts])
@@ -304,7 +308,7 @@ def partition_edges(p: int, lay: Layout) -> dict:
     both = np.concatenate([edges, edges[:, ::-1]]) if len(edges) else np.empty((0, 2), np.int64)
     for unit, idx in _split_by_unit(both[:, 0]) if len(both) else []:
         np.save(buf := io.BytesIO(), both[idx])
-        write_bytes_atomic(lay.work("edges", f"u{unit:05d}-p{p:05d}.npy"), buf.getvalue())
+        write_bytes_atomic(lay.work("edges", f"u{unit:05d}", f"p{p:05d}.npy"), buf.getvalue())
     return {"partition": p, "candidates": int(len(candidates)), "edges": int(len(edges))}
 
 
@@ -312,7 +316,7 @@ def partition_edges(p: int, lay: Layout) -> dict:
 
 
 def _unit_edges(lay: Layout, unit: int) -> np.ndarray:
-    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("edges"), f"u{unit:05d}-p*.npy")]
+    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("edges", f"u{unit:05d}"), "p*.npy")]
     return unique_edges(np.concatenate(parts)) if parts else np.empty((0, 2), np.int64)
 
 
@@ -331,13 +335,13 @@ def cc_send(unit: int, round_: int, lay: Layout) -> int:
     state = _load_npz(_state_path(lay, unit, round_))
     targets, values = cc.messages(state["nodes"], state["labels"], state["edges"])
     for dest, idx in _split_by_unit(targets) if len(targets) else []:
-        _save_npz(lay.work("msg", f"r{round_:04d}-to{dest:05d}-from{unit:05d}.npz"), targets=targets[idx], values=values[idx])
+        _save_npz(lay.work("msg", f"r{round_:04d}", f"to{dest:05d}", f"from{unit:05d}.npz"), targets=targets[idx], values=values[idx])
     return int(len(targets))
 
 
 def cc_receive(unit: int, round_: int, lay: Layout) -> int:
     state = _load_npz(_state_path(lay, unit, round_))
-    msgs = [_load_npz(f) for f in _files(lay.work("msg"), f"r{round_:04d}-to{unit:05d}-from*.npz")]
+    msgs = [_load_npz(f) for f in _files(lay.work("msg", f"r{round_:04d}", f"to{unit:05d}"), "from*.npz")]
     targets = np.concatenate([m["targets"] for m in msgs]) if msgs else np.empty(0, np.int64)
     values = np.concatenate([m["values"] for m in msgs]) if msgs else np.empty(0, np.int64)
     labels, changed = cc.apply_messages(state["nodes"], state["labels"], targets, values)
@@ -355,7 +359,7 @@ def cc_local(_: int, lay: Layout) -> dict:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("edges"), "u*-p*.npy")]
+    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("edges"), "u*/p*.npy")]
     edges = np.concatenate(parts) if parts else np.empty((0, 2), np.int64)
     nodes, index = np.unique(edges, return_inverse=True)
     index = index.reshape(-1, 2) if len(edges) else index.reshape(0, 2)
@@ -404,13 +408,13 @@ def rank_send(task: Unit, round_: Optional[int], lay: Layout) -> int:
                 "id": pa.array(list(ids[idx]), pa.string()),
             }
         )
-        _save_table(lay.work("rank", f"to{dest:05d}-from{task.unit:05d}.parquet"), table)
+        _save_table(lay.work("rank", f"to{dest:05d}", f"from{task.unit:05d}.parquet"), table)
     return int(len(nodes))
 
 
 def choose_unit(unit: int, lay: Layout) -> int:
     """Pick the survivor of every cluster whose label this unit owns; send decisions to member units."""
-    files = _files(lay.work("rank"), f"to{unit:05d}-from*.parquet")
+    files = _files(lay.work("rank", f"to{unit:05d}"), "from*.parquet")
     if not files:
         return 0
     t = pa.concat_tables([_load_table(f) for f in files])
@@ -434,7 +438,7 @@ def choose_unit(unit: int, lay: Layout) -> int:
                 "reason": pa.array(list(reason[idx]), pa.string()),
             }
         )
-        _save_table(lay.work("decide", f"to{dest:05d}-from{unit:05d}.parquet"), table)
+        _save_table(lay.work("decide", f"to{dest:05d}", f"from{unit:05d}.parquet"), table)
     return int(len(uniq))
 
 
@@ -442,7 +446,7 @@ def choose_unit(unit: int, lay: Layout) -> int:
 
 
 def write_unit(task: Unit, lay: Layout) -> dict:
-    files = _files(lay.work("decide"), f"to{task.unit:05d}-from*.parquet")
+    files = _files(lay.work("decide", f"to{task.unit:05d}"), "from*.parquet")
     decided = pa.concat_tables([_load_table(f) for f in files]) if files else None
     rows_with = cc.row_of(decided.column("node").to_numpy()) if decided is not None else np.empty(0, np.int64)
     order = np.argsort(rows_with)
@@ -538,12 +542,12 @@ class _Call(beam.DoFn):
 
 
 def _step(pipeline, label: str, elements: list, fn, lay: Layout, *args, after=None):
-    """``elements | Reshuffle | ParDo(fn)``, started only once ``after`` (a PCollection) is complete."""
+    """``elements | Spread | ParDo(fn)``, started only once ``after`` (a PCollection) is complete."""
     side = [beam.pvalue.AsList(after)] if after is not None else []
     return (
         pipeline
-        | f"List{label}" >> beam.Create(elements)
-        | f"Spread{label}" >> beam.Reshuffle()
+        | f"List{label}" >> beam.Create(elements, reshuffle=False)
+        | f"Spread{label}" >> Spread()
         | label >> beam.ParDo(_Call(label, lay, fn, *(args + (lay,))), *side)
     )
 

@@ -24,7 +24,7 @@ from tailmine.fileio import expand_inputs
 from tailmine.ingest.config import IngestConfig
 from tailmine.ingest.unit import STAGE, WorkUnit, plan_units, run_unit
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import WriteManifest, finish, prepare_output
+from tailmine.pipelines.stage import Spread, WriteManifest, finish, prepare_output
 from tailmine.schemas.manifest import Manifest
 
 log = logging.getLogger("tailmine.ingest")
@@ -67,7 +67,7 @@ class IngestUnits(beam.PTransform):
     def expand(self, units):
         return (
             units
-            | "Redistribute" >> beam.Reshuffle()
+            | "Redistribute" >> Spread()
             | "IngestUnit" >> beam.ParDo(IngestUnitFn(self.cfg, self.out_dir))
         )
 
@@ -91,7 +91,7 @@ def run(
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     (
         pipeline
-        | "PlanUnits" >> beam.Create(units)
+        | "PlanUnits" >> beam.Create(units, reshuffle=False)
         | "IngestUnits" >> IngestUnits(cfg, out_dir)
         | "CollectSummaries" >> beam.combiners.ToList()
         | "WriteManifest"

@@ -49,7 +49,7 @@ from tailmine.mixtures.prepare import (check_shard, holdout_index_of_shard, load
 from tailmine.mixtures.recipe import recipe_bytes
 from tailmine.mixtures.shards import LINEAGE_SCHEMA, token_dtype, write_token_shard
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import ShardTask, WORK_DIR, fingerprint, finished_summary, save_summary, stage_shards
+from tailmine.pipelines.stage import ShardTask, Spread, WORK_DIR, fingerprint, finished_summary, save_summary, stage_shards
 from tailmine.schemas.manifest import Counts, Manifest, ShardInfo
 
 STAGE = "mix"
@@ -326,10 +326,10 @@ def run(
     parameters = {"step": STAGE, **cfg.to_dict(), "budget": budget.to_dict(), "quality_column": quality_column}
     run_fingerprint = fingerprint({**parameters, "inputs": [(t.path, t.bytes) for t in tasks]})
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
-    listed = pipeline | "ListShards" >> beam.Create(tasks)
+    listed = pipeline | "ListShards" >> beam.Create(tasks, reshuffle=False)
     prepared = (
         listed
-        | "Redistribute" >> beam.Reshuffle()
+        | "Redistribute" >> Spread()
         | "PrepareShards" >> beam.ParDo(PrepareShardFn(cfg, in_dirs, out_dir, tokenizer_path, quality_column, run_fingerprint))
     )
     summaries = prepared | "CollectSummaries" >> beam.combiners.ToList()

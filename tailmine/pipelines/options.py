@@ -27,3 +27,14 @@ def is_local_runner(options: PipelineOptions) -> bool:
     # the typed view, not get_all_options(): that re-parses flags Beam adds itself and warns about them
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
     return "Direct" in str(runner) or "Prism" in str(runner)
+
+
+def is_single_worker(options: PipelineOptions) -> bool:
+    """True when the DirectRunner runs everything in this process on one worker (``in_memory``, or one
+    worker): there is nothing to spread work over."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    if not is_local_runner(options):
+        return False
+    direct = options.view_as(DirectOptions)
+    return direct.direct_running_mode == "in_memory" or direct.direct_num_workers == 1

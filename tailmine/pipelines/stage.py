@@ -329,6 +329,21 @@ class MapShardFn(beam.DoFn):
         yield map_shard(task, self.step, self.out_dir, self.fingerprint)
 
 
+class Spread(beam.PTransform):
+    """PCollection -> the same elements, spread over the workers by a ``Reshuffle`` (which also stops
+    Beam fusing a cheap listing step with the heavy step after it, so one worker would run every task).
+    With a single in-process worker there is nothing to spread and each ``Reshuffle`` costs ~0.1 s of
+    graph translation and bundles, so it is left out there. List tasks with
+    ``beam.Create(tasks, reshuffle=False)`` and spread them with this: one shuffle, not two."""
+
+    def expand(self, pcoll):
+        from tailmine.pipelines.options import is_single_worker
+
+        if is_single_worker(pcoll.pipeline.options):
+            return pcoll
+        return pcoll | "Reshuffle" >> beam.Reshuffle()
+
+
 class MapShards(beam.PTransform):
     """PCollection[ShardTask] -> PCollection[summary]: ``step`` applied to every shard, spread over workers."""
 
@@ -339,7 +354,7 @@ class MapShards(beam.PTransform):
     def expand(self, tasks):
         return (
             tasks
-            | "Redistribute" >> beam.Reshuffle()
+            | "Redistribute" >> Spread()
             | f"Apply{type(self.step).__name__}" >> beam.ParDo(MapShardFn(self.step, self.out_dir, self.fingerprint))
         )
 
@@ -366,7 +381,7 @@ def run_map_stage(
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     (
         pipeline
-        | "ListShards" >> beam.Create(tasks)
+        | "ListShards" >> beam.Create(tasks, reshuffle=False)
         | "MapShards" >> MapShards(step, out_dir, run_fingerprint)
         | "CollectSummaries" >> beam.combiners.ToList()
         | "WriteManifest" >> beam.ParDo(WriteManifest(step.name, out_dir, parameters, inputs, extra))
