@@ -17,6 +17,7 @@ from tailmine.classifiers.train import TrainConfig, load_model, train_from_docum
 from tailmine.errors import ConfigError
 from tailmine.pipelines import classify
 from tailmine.pipelines.classify import ScoreConfig, _parse_min_scores
+from tailmine.schemas.manifest import read_manifest
 
 
 @pytest.fixture(scope="module")
@@ -62,34 +63,109 @@ def _score(stage_dir, out, models, **kw):
     return classify.run(stage_dir, str(out), ScoreConfig(models=tuple(models), **kw), TEST_BEAM_ARGS, force=True, progress=False)
 
 
+def _assert_scores_are_direct(stored, model_dir: str, kind: str, texts: list[str]) -> None:
+    """``stored`` is what the scorer alone gives for ``texts`` (all at once), rounded like the stage does:
+    exactly for fastText (one line at a time); torch to float tolerance (batch size may change its kernels)."""
+    scores = load_model(model_dir, device="cpu").score(texts)
+    direct = np.array([round(float(v), classify.SCORE_DECIMALS) for v in scores], dtype=np.float32)
+    assert np.array_equal(stored, direct) if kind == "fasttext" else np.allclose(stored, direct, atol=2e-6, rtol=0)
+
+
+def _spy_on_inference(monkeypatch):
+    """Records, per RunInference call: (model, shard sizes in the batch); per model call: (model, texts)."""
+    calls, model_calls = [], []
+    run_inference, load = QualityModelHandler.run_inference, QualityModelHandler.load_model
+
+    def spy_run_inference(self, batch, model, inference_args=None):
+        calls.append((model.name, [shard.num_rows for shard in batch]))
+        return run_inference(self, batch, model, inference_args)
+
+    def spy_load(self):
+        model = load(self)
+        score = model.score
+        model.score = lambda texts: (model_calls.append((model.name, len(texts))), score(texts))[1]
+        return model
+
+    monkeypatch.setattr(QualityModelHandler, "run_inference", spy_run_inference)  # the in-memory runner runs in this process
+    monkeypatch.setattr(QualityModelHandler, "load_model", spy_load)
+    return calls, model_calls
+
+
 def test_scores_every_row_through_run_inference_one_float32_column_per_model(stage_dir, models, tmp_path, monkeypatch):
-    calls = []
-    original = QualityModelHandler.run_inference
-
-    def spy(self, batch, model, inference_args=None):
-        calls.append((model.name, len(batch)))
-        return original(self, batch, model, inference_args)
-
-    monkeypatch.setattr(QualityModelHandler, "run_inference", spy)  # the in-memory runner runs in this process
+    calls, model_calls = _spy_on_inference(monkeypatch)
     manifest = _score(stage_dir, tmp_path / "scored", [models["fasttext"], models["torch"]], batch_size=8, read_rows=4)
     source = _read(stage_dir)
     scored = _read(str(tmp_path / "scored"))
+    shard_rows = sorted(s.rows for s in classify.stage_shards(stage_dir)[1])
     assert manifest.extra["columns"] == ["quality_fasttext_v1", "quality_torch_v1"]
     assert manifest.counts.input == manifest.counts.output == source.num_rows and not manifest.counts.dropped
     assert scored.column_names == source.column_names + ["quality_fasttext_v1", "quality_torch_v1"]
     assert scored.column("id").to_pylist() == source.column("id").to_pylist()  # rows in input order
-    assert {n for n, _ in calls} == {"quality_fasttext_v1", "quality_torch_v1"} and max(b for _, b in calls) <= 8
-    assert sum(b for n, b in calls if n == "quality_fasttext_v1") == source.num_rows
+    for name in ("quality_fasttext_v1", "quality_torch_v1"):
+        # one RunInference batch = one whole shard; the handler scores it in model calls of <= batch_size texts
+        assert sorted(rows for n, batch in calls if n == name for rows in batch) == shard_rows
+        assert all(len(batch) == 1 for n, batch in calls if n == name)
+        sizes = [b for n, b in model_calls if n == name]
+        assert max(sizes) <= 8 and sum(sizes) == source.num_rows and len(sizes) == sum(-(-r // 8) for r in shard_rows if r)
     texts = source.column("text").to_pylist()
     for kind in ("fasttext", "torch"):
         column = scored.column(f"quality_{kind}_v1")
         assert str(column.type) == "float"
-        direct = np.round(load_model(models[kind], device="cpu").score(texts).astype(np.float64), 6).astype(np.float32)
-        assert np.allclose(column.to_numpy(), direct, atol=2e-6)  # batching through Beam changes nothing
+        _assert_scores_are_direct(column.to_numpy(), models[kind], kind, texts)  # batching through Beam changes nothing
         ids = source.column("id").to_pylist()
         good = [v for v, i in zip(column.to_pylist(), ids) if i.startswith("d") and int(i[1:]) < 12]
         crawl = [v for v, i in zip(column.to_pylist(), ids) if i.startswith("d") and int(i[1:]) >= 12]
         assert min(good) > max(crawl)
+
+
+@pytest.fixture(scope="module")
+def odd_stage_dir(stage_dir, tmp_path_factory):
+    """``stage_dir`` plus a shard with zero rows and a shard holding one ~8 MB document between small ones."""
+    import hashlib
+
+    import pyarrow as pa
+
+    from tailmine.schemas.manifest import ShardInfo
+
+    out = str(tmp_path_factory.mktemp("odd") / "stage")
+    shutil.copytree(stage_dir, out)
+    manifest = read_manifest(out)
+    first = pq.read_table(os.path.join(out, manifest.outputs[0].path))
+    rows = first.slice(0, 3).to_pylist()
+    rows[1]["text"] = " ".join(GOOD[i % len(GOOD)] + (" click" if i % 7 == 0 else "") for i in range(1_000_000))
+    rows[1]["id"] = "huge"
+    shards = {"docs/part-empty.parquet": first.slice(0, 0), "docs/part-huge.parquet": pa.Table.from_pylist(rows, schema=first.schema)}
+    outputs = list(manifest.outputs)
+    for i, (path, table) in enumerate(shards.items()):
+        pq.write_table(table, os.path.join(out, path))
+        data = open(os.path.join(out, path), "rb").read()
+        outputs.insert(1 + 2 * i, ShardInfo(path, table.num_rows, len(data), hashlib.sha256(data).hexdigest()))
+    manifest.outputs = outputs
+    manifest.write(out)
+    return out
+
+
+def test_each_shard_is_read_once_and_scored_whole_even_when_empty_or_huge(odd_stage_dir, models, tmp_path, monkeypatch):
+    opened = []
+    open_raw = classify.open_raw
+    monkeypatch.setattr(classify, "open_raw", lambda path, *a, **k: (opened.append(path), open_raw(path, *a, **k))[1])
+    calls, _ = _spy_on_inference(monkeypatch)
+    shards = classify.stage_shards(odd_stage_dir)[1]
+    assert [s.rows for s in shards].count(0) == 1 and len(shards) >= 4
+    manifest = _score(odd_stage_dir, tmp_path / "scored", [models["fasttext"], models["torch"]], batch_size=2)
+    assert sorted(opened) == sorted(os.path.join(odd_stage_dir, s.path) for s in shards)  # every shard read once, never again
+    assert len(calls) == 2 * len(shards) and all(len(batch) == 1 for _, batch in calls)
+    assert manifest.counts.input == manifest.counts.output == sum(s.rows for s in shards)
+    assert [s.rows for s in manifest.outputs] == [s.rows for s in shards if s.rows]  # the empty shard writes nothing
+    for source_shard, out_shard in zip([s for s in shards if s.rows], manifest.outputs):
+        source = pq.read_table(os.path.join(odd_stage_dir, source_shard.path))
+        scored = pq.read_table(os.path.join(tmp_path / "scored", out_shard.path))
+        assert scored.column("id").to_pylist() == source.column("id").to_pylist()
+        assert scored.drop_columns(["quality_fasttext_v1", "quality_torch_v1"]).equals(source)
+        for kind in ("fasttext", "torch"):
+            _assert_scores_are_direct(scored.column(f"quality_{kind}_v1").to_numpy(), models[kind], kind, source.column("text").to_pylist())
+    texts = dict(zip(*_read(str(tmp_path / "scored")).select(["id", "text"]).to_pydict().values()))
+    assert len(texts["huge"]) > 8_000_000
 
 
 def test_same_shards_scored_twice_give_the_same_columns_and_resume_keeps_them(stage_dir, models, tmp_path):
@@ -97,8 +173,30 @@ def test_same_shards_scored_twice_give_the_same_columns_and_resume_keeps_them(st
     _score(stage_dir, tmp_path / "b", [models["fasttext"], models["torch"]], batch_size=64)
     a, b = _read(str(tmp_path / "a")), _read(str(tmp_path / "b"))
     assert a.equals(b)
+    hashes = [(s.path, s.sha256) for s in read_manifest(str(tmp_path / "a")).outputs]
+    assert hashes == [(s.path, s.sha256) for s in read_manifest(str(tmp_path / "b")).outputs]  # byte-identical shards
     again = classify.run(stage_dir, str(tmp_path / "a"), ScoreConfig(models=(models["fasttext"], models["torch"]), batch_size=5), TEST_BEAM_ARGS, resume=True, progress=False)
     assert _read(str(tmp_path / "a")).equals(a) and again.counts.output == a.num_rows
+
+
+def test_resume_skips_finished_shards_before_reading_them(stage_dir, models, tmp_path, monkeypatch):
+    from tailmine.pipelines import stage
+
+    models_ = [models["fasttext"], models["torch"]]
+    clean = _score(stage_dir, tmp_path / "clean", models_)
+    with monkeypatch.context() as m:  # an interrupted run: unit summaries left in _work, no manifest
+        m.setattr(stage, "delete_tree", lambda path: None)
+        _score(stage_dir, tmp_path / "cut", models_)
+    os.remove(tmp_path / "cut" / "manifest.json")
+    shards = classify.stage_shards(stage_dir)[1]
+    os.remove(tmp_path / "cut" / "_work" / "unit-00001.json")  # unit 1 did not finish
+    os.remove(tmp_path / "cut" / "docs" / "part-00001.parquet")
+    opened = []
+    open_raw = classify.open_raw
+    monkeypatch.setattr(classify, "open_raw", lambda path, *a, **k: (opened.append(path), open_raw(path, *a, **k))[1])
+    resumed = classify.run(stage_dir, str(tmp_path / "cut"), ScoreConfig(models=tuple(models_)), TEST_BEAM_ARGS, resume=True, progress=False)
+    assert opened == [os.path.join(stage_dir, shards[1].path)]
+    assert resumed.to_json() == clean.to_json()
 
 
 def test_min_score_removes_rows_with_a_reason_and_balances_the_manifest(stage_dir, models, tmp_path):

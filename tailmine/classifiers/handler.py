@@ -1,19 +1,42 @@
 """A Beam RunInference ``ModelHandler`` for tailmine quality models (fastText or torch).
 
-``RunInference(QualityModelHandler(model_dir))`` takes texts and yields ``PredictionResult(text, score)``;
-wrap it in ``KeyedModelHandler`` to carry row keys through. The model loads lazily in ``load_model``
-on the worker (the handler itself holds only the path, so it pickles), once per process; with
-``share_across_processes`` (default: when the model runs on a GPU) one copy serves every process of
-the machine, so a GPU holds one model however many SDK workers run.
+The element is a whole document shard: an Arrow table (or record batch) with a ``text`` column.
+``RunInference(QualityModelHandler(model_dir))`` yields, per shard, ``PredictionResult(shard, scores)``
+with ``scores`` a float32 array, one score per row in row order; wrap it in ``KeyedModelHandler`` to
+carry the shard's key through. ``batch_elements_kwargs`` makes each RunInference batch one shard, and
+``run_inference`` scores that shard's texts in sub-batches of ``batch_size`` (one model call each, so
+only one sub-batch of Python strings exists at a time beside the Arrow column).
+
+The model loads lazily in ``load_model`` on the worker (the handler itself holds only the path, so it
+pickles), once per process; with ``share_across_processes`` (default: when the model runs on a GPU)
+one copy serves every process of the machine, so a GPU holds one model however many SDK workers run.
+Torch models run on ``cuda`` when there is one (mixed precision there, see ``torch_model``), on the
+CPU otherwise.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Union
 
+import numpy as np
+import pyarrow as pa
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+Shard = Union[pa.Table, pa.RecordBatch]
 
-class QualityModelHandler(ModelHandler[str, PredictionResult, Any]):
+
+def score_texts(model, column: Union[pa.Array, pa.ChunkedArray], batch_size: int) -> np.ndarray:
+    """Scores of every text of ``column`` (float32, row order), ``batch_size`` texts per model call."""
+    out = np.empty(len(column), dtype=np.float32)
+    for start in range(0, len(column), batch_size):
+        texts = column.slice(start, batch_size).to_pylist()
+        scores = np.asarray(model.score(texts), dtype=np.float32)
+        if scores.shape != (len(texts),):
+            raise RuntimeError(f"{model.name}: {scores.shape} scores for {len(texts)} texts")
+        out[start : start + len(texts)] = scores
+    return out
+
+
+class QualityModelHandler(ModelHandler[Shard, PredictionResult, Any]):
     def __init__(
         self,
         model_dir: str,
@@ -26,6 +49,8 @@ class QualityModelHandler(ModelHandler[str, PredictionResult, Any]):
         ``batch_size``: texts per model call. ``cpu_threads``: torch intra-op threads on CPU (Beam already
         runs one worker per core, so more threads would oversubscribe)."""
         super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model_dir, self.device, self.batch_size = model_dir, device, batch_size
         self.cpu_threads = cpu_threads
         self._share = share_across_processes
@@ -52,18 +77,18 @@ class QualityModelHandler(ModelHandler[str, PredictionResult, Any]):
         except ImportError:
             return False
 
-    def run_inference(self, batch: Sequence[str], model, inference_args: Optional[dict] = None) -> Iterable[PredictionResult]:
-        scores = model.score(list(batch))
-        return [PredictionResult(text, float(score), model.name) for text, score in zip(batch, scores)]
+    def run_inference(self, batch: Sequence[Shard], model, inference_args: Optional[dict] = None) -> Iterable[PredictionResult]:
+        name = model.name
+        return [PredictionResult(shard, score_texts(model, shard.column("text"), self.batch_size), name) for shard in batch]
 
-    def get_num_bytes(self, batch: Sequence[str]) -> int:
-        return sum(len(t) for t in batch)
+    def get_num_bytes(self, batch: Sequence[Shard]) -> int:
+        return sum(shard.column("text").nbytes for shard in batch)
 
     def get_metrics_namespace(self) -> str:
         return "tailmine_classify"
 
     def batch_elements_kwargs(self):
-        return {"min_batch_size": self.batch_size, "max_batch_size": self.batch_size}
+        return {"min_batch_size": 1, "max_batch_size": 1}  # one shard per call: at most one shard waits in the batcher
 
     def share_model_across_processes(self) -> bool:
         if self._share is not None:

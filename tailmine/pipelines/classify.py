@@ -7,12 +7,20 @@ Run it::
     tailmine classify score --in out/ingest --model models/quality_fasttext_v1 models/quality_torch_v1 \\
         --out out/classify
 
-Shape of ``score``: every input shard is read once for its ``text`` column, rows keyed by
-``(shard, row)``; one ``RunInference`` per model scores the texts (batched, model loaded lazily on
-the worker and shared, torch on ``cuda`` when there is one); only the scores travel through the
-shuffle, grouped per shard; each shard is then re-read and written with one float32 column per model,
-named by the model's versioned name (``quality_fasttext_v1``), rows in input order. Nothing is
-removed unless ``--min-score COLUMN=VALUE`` is given; rows under it go to ``removed/`` with reason
+Shape of ``score``: one element per shard from read to write, and no shuffle of rows. Each input shard
+is read once, whole, into an Arrow table (a shard already finished by a resumed run is skipped before
+it is read; its saved summary is reused). The table is the element of one ``RunInference`` per model,
+chained: the handler's batches are one shard each, it scores the shard's ``text`` column in
+sub-batches of ``--batch-size`` texts (one model call each; model loaded lazily on the worker and
+shared, torch on ``cuda`` with mixed precision when there is one, CPU otherwise), and the shard comes
+back with one more float32 column, named by the model's versioned name (``quality_fasttext_v1``),
+rounded to ``SCORE_DECIMALS`` places. The last step writes the shard, rows in input order. Why: keying
+every row through RunInference and grouping the scores back per shard cost a per-row shuffle and a
+second read of every shard, which made the stage about three times slower than the model alone;
+scoring a shard's rows where they already are adds little beyond the model calls. Memory: a worker
+holds the shard it is working on (up to ~64 MB of text) plus one sub-batch of its texts as Python
+strings (or one ``read_rows`` slice while writing): one shard per element in flight, not the stage.
+Nothing is removed unless ``--min-score COLUMN=VALUE`` is given; rows under it go to ``removed/`` with reason
 ``low_<column>``.
 """
 from __future__ import annotations
@@ -32,6 +40,7 @@ from tailmine.fileio import join, open_raw
 from tailmine.pipelines.stage import (
     SelectionWriter,
     ShardTask,
+    Spread,
     WriteManifest,
     finish,
     finished_summary,
@@ -54,11 +63,11 @@ class ScoreConfig:
     device: str = "auto"
     """Torch models: auto (cuda when available), cpu or cuda[:N]."""
     batch_size: int = 512
-    """Texts per model call."""
+    """Texts per model call (a shard is scored in sub-batches of this many)."""
     min_scores: tuple[tuple[str, float], ...] = ()
     """(column, threshold) pairs: rows scoring below a threshold are removed with reason low_<column>."""
     read_rows: int = 2048
-    """Rows per Parquet batch when reading shards."""
+    """Rows per Parquet batch when reading and writing shards."""
 
 
 def model_columns(model_dirs: Iterable[str]) -> list[str]:
@@ -74,79 +83,76 @@ def model_columns(model_dirs: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-class ReadTextsFn(beam.DoFn):
-    """ShardTask -> ((unit, row), text) for every row of a shard not already finished by a resumed run."""
+class ReadShardFn(beam.DoFn):
+    """ShardTask -> (task, whole shard as an Arrow table), read once; a shard already finished by a
+    resumed run is not read: its saved summary goes to the ``FINISHED`` output instead."""
+
+    FINISHED = "finished"
 
     def __init__(self, out_dir: str, fingerprint: str, read_rows: int):
         self.out_dir, self.fingerprint, self.read_rows = out_dir, fingerprint, read_rows
 
     def process(self, task: ShardTask):
-        if finished_summary(self.out_dir, task.unit, self.fingerprint) is not None:
+        previous = finished_summary(self.out_dir, task.unit, self.fingerprint)
+        if previous is not None:
+            yield beam.pvalue.TaggedOutput(self.FINISHED, previous)
             return
-        row = 0
         with open_raw(task.path) as handle:
             parquet = pq.ParquetFile(handle)
             check_schema(parquet.schema_arrow, task.path, DOCUMENT_SCHEMA)
-            for batch in parquet.iter_batches(batch_size=self.read_rows, columns=["text"]):
-                for text in batch.column(0).to_pylist():
-                    yield (task.unit, row), text
-                    row += 1
+            table = pa.Table.from_batches(list(parquet.iter_batches(batch_size=self.read_rows)), schema=parquet.schema_arrow)
+        if table.num_rows != task.rows:
+            raise RuntimeError(f"{task.path}: read {table.num_rows} rows, the manifest says {task.rows}")
+        yield task, table
+
+
+def add_score_column(element, column: str):
+    """(task, PredictionResult(shard, scores)) -> (task, shard + float32 column ``column``, rounded)."""
+    import numpy as np
+
+    task, result = element
+    shard, scores = result.example, result.inference
+    if len(scores) != shard.num_rows:
+        raise RuntimeError(f"{task.path}: {len(scores)} {column} scores for {shard.num_rows} rows")
+    # Scores are float32: x * 1e6 is exact in float64, so this rounds exactly like round(x, 6) per value.
+    rounded = np.round(np.asarray(scores, dtype=np.float32).astype(np.float64), SCORE_DECIMALS).astype(np.float32)
+    field = pa.field(column, pa.float32(), metadata={"doc": f"P(reference quality) from model {column}"})
+    return task, shard.append_column(field, pa.array(rounded, pa.float32()))
 
 
 class WriteScoredFn(beam.DoFn):
-    """(unit, {"task": [ShardTask], "scores": [(row, column, score)]}) -> unit summary; writes the shard."""
+    """(task, shard with every score column) -> unit summary; writes the shard."""
 
     ROWS = Metrics.counter(STAGE, "rows_scored")
 
-    def __init__(self, out_dir: str, fingerprint: str, columns: list[str], min_scores: dict, read_rows: int):
-        self.out_dir, self.fingerprint, self.columns = out_dir, fingerprint, columns
-        self.min_scores, self.read_rows = min_scores, read_rows
+    def __init__(self, out_dir: str, fingerprint: str, min_scores: dict, read_rows: int):
+        self.out_dir, self.fingerprint, self.min_scores, self.read_rows = out_dir, fingerprint, min_scores, read_rows
 
     def process(self, element):
-        _, grouped = element
-        task: ShardTask = list(grouped["task"])[0]
-        previous = finished_summary(self.out_dir, task.unit, self.fingerprint)
-        if previous is not None:
-            yield previous
-            return
-        yield write_scored_shard(task, list(grouped["scores"]), self.columns, self.min_scores, self.out_dir, self.fingerprint, self.read_rows)
-        self.ROWS.inc(task.rows)
+        task, table = element
+        yield write_scored_shard(task, table, self.min_scores, self.out_dir, self.fingerprint, self.read_rows)
+        self.ROWS.inc(table.num_rows)
 
 
-def write_scored_shard(task: ShardTask, scores: list, columns: list[str], min_scores: dict, out_dir: str, fingerprint: str, read_rows: int = 2048) -> dict:
-    """Write ``docs/part-UUUUU.parquet`` = input shard + one float32 column per model, rows in input order."""
+def write_scored_shard(task: ShardTask, table: pa.Table, min_scores: dict, out_dir: str, fingerprint: str, write_rows: int = 2048) -> dict:
+    """Write ``docs/part-UUUUU.parquet`` (kept rows) and ``removed/part-UUUUU.parquet`` (rows under a
+    ``min_scores`` threshold, reason ``low_<column>``, first column in name order wins) from ``table`` =
+    input shard + its score columns, rows in input order, ``write_rows`` rows per Parquet batch."""
     import numpy as np
 
-    values = {c: np.full(task.rows, np.nan, dtype=np.float32) for c in columns}
-    for row, column, score in scores:
-        values[column][row] = score
-    for column, array in values.items():
-        missing = int(np.isnan(array).sum())
-        if missing:
-            raise RuntimeError(f"{task.path}: {missing} of {task.rows} rows got no {column} score")
+    reasons = np.full(table.num_rows, None, dtype=object)
+    for column, threshold in sorted(min_scores.items(), reverse=True):  # the first column in name order is written last: it wins
+        reasons[table.column(column).to_numpy() < threshold] = f"low_{column}"
     selection = SelectionWriter(task, out_dir, fingerprint)
-    start = 0
-    with open_raw(task.path) as handle:
-        parquet = pq.ParquetFile(handle)
-        for batch in parquet.iter_batches(batch_size=read_rows):
-            table = pa.Table.from_batches([batch])
-            end = start + table.num_rows
-            for column in columns:
-                table = table.append_column(pa.field(column, pa.float32(), metadata={"doc": f"P(reference quality) from model {column}"}), pa.array(values[column][start:end]))
-            reasons = [None] * table.num_rows
-            for column, threshold in sorted(min_scores.items()):
-                for i, v in enumerate(values[column][start:end]):
-                    if reasons[i] is None and v < threshold:
-                        reasons[i] = f"low_{column}"
-            start = end
-            selection.add(table, reasons)
-    if start != task.rows:
-        raise RuntimeError(f"{task.path}: read {start} rows, the manifest says {task.rows}")
+    for start in range(0, table.num_rows, write_rows):
+        selection.add(table.slice(start, write_rows), reasons[start : start + write_rows].tolist())
     return selection.finish("classify")
 
 
 class ScoreShards(beam.PTransform):
-    """PCollection[ShardTask] -> PCollection[unit summary]: every model scores every row through RunInference."""
+    """PCollection[ShardTask] -> PCollection[unit summary]: every model scores every row through RunInference.
+
+    One element per shard all the way: read, one RunInference per model (each adds its column), write."""
 
     def __init__(self, cfg: ScoreConfig, columns: list[str], out_dir: str, fingerprint: str):
         super().__init__()
@@ -157,24 +163,21 @@ class ScoreShards(beam.PTransform):
 
         from tailmine.classifiers.handler import QualityModelHandler
 
-        spread = tasks | "Redistribute" >> beam.Reshuffle()
-        texts = spread | "ReadTexts" >> beam.ParDo(ReadTextsFn(self.out_dir, self.fingerprint, self.cfg.read_rows))
-        branches = []
+        read = (
+            tasks
+            | "Redistribute" >> Spread()
+            | "ReadShards" >> beam.ParDo(ReadShardFn(self.out_dir, self.fingerprint, self.cfg.read_rows)).with_outputs(ReadShardFn.FINISHED, main="shards")
+        )
+        shards = read.shards
         for model_dir, column in zip(self.cfg.models, self.columns):
             handler = KeyedModelHandler(QualityModelHandler(model_dir, self.cfg.device, self.cfg.batch_size))
-            scored = (
-                texts
+            shards = (
+                shards
                 | f"Score_{column}" >> RunInference(handler)
-                | f"Key_{column}" >> beam.Map(lambda kv, c=column: (kv[0][0], (kv[0][1], c, round(float(kv[1].inference), SCORE_DECIMALS))))
+                | f"AddColumn_{column}" >> beam.Map(add_score_column, column)
             )
-            branches.append(scored)
-        scores = branches | "AllScores" >> beam.Flatten()
-        keyed_tasks = spread | "KeyTasks" >> beam.Map(lambda t: (t.unit, t))
-        return (
-            {"task": keyed_tasks, "scores": scores}
-            | "GroupPerShard" >> beam.CoGroupByKey()
-            | "WriteShards" >> beam.ParDo(WriteScoredFn(self.out_dir, self.fingerprint, self.columns, dict(self.cfg.min_scores), self.cfg.read_rows))
-        )
+        written = shards | "WriteShards" >> beam.ParDo(WriteScoredFn(self.out_dir, self.fingerprint, dict(self.cfg.min_scores), self.cfg.read_rows))
+        return (written, read[ReadShardFn.FINISHED]) | "AllSummaries" >> beam.Flatten()
 
 
 def run(
@@ -211,7 +214,7 @@ def run(
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     (
         pipeline
-        | "ListShards" >> beam.Create(tasks)
+        | "ListShards" >> beam.Create(tasks, reshuffle=False)
         | "ScoreShards" >> ScoreShards(cfg, columns, out_dir, run_fingerprint)
         | "CollectSummaries" >> beam.combiners.ToList()
         | "WriteManifest" >> beam.ParDo(WriteManifest(STAGE, out_dir, parameters, inputs, extra))
