@@ -27,6 +27,7 @@ COMMANDS = {
     "tokenizer": "tailmine.pipelines.tokenizer",
     "report": "tailmine.reports",
     "demo": "tailmine.demo",
+    "experiment": "tailmine.experiments",
 }
 
 EPILOG = (

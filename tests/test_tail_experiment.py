@@ -39,13 +39,13 @@ def test_tail_experiment_end_to_end(tmp_path):
     budget = 30_000
     buckets = rank_buckets(world.n_entities)
     tokenizer, tail_exposure, results = "", {}, {}
-    for arm in ("passive", "unimax_b0.5_E4"):
-        out = tmp_path / arm
+    for arm in (tail.Arm(), tail.Arm.parse("l1_b0.5_E4")):
+        out = tmp_path / arm.name
         recipe = tail.make_arm(concepts_dir, str(out), arm, budget, seed=0, tokenizer=tokenizer, vocab_size=300)
         tokenizer = tokenizer or str(out / "tokenizer.json")
         assert abs(recipe["budget_error"]) < 0.02
         expo = tail.exposures(str(out), world.n_entities)
-        tail_exposure[arm] = expo[buckets == 2].mean()
+        tail_exposure[arm.name] = expo[buckets == 2].mean()
         enc = Encoder(str(out / "tokenizer.json"))
         assert tail.check_value_tokenization(enc, world, held[:10]) == 1.0
         deterministic(0)
@@ -56,6 +56,57 @@ def test_tail_experiment_end_to_end(tmp_path):
         for b in tail.BUCKETS:
             assert math.isfinite(ev[b]["fact_nll"]) and 0.0 <= ev[b]["fact_acc"] <= 1.0 and math.isfinite(ev[b]["doc_bpb"])
         assert math.isfinite(ev["natural_bpb"]) and ev["natural_bpb"] > 0
-        results[arm] = ev
+        results[arm.name] = ev
     # the mixer really reweighted: the tail gets clearly more exposures under UniMax than passively
-    assert tail_exposure["unimax_b0.5_E4"] > 1.5 * tail_exposure["passive"]
+    assert tail_exposure["l1_b0.5_E4"] > 1.5 * tail_exposure["passive"]
+
+
+def test_arm_names_round_trip_and_bad_names_are_refused():
+    from tailmine.errors import ConfigError
+    from tailmine.experiments.sweep import grid
+
+    for name in ("passive", "l1_b0.5_E4", "l0.25_b0_E4", "l1_b0.5_Einf"):
+        assert tail.Arm.parse(name).name == name
+    assert tail.Arm.parse("l1_b0.5_Einf").max_epochs == math.inf
+    for bad in ("unimax", "l0_b0.5_E4", "l1_b1.5_E4", "l1_b0.5_E0.5"):
+        with pytest.raises(ConfigError):
+            tail.Arm.parse(bad)
+    # beta = 0 is one mixture whatever lambda is: it appears once in a grid
+    assert grid([0, 0.5], [0.5, 1], [4]) == ["l1_b0_E4", "l0.5_b0.5_E4", "l1_b0.5_E4"]
+
+
+TOY = ["--entities", "40", "--relations", "2", "--values", "5", "--pool-docs", "600", "--natural-docs", "30", "--vocab", "300",
+       "--context", "32", "--d-model", "32", "--layers", "1", "--heads", "2", "--batch", "4"]
+
+
+def test_experiment_command_runs_resumes_and_refuses_a_changed_world(tmp_path, capsys):
+    """`tailmine experiment tail` end to end at toy size: results written after each run, a rerun with
+    one more seed only runs the new seed's arms, the beta = 0 control reproduces passive exactly (the
+    mixer's draws are hashed, so the same weights give the same mixture), and a changed world into the
+    same folder is refused."""
+    import json
+
+    from tailmine.cli import main
+
+    out = str(tmp_path / "exp")
+    assert main(["experiment", "tail", "--out", out, "--budgets", "20000", "--seeds", "0", "--betas", "0", "0.5", *TOY]) == 0
+    res = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert [(r["arm"], r["seed"]) for r in res["runs"]] == [("passive", 0), ("l1_b0_E4", 0), ("l1_b0.5_E4", 0)]
+    control, passive = res["runs"][1], res["runs"][0]
+    assert control["exposures"] == passive["exposures"] and control["natural_bpb"] == passive["natural_bpb"]
+    assert res["verdict"]["20000"]["l1_b0_E4"]["per_seed"][0]["tail_nll_gain"] == 0.0
+    html = (tmp_path / "exp" / "report.html").read_text()
+    assert 'id="verdict"' in html and "l1_b0.5_E4" in html and "<script" not in html
+    capsys.readouterr()
+    assert main(["experiment", "tail", "--out", out, "--budgets", "20000", "--seeds", "0", "1", "--arms", "l1_b0.5_E4", *TOY]) == 0
+    log = capsys.readouterr().out
+    assert "4 runs planned, 2 already in" in log
+    res = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert sorted((r["arm"], r["seed"]) for r in res["runs"]) == [
+        ("l1_b0.5_E4", 0), ("l1_b0.5_E4", 1), ("l1_b0_E4", 0), ("passive", 0), ("passive", 1)]
+    assert res["verdict"]["20000"]["l1_b0.5_E4"]["seeds_run"] == 2
+    assert main(["experiment", "tail", "--out", out, "--report"]) == 0
+    assert "| 20,000 | l1_b0.5_E4 |" in capsys.readouterr().out
+    changed = [a if a != "40" else "41" for a in TOY]
+    assert main(["experiment", "tail", "--out", out, "--budgets", "20000", "--seeds", "0", *changed]) == 2
+    assert "different entities" in capsys.readouterr().err

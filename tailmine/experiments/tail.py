@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,20 +21,42 @@ import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
+from tailmine.errors import ConfigError
 from tailmine.experiments.world import World, entity_of_id, heldout_documents, pool_documents, rank_buckets
 
 BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 BUCKETS = ("head", "torso", "tail")
 
-# name -> (tail_lambda, tail_beta, max_epochs). "uncapped" is UniMax(β=0.5) with a cap so large it never
-# binds: without a binding cap, water-filling to π_b ∝ p_b^(1-β) *is* temperature sampling over concept
-# buckets with T = 1/(1-β) = 2 (the mixer has no separate concept-temperature knob).
-ARMS = {
-    "passive": (0.0, 0.0, 4.0),
-    "unimax_b0.5_E4": (1.0, 0.5, 4.0),
-    "temp_T2_uncapped": (1.0, 0.5, 1e6),
-    "default_l0.25_b0.25": (0.25, 0.25, 4.0),  # the mixer's conservative defaults (longtail-methods §5.3 (iii))
-}
+@dataclass(frozen=True)
+class Arm:
+    """One mixture of the experiment: ``tailmine mix`` with ``tail_lambda``, ``tail_beta`` and
+    ``max_epochs``. Named ``passive`` (λ = 0) or ``l{λ}_b{β}_E{E_max}`` (``Einf``: no cap). Without a
+    binding cap, UniMax(β) water-filling gives π_b ∝ p_b^(1-β), i.e. temperature sampling over concept
+    buckets with T = 1/(1-β) (the mixer has no separate concept-temperature knob); β = 0 is the natural
+    bucket distribution, a control that should match passive within noise."""
+
+    tail_lambda: float = 0.0
+    tail_beta: float = 0.0
+    max_epochs: float = 4.0
+
+    @property
+    def name(self) -> str:
+        if self.tail_lambda == 0:
+            return "passive"
+        e = "inf" if math.isinf(self.max_epochs) else f"{self.max_epochs:g}"
+        return f"l{self.tail_lambda:g}_b{self.tail_beta:g}_E{e}"
+
+    @classmethod
+    def parse(cls, name: str) -> "Arm":
+        if name == "passive":
+            return cls()
+        m = re.fullmatch(r"l([0-9.]+)_b([0-9.]+)_E([0-9.]+|inf)", name)
+        if not m:
+            raise ConfigError(f"arm {name!r}: expected 'passive' or l<lambda>_b<beta>_E<max epochs|inf>, e.g. l1_b0.5_E4")
+        arm = cls(float(m.group(1)), float(m.group(2)), math.inf if m.group(3) == "inf" else float(m.group(3)))
+        if not (0 < arm.tail_lambda <= 1 and 0 <= arm.tail_beta <= 1 and arm.max_epochs >= 1):
+            raise ConfigError(f"arm {name!r}: need 0 < lambda <= 1, 0 <= beta <= 1, E_max >= 1")
+        return arm
 
 
 def build_pool(root: Path, world: World, n_docs: int, seed: int = 0) -> tuple[str, list[dict]]:
@@ -51,13 +75,13 @@ def build_pool(root: Path, world: World, n_docs: int, seed: int = 0) -> tuple[st
     return str(root / "concepts"), docs
 
 
-def make_arm(concepts_dir: str, out_dir: str, arm: str, tokens: int, seed: int, tokenizer: str = "", vocab_size: int = 512) -> dict:
+def make_arm(concepts_dir: str, out_dir: str, arm: Arm, tokens: int, seed: int, tokenizer: str = "", vocab_size: int = 512) -> dict:
     """``tailmine mix`` for one arm; returns recipe.json."""
     from tailmine.mixtures.config import MixConfig
     from tailmine.pipelines import mix
 
-    lam, beta, emax = ARMS[arm]
-    cfg = MixConfig(tokens=tokens, tail_lambda=lam, tail_beta=beta, max_epochs=emax, tokenizer=tokenizer,
+    emax = 1e6 if math.isinf(arm.max_epochs) else arm.max_epochs  # a cap that never binds
+    cfg = MixConfig(tokens=tokens, tail_lambda=arm.tail_lambda, tail_beta=arm.tail_beta, max_epochs=emax, tokenizer=tokenizer,
                     vocab_size=vocab_size, seed=seed, holdout=0.0, shard_tokens=1 << 40)
     mix.run(concepts_dir, out_dir, cfg, BEAM, force=True, progress=False)
     return json.loads((Path(out_dir) / "recipe.json").read_text())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from tailmine.mixtures.reader import TokenShardDataset
 
 
 def deterministic(seed: int, threads: int = 1) -> None:
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on a GPU
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
@@ -59,7 +61,7 @@ class TinyLM(nn.Module):
         nn.init.normal_(self.pos.weight, std=0.02)
 
     def forward(self, idx):
-        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
+        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1], device=idx.device))
         for blk in self.blocks:
             x = blk(x)
         return self.ln(x) @ self.tok.weight.T  # tied embeddings
@@ -75,9 +77,11 @@ def load_blocks(mix_dir: str, context: int) -> torch.Tensor:
 
 
 def train(model: TinyLM, blocks: torch.Tensor, steps: int, batch: int, lr: float = 3e-3, wd: float = 0.1,
-          log_every: int = 0) -> dict:
+          log_every: int = 0, device: str = "cpu") -> dict:
     """AdamW with a one-cycle schedule; batches are taken in stream order (the mixer already shuffled
-    globally), wrapping around if the mixture is shorter than ``steps·batch`` blocks."""
+    globally), wrapping around if the mixture is shorter than ``steps·batch`` blocks. ``device`` moves
+    the model there (it stays there; move it back for CPU evaluation)."""
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.1)
     n = len(blocks)
@@ -86,7 +90,7 @@ def train(model: TinyLM, blocks: torch.Tensor, steps: int, batch: int, lr: float
     for step in range(steps):
         idx = (torch.arange(batch) + step * batch)
         wrapped |= bool((idx >= n).any())
-        xb = blocks[idx % n]
+        xb = blocks[idx % n].to(device)
         logits = model(xb[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), xb[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
