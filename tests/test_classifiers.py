@@ -115,12 +115,46 @@ def test_split_keeps_groups_on_one_side_and_needs_both_classes():
 # --- featuriser -----------------------------------------------------------------------------------
 
 
+def _bags(ids, offsets):
+    bounds = list(offsets) + [len(ids)]
+    return [ids[bounds[i] : bounds[i + 1]].tolist() for i in range(len(offsets))]
+
+
 def test_bigrams_never_cross_documents_and_empty_documents_work():
-    f = Featurizer(["a", "b", "c"], buckets=97, max_tokens=3)
-    uni, uo, bi, bo, counts = f.encode(["a b", "", "c", "a b c a b"])
-    assert uni.tolist() == [1, 2, 3, 1, 2, 3] and uo.tolist() == [0, 2, 2, 3]
+    f = Featurizer(["a", "b", "c"], buckets=97, max_tokens=3, min_n=0, max_n=0)
+    uni, uo, bi, bo, sub, so, counts = f.encode(["a b", "", "c", "a b c a b"])
+    assert uni.tolist() == [0, 1, 2, 0, 1, 2] and uo.tolist() == [0, 2, 2, 3]
     assert len(bi) == 1 + 0 + 0 + 2 and bo.tolist() == [0, 1, 1, 1]
+    assert len(sub) == len(so) == 0 and f.subword_sizes == 0
     assert counts.tolist() == [3, 1, 1, 5]  # an empty document divides by one, not zero
+
+
+def _reference_subwords(word: str, n: int, buckets: int) -> list[int]:
+    """The documented hash, one n-gram at a time: polynomial over the UTF-8 bytes of " word " (mod 2**32), + n, Fibonacci-mixed, top bits."""
+    data = f" {word} ".encode()
+    out = []
+    for i in range(len(data) - n + 1):
+        h = 0
+        for byte in data[i : i + n]:
+            h = (h * 16_777_619 + byte) % 2**32
+        out.append(((h + n) * 0x9E3779B1 % 2**32) >> (32 - (buckets.bit_length() - 1)))
+    return out
+
+
+def test_unknown_words_are_dropped_and_become_byte_ngrams():
+    f = Featurizer(["a", "b"], buckets=97, max_tokens=8, subword_buckets=1024, min_n=3, max_n=4)
+    texts = ["a zz b", "", "b", "żółw a", "a b"]
+    uni, uo, bi, bo, sub, so, counts = f.encode(texts)
+    assert _bags(uni, uo) == [[0, 1], [], [1], [0], [0, 1]]
+    assert _bags(bi, bo) == [[f.bigram_base + 1], [], [], [], [f.bigram_base + 1]]  # "a zz b": the bigram skips the unknown word
+    bags = _bags(sub, so)  # n-major: the 3-gram bags of all texts, then the 4-gram bags
+    unknown = [["zz"], [], [], ["żółw"], []]
+    for k, n in enumerate((3, 4)):
+        expected = [[f.subword_base + b for w in words for b in _reference_subwords(w, n, 1024)] for words in unknown]
+        assert bags[k * len(texts) : (k + 1) * len(texts)] == expected
+    assert counts.tolist() == [2 + 1 + (2 + 1), 1, 1, 1 + (7 + 6), 2 + 1]  # " żółw " is 9 bytes
+    alone = f.encode(texts[3:4])  # a text gets the same ids alone as in a batch
+    assert _bags(alone[4], alone[5]) == [bags[3], bags[len(texts) + 3]]
 
 
 # --- training, cards, loading ---------------------------------------------------------------------
@@ -230,6 +264,25 @@ def test_torch_weights_are_never_unpickled(tmp_path, trained):
     assert not (tmp_path / "pwned").exists()
 
 
+def test_torch_model_of_another_featurizer_version_is_refused(tmp_path, trained):
+    """A version-1 model dir (unknown words as one id, no subwords) must not be scored with version-2 ids."""
+    import shutil
+
+    kind, out, card, _ = trained
+    if kind != "torch":
+        pytest.skip("torch only")
+    assert card["hyperparameters"]["featurizer_version"] == 2
+    old = tmp_path / "v1"
+    shutil.copytree(out, old)
+    config = json.loads((old / "vocab.json").read_text())
+    v1 = {k: config[k] for k in ("vocab", "buckets", "max_tokens", "dim", "hidden")}  # what version 1 wrote
+    blob = json.dumps(v1).encode()
+    (old / "vocab.json").write_bytes(blob)
+    (old / "card.json").write_text(json.dumps(dict(card, files=dict(card["files"], **{"vocab.json": hashlib.sha256(blob).hexdigest()}))))
+    with pytest.raises(ModelError, match="vocab.json: written for torch featurizer version 1, this tailmine reads version 2.*retrain"):
+        load_model(str(old), device="cpu")
+
+
 def test_device_selection():
     import torch
 
@@ -298,3 +351,24 @@ def test_group_keys_do_not_depend_on_where_the_data_was_unpacked():
         return [k for k, _ in document_units(doc)]
 
     assert keys("/tmp/pytest-of-root/pytest-1/t0") == keys("/tmp/elsewhere/run-2")
+
+
+def test_unpacked_pages_keep_their_split_group_wherever_they_are_unpacked(tmp_path):
+    """Pages without a URL are grouped by stable_file_key; unpacking the same tarball into two folders
+    of different names must give the same keys (else the held-out set moves with a temp-dir name)."""
+    import io
+    import tarfile
+
+    from tailmine.classifiers.data import unpack_html_pages
+    from tailmine.fileio import stable_file_key
+
+    tarball = tmp_path / "pages-set.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        for name, body in (("site/a.html", b"<p>one</p>"), ("site/b/expected.html", b"x"), ("site/c.htm", b"<p>two</p>")):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+    first = unpack_html_pages(str(tarball), str(tmp_path / "pages0"))
+    second = unpack_html_pages(str(tarball), str(tmp_path / "elsewhere-xyz"))
+    assert len(first) == 2 and [stable_file_key(p) for p in first] == [stable_file_key(p) for p in second]
+    assert stable_file_key(first[0]) == "pages-set/site_a.html"

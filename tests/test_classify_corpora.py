@@ -61,18 +61,40 @@ def english(documents):
     return _english(documents[0]), _english(documents[1])
 
 
+@pytest.fixture(scope="module")
+def english_cards(english, tmp_path_factory):
+    """fastText and torch trained on the same English examples with the same split (seed 0)."""
+    out = tmp_path_factory.mktemp("english")
+    return {kind: train_from_documents(*english, str(out / kind), TrainConfig(kind=kind, seed=0)) for kind in ("fasttext", "torch")}
+
+
 @pytest.mark.parametrize("kind", ["fasttext", "torch"])
-def test_heldout_auc_at_least_0_90_on_english_books_and_articles_vs_english_crawl(english, kind, tmp_path):
-    card = train_from_documents(*english, str(tmp_path / kind), TrainConfig(kind=kind, seed=0))
+def test_heldout_auc_at_least_0_90_on_english_books_and_articles_vs_english_crawl(english_cards, kind):
+    card = english_cards[kind]
     sizes = card["sizes"]
     assert sizes["heldout_positive"] >= 100 and sizes["heldout_examples"] - sizes["heldout_positive"] >= 100
     print(f"\n{kind}: english-only held-out ROC AUC {card['metrics']['roc_auc']:.4f} ({sizes['heldout_examples']} chunks)")
     assert card["metrics"]["roc_auc"] >= 0.90, card["metrics"]
 
 
-def test_all_language_auc_is_higher_because_language_is_a_feature(documents, english, tmp_path):
+def test_torch_matches_or_beats_fasttext_on_the_same_english_split(english_cards):
+    """Issue #5: the torch model must match or beat fastText's held-out AUC (same examples, split and seed).
+
+    Measured (seed 0): fastText 0.956, torch 0.968; over seeds 0-7 torch led on every seed by 0.003 to 0.066
+    (see the torch_model docstring). Version 1 of the torch featuriser (unknown words as one shared id)
+    scored 0.939 here and failed this test.
+    """
+    ft, th = (english_cards[k] for k in ("fasttext", "torch"))
+    same = ("train_examples", "heldout_examples", "heldout_positive", "heldout_groups")
+    assert [ft["sizes"][k] for k in same] == [th["sizes"][k] for k in same]  # the same split
+    assert th["metrics"]["roc_auc"] >= ft["metrics"]["roc_auc"], (th["metrics"], ft["metrics"])
+
+
+@pytest.mark.parametrize("kind", ["fasttext", "torch"])
+def test_all_language_auc_is_higher_because_language_is_a_feature(documents, kind, tmp_path):
     """All languages: the crawl's German pages make the task easier (language is learnt); reported, not the target."""
-    card = train_from_documents(*documents, str(tmp_path / "all"), TrainConfig(kind="fasttext", seed=0))
-    print(f"\nfasttext: all-language held-out ROC AUC {card['metrics']['roc_auc']:.4f}")
+    card = train_from_documents(*documents, str(tmp_path / "all"), TrainConfig(kind=kind, seed=0))
+    print(f"\n{kind}: all-language held-out ROC AUC {card['metrics']['roc_auc']:.4f}")
     assert card["metrics"]["roc_auc"] >= 0.90
-    assert {"und", "die", "der"} & set(card["top_features"]["negative"][:20])  # the language signal, seen
+    if kind == "fasttext":
+        assert {"und", "die", "der"} & set(card["top_features"]["negative"][:20])  # the language signal, seen

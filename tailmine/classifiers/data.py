@@ -94,8 +94,17 @@ def unpack_html_pages(tarball: str, dest: str) -> list[str]:
     """Extract the saved web pages (``*.html``/``*.htm``, not readability's ``expected.html``) of a tarball.
 
     For test corpora that ship pages as tarballs; ingest reads the extracted files like any HTML input.
+    Pages land in ``dest/<tarball name>/``, so a page's :func:`stable_file_key` (its split group when it
+    has no URL) is ``<tarball name>/<page>`` wherever ``dest`` is.
     """
     written = []
+    base = os.path.basename(tarball)
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    dest = os.path.join(dest, base)
+    os.makedirs(dest, exist_ok=True)
     with tarfile.open(tarball) as archive:
         for member in sorted(archive.getmembers(), key=lambda m: m.name):
             name = member.name.rsplit("/", 1)[-1]
