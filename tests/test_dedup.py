@@ -430,6 +430,27 @@ def test_line_step_removes_site_boilerplate_counts_it_and_drops_emptied_pages(tm
     assert set(_docs(tmp_path / "off", m_off).column("dup_lines_removed").to_pylist()) == {0}
 
 
+def test_auto_line_step_is_skipped_from_footers_when_no_crawl_document_has_a_url(tmp_path, crawl_input, dup_input, monkeypatch):
+    """No warc/wet document with a URL (JSONL books): the Parquet statistics say so, the line step (a
+    full pass over the text) does not run, and the manifest says why; crawl input still gets it, and
+    `on` forces it for any source."""
+    from tailmine.pipelines import dedup
+
+    in_dir, _ = dup_input
+    _, units = dedup.make_plan(str(in_dir), DedupConfig())
+    assert not dedup.line_step_needed(DedupConfig(), [u.path for u in units])
+    assert dedup.line_step_needed(DedupConfig(line_dedup="on"), [u.path for u in units])
+    _, crawl_units = dedup.make_plan(str(crawl_input), DedupConfig())
+    assert dedup.line_step_needed(DedupConfig(), [u.path for u in crawl_units])
+
+    def must_not_run(task, lay):
+        raise AssertionError("the line step ran on input with no crawl document")
+
+    monkeypatch.setattr(dedup, "line_keys_unit", must_not_run)
+    m = dedup.run(str(in_dir), str(tmp_path / "out"), DedupConfig(), TEST_BEAM_ARGS, progress=False)
+    assert m.extra["line_dedup"]["skipped"].startswith("no crawl") and m.counts.dropped.get("near_duplicate")
+
+
 def test_distributed_components_equal_local_components(tmp_path, dup_input):
     from tailmine.pipelines import dedup
 

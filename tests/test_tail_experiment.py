@@ -89,8 +89,13 @@ def test_experiment_command_runs_resumes_and_refuses_a_changed_world(tmp_path, c
     from tailmine.cli import main
 
     out = str(tmp_path / "exp")
-    assert main(["experiment", "tail", "--out", out, "--budgets", "20000", "--seeds", "0", "--betas", "0", "0.5", *TOY]) == 0
+    # the calibration run and the passive seed-0 run share a mix folder: rebuilding it must not lose the
+    # shared tokenizer that the first mix trained
+    assert main(["experiment", "tail", "--out", out, "--budgets", "20000", "--calibrate", "20000", "--seeds", "0",
+                 "--betas", "0", "0.5", *TOY]) == 0
     res = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert res["tokenizer"] == str(tmp_path / "exp" / "work" / "tokenizer.json")
+    assert res["calibration"][0]["exposures"] == res["runs"][0]["exposures"]
     assert [(r["arm"], r["seed"]) for r in res["runs"]] == [("passive", 0), ("l1_b0_E4", 0), ("l1_b0.5_E4", 0)]
     control, passive = res["runs"][1], res["runs"][0]
     assert control["exposures"] == passive["exposures"] and control["natural_bpb"] == passive["natural_bpb"]

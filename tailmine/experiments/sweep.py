@@ -234,7 +234,10 @@ def _run_arm(ctx: _Context, arm: Arm, tokens: int, seed: int) -> dict:
     t0 = time.perf_counter()
     mix_dir = ctx.work / f"mix-{arm.name}-{tokens}-s{seed}"
     recipe = tail.make_arm(ctx.concepts_dir, str(mix_dir), arm, tokens, seed, tokenizer=ctx.tokenizer, vocab_size=cfg.vocab)
-    ctx.tokenizer = ctx.tokenizer or str(mix_dir / "tokenizer.json")
+    if not ctx.tokenizer:  # the first mix trained it: keep it outside every mix folder (a rerun replaces those)
+        shared = ctx.work / "tokenizer.json"
+        shared.write_bytes((mix_dir / "tokenizer.json").read_bytes())
+        ctx.tokenizer = str(shared)
     t_mix = time.perf_counter() - t0
     encoder = Encoder(str(mix_dir / "tokenizer.json"))
     blocks = load_blocks(str(mix_dir), cfg.context)
@@ -289,7 +292,8 @@ def run_sweep(cfg: SweepConfig, out_dir: str, log: Callable[[str], None] = print
     results["config"] = asdict(cfg)
     ctx = _Context(cfg, work, world, concepts_dir, heldout, natural, tokenizer=results.get("tokenizer", ""), log=log)
     if ctx.tokenizer and not Path(ctx.tokenizer).exists():
-        ctx.tokenizer = ""  # the mixtures were deleted: the first mix trains it again, deterministically
+        raise ConfigError(f"{path} names the tokenizer {ctx.tokenizer}, which is gone: the finished runs used it, "
+                          "so new runs cannot be compared with them; use a new --out folder")
 
     def save():
         results["tokenizer"] = ctx.tokenizer

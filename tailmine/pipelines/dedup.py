@@ -95,10 +95,8 @@ class Layout:
     quality_column: Optional[str]
     components: str = "local"
     fingerprint: str = ""
-
-    @property
-    def lines_on(self) -> bool:
-        return self.cfg.line_dedup != "off"
+    lines_on: bool = True
+    """Whether the line step runs (see :func:`line_step_needed`)."""
 
     def work(self, *parts: str) -> str:
         return join(self.out_dir, WORK_DIR, *parts)
@@ -575,6 +573,8 @@ class _Finish(beam.DoFn):
             lines = {k: sum(s["line_dedup"][k] for s in summaries) for k in summaries[0]["line_dedup"]} if summaries else {}
             lines["boilerplate_lines"] = int(len(_boilerplate(self.lay)))
             extra["line_dedup"] = {"mode": self.lay.cfg.line_dedup, "min_docs": self.lay.cfg.line_min_docs, **lines}
+        elif self.lay.cfg.line_dedup == "auto":
+            extra["line_dedup"] = {"mode": "auto", "skipped": "no crawl (warc/wet) document with a URL in the input"}
         self.manifest_writer.extra = extra
         yield from self.manifest_writer.process(summaries)
 
@@ -634,6 +634,33 @@ def _detect_quality_column(cfg: DedupConfig, in_dir: str, first_shard: Optional[
     return sorted(numeric)[0] if numeric else None
 
 
+def line_step_needed(cfg: DedupConfig, shard_paths: list[str]) -> bool:
+    """``line_dedup=auto`` removes lines only from crawl documents (source warc/wet) that have a URL. The
+    shards' Parquet statistics tell, from their footers alone, when no document can qualify (every
+    ``source`` outside the crawl sources, or every ``url`` null): the step, a full pass over the text,
+    is then skipped. When a footer lacks statistics the step runs."""
+    from tailmine.dedup.lines import CRAWL_SOURCES
+
+    if cfg.line_dedup != "auto":
+        return cfg.line_dedup == "on"
+    for path in shard_paths:
+        with open_raw(path) as handle:
+            meta = pq.ParquetFile(handle).metadata
+        names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+        if "source" not in names or "url" not in names:
+            return True
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            src, url = group.column(names.index("source")).statistics, group.column(names.index("url")).statistics
+            if src is None or url is None or not src.has_min_max:
+                return True
+            crawl_possible = any(src.min <= c <= src.max for c in CRAWL_SOURCES)
+            urls_present = url.null_count is None or url.null_count < group.num_rows
+            if crawl_possible and urls_present:
+                return True
+    return False
+
+
 def make_plan(in_dir: str, cfg: DedupConfig) -> tuple[DedupPlan, list[Unit]]:
     manifest, shards = stage_shards(in_dir)
     units = [Unit(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
@@ -670,7 +697,7 @@ def run(
         write_bytes_atomic(fp_path, json.dumps({"fingerprint": run_fp}).encode())
     lay = Layout(
         out_dir, cfg, the_plan.bands, the_plan.rows, the_plan.band_partitions, len(units), quality_column,
-        the_plan.components, run_fp,
+        the_plan.components, run_fp, line_step_needed(cfg, [u.path for u in units]),
     )
     log.info("%s", the_plan.describe())
     unit_ids = [u.unit for u in units]

@@ -15,6 +15,9 @@ from tailmine.fileio import commit, create_hashing, join
 from tailmine.schemas.manifest import ShardInfo
 
 PARQUET_COMPRESSION = "zstd"
+STATISTICS_COLUMNS = ["source", "url"]
+"""Columns whose min/max/null counts go in the shard footers, so a later stage can plan from footers
+alone (dedup skips its line step when no crawl document has a URL); never the text (costly, useless)."""
 
 
 class ShardWriter:
@@ -53,7 +56,7 @@ class ShardWriter:
         self._name = f"{self.subdir}/{self.prefix}{suffix}.parquet"
         self._sink = create_hashing(self._tmp())
         self._writer = pq.ParquetWriter(
-            pa.PythonFile(self._sink, mode="w"), self.schema, compression=PARQUET_COMPRESSION, write_statistics=False
+            pa.PythonFile(self._sink, mode="w"), self.schema, compression=PARQUET_COMPRESSION, write_statistics=STATISTICS_COLUMNS
         )
 
     def add(self, row: dict, size: int) -> None:
