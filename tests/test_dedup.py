@@ -516,3 +516,27 @@ def test_progress_counts_tasks_per_step(tmp_path, dup_input):
         path.write_text(json.dumps({"fingerprint": "", "result": result}))
     progress.report(final=True)
     assert "Sign 1/2  Write 1/2  docs kept 7  5.0/10.0 MB" in stream.getvalue()
+
+
+def test_union_find_labels_equal_scipy_connected_components():
+    """The one-task components (numba union-find, smallest node as label) against scipy's
+    connected_components on random graphs with chains, stars, self-loops and repeated edges."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        universe = np.sort(rng.choice(10**9, size=300, replace=False)).astype(np.int64)
+        m = int(rng.integers(1, 400))
+        edges = universe[rng.integers(0, 300, size=(m, 2))]
+        if trial % 3 == 0:  # a long chain in reverse order: the worst case for naive linking
+            chain = universe[::-1][:150]
+            edges = np.concatenate([edges, np.stack([chain[:-1], chain[1:]], axis=1)])
+        nodes, labels = cc.component_labels(edges)
+        assert nodes.tolist() == np.unique(edges).tolist()
+        idx = np.searchsorted(nodes, edges)
+        n = len(nodes)
+        _, comp = connected_components(coo_matrix((np.ones(len(idx)), (idx[:, 0], idx[:, 1])), shape=(n, n)), directed=False)
+        smallest = {c: nodes[comp == c].min() for c in np.unique(comp)}
+        assert labels.tolist() == [smallest[c] for c in comp]
+    assert [a.size for a in cc.component_labels(np.empty((0, 2), np.int64))] == [0, 0]

@@ -10,8 +10,42 @@ No worker ever holds more than one unit's nodes and the messages addressed to th
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 ROW_BITS = 32
+
+
+@njit(cache=True)
+def _smallest_roots(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Union-find over index pairs; every set's root is its smallest index (the larger root is linked
+    under the smaller), so ``root[i]`` is the smallest index of i's component."""
+    parent = np.arange(n)
+    for i in range(len(a)):
+        x, y = a[i], b[i]
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        while parent[y] != y:
+            parent[y] = parent[parent[y]]
+            y = parent[y]
+        if x < y:
+            parent[y] = x
+        elif y < x:
+            parent[x] = y
+    for i in range(n):  # parents are smaller than their children: one pass in index order resolves all
+        parent[i] = parent[parent[i]]
+    return parent
+
+
+def component_labels(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(nodes, labels)`` of every node of ``edges`` (one direction is enough): each label is the
+    smallest node of its component, what label propagation converges to. Memory is the edges, one
+    sorted copy of their ends and one index per end; no sparse matrix."""
+    if len(edges) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    nodes = np.unique(edges.ravel())
+    roots = _smallest_roots(np.searchsorted(nodes, edges[:, 0]), np.searchsorted(nodes, edges[:, 1]), len(nodes))
+    return nodes, nodes[roots]
 
 
 def node_ids(unit: int, rows: np.ndarray) -> np.ndarray:

@@ -10,8 +10,10 @@ datasketch #207). Every figure here follows from the stage's data layout (see
   band, plus the exact-text key); one partition sorts ``1/partitions`` of it (x3 for the sort, at most
   ``PARTITION_SORT_BYTES``, so this does not grow with the corpus) and holds the signatures of at most
   4 units to check its candidates;
-* connected components run in one task when every duplicate edge fits the memory budget (x4 for the
-  sort and labels), else by unit in rounds, where a task holds one unit's duplicate nodes and the edges and messages addressed to them;
+* connected components run in one task when every duplicate edge fits the memory budget (one
+  direction, at most ``bands`` star edges per duplicate document, x3 for the sorted ends and their
+  indices), else by unit in rounds, where a task holds one unit's duplicate nodes and the edges and
+  messages addressed to them (both directions);
   the planner assumes at most ``dup_fraction`` of the documents have duplicates.
 
 The figures are upper bounds for the stated ``dup_fraction``; Beam's own overhead (tens of MB per
@@ -28,7 +30,7 @@ MB = 1e6
 KEY_BYTES = 16
 SIGNATURE_CACHE_UNITS = 4  # unit signature files a band partition holds at once (pipelines/dedup.py)
 SORT_FACTOR = 3  # keys + docs + argsort/permuted copies while sorting a partition
-LOCAL_FACTOR = 4  # all edges + their unique/sorted copy + labels when components run in one task
+LOCAL_FACTOR = 3  # edges + a sorted copy of their ends + one index per end, when components run in one task
 BATCH_FACTOR = 4  # text as read, NFKC/lower copy, UTF-8 buffer, Arrow slack
 PARTITION_SORT_BYTES = 16 << 20
 """Sort state one band partition may hold, whatever the memory budget: partitions multiply as the corpus
@@ -98,13 +100,17 @@ def plan(
     partitions = cfg.band_partitions or max(1, math.ceil(band_shuffle * SORT_FACTOR / min(room, PARTITION_SORT_BYTES)))
     signature_bytes = documents * cfg.num_perm * 4
     dup_docs = int(documents * dup_fraction)
-    edge_bytes = dup_docs * 2 * KEY_BYTES  # star edges, both directions
+    # each band links a document to its bucket's smallest member at most once: <= bands edges per duplicate
+    # document (measured: 8 per document in clusters of 64 with 14 bands); distributed mode stores both directions
+    edges = dup_docs * bands
+    local_edge_bytes = edges * KEY_BYTES
+    edge_bytes = local_edge_bytes * 2
     batch_text = min(largest, cfg.batch_rows) * mean_doc
     peak_sign = int(batch_text * BATCH_FACTOR + largest * cfg.num_perm * 4 + largest * 48)
     peak_partition = int(band_shuffle * SORT_FACTOR / partitions + cache)
     per_unit_dups = int(largest * dup_fraction)
-    peak_components = int(per_unit_dups * (KEY_BYTES * 2 * 3 + 8 * 4))
-    local_components = int(edge_bytes * LOCAL_FACTOR)
+    peak_components = int(per_unit_dups * (bands * KEY_BYTES * 2 * 3 + 8 * 4))
+    local_components = int(local_edge_bytes * LOCAL_FACTOR)
     mode = cfg.components if cfg.components != "auto" else ("local" if local_components <= cfg.memory_budget_mb * (1 << 20) else "distributed")
     if mode == "local":
         peak_components = max(peak_components, local_components)

@@ -292,7 +292,8 @@ class _Signatures:
 
 
 def partition_edges(p: int, lay: Layout) -> dict:
-    """Verified duplicate edges of band partition ``p``, written (both directions) by source unit."""
+    """Verified duplicate edges of band partition ``p``, written by source unit (both directions when
+    components run distributed)."""
     parts = [_load_npz(f) for f in _files(lay.work("bands", f"p{p:05d}"), "u*.npz")]
     if not parts:
         return {"partition": p, "candidates": 0, "edges": 0}
@@ -303,11 +304,13 @@ def partition_edges(p: int, lay: Layout) -> dict:
     if len(candidates):
         estimate = _Signatures(lay).estimates(candidates)
         edges = candidates[estimate >= lay.cfg.threshold - lay.cfg.verify_slack]
-    both = np.concatenate([edges, edges[:, ::-1]]) if len(edges) else np.empty((0, 2), np.int64)
-    for unit, idx in _split_by_unit(both[:, 0]) if len(both) else []:
-        np.save(buf := io.BytesIO(), both[idx])
+    verified = int(len(edges))
+    if lay.components != "local":  # label propagation sends along both directions; one task needs one
+        edges = np.concatenate([edges, edges[:, ::-1]]) if len(edges) else np.empty((0, 2), np.int64)
+    for unit, idx in _split_by_unit(edges[:, 0]) if len(edges) else []:
+        np.save(buf := io.BytesIO(), edges[idx])
         write_bytes_atomic(lay.work("edges", f"u{unit:05d}", f"p{p:05d}.npy"), buf.getvalue())
-    return {"partition": p, "candidates": int(len(candidates)), "edges": int(len(edges))}
+    return {"partition": p, "candidates": int(len(candidates)), "edges": verified}
 
 
 # --- 3. connected components -------------------------------------------------------------------
@@ -354,22 +357,27 @@ def _final_path(lay: Layout, unit: int) -> str:
 def cc_local(_: int, lay: Layout) -> dict:
     """Connected components of every duplicate edge in one task (when the plan says they fit): each
     node's label is the smallest node of its component, exactly what label propagation converges to."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("edges"), "u*/p*.npy")]
-    edges = np.concatenate(parts) if parts else np.empty((0, 2), np.int64)
-    nodes, index = np.unique(edges, return_inverse=True)
-    index = index.reshape(-1, 2) if len(edges) else index.reshape(0, 2)
-    n = len(nodes)
-    graph = coo_matrix((np.ones(len(index), np.int8), (index[:, 0], index[:, 1])), shape=(n, n))
-    count, comp = connected_components(graph, directed=False) if n else (0, np.empty(0, np.int64))
-    smallest = np.full(count, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(smallest, comp, nodes)  # nodes are sorted: the smallest of a component is its first
-    labels = smallest[comp]
-    for unit, idx in _split_by_unit(nodes) if n else []:
+    files = _files(lay.work("edges"), "u*/p*.npy")
+    edges = np.empty((sum(_npy_rows(f) for f in files), 2), np.int64)  # filled in place: no list + concat copy
+    at = 0
+    for f in files:
+        part = np.load(io.BytesIO(read_bytes(f)))
+        edges[at : at + len(part)] = part
+        at += len(part)
+    nodes, labels = cc.component_labels(edges)
+    del edges
+    for unit, idx in _split_by_unit(nodes) if len(nodes) else []:
         _save_npz(_final_path(lay, unit), nodes=nodes[idx], labels=labels[idx])
-    return {"nodes": int(n), "clusters": int(count)}
+    return {"nodes": int(len(nodes)), "clusters": int(np.count_nonzero(nodes == labels))}
+
+
+def _npy_rows(path: str) -> int:
+    """Rows of a saved ``.npy`` array, from its header."""
+    with open_raw(path) as handle:
+        fmt = np.lib.format
+        read_header = fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else fmt.read_array_header_2_0
+        shape, _, _ = read_header(handle)
+    return int(shape[0])
 
 
 # --- 4. survivors ---------------------------------------------------------------------------------
