@@ -19,6 +19,7 @@ hyper-parameters). Every figure is best of ``--repeats`` in one process on one c
   alone (the same run on a one-document stage), ``docs_per_s_after_startup`` the rate with it taken
   off; the wall-clock rate is beside them;
 * ``torch_cpu``: ``TorchScorer.score`` with one torch thread, batch 512;
+* ``torch_host_featurise``: normalise + featurise only (the host's share when the model runs on a GPU);
 * ``torch_gpu`` (only when ``torch.cuda.is_available()``): batch sizes 1024..16384, records the device
   name, host-side featurisation seconds, GPU seconds (CUDA events) and mean GPU utilisation sampled
   with ``nvidia-smi`` during the run. Without a GPU the entry says ``"not measured: no CUDA device"``.
@@ -255,6 +256,10 @@ def main() -> int:
             "normalize_only": rate(n, n_bytes, best(lambda: [normalize_text(t) for t in texts], args.repeats)),
             "fasttext_scorer": rate(n, n_bytes, best(lambda: [ft.score(texts[i : i + 512]) for i in range(0, n, 512)], args.repeats)),
             "torch_cpu": {**rate(n, n_bytes, best(lambda: [th.score(texts[i : i + 512]) for i in range(0, n, 512)], args.repeats)), "batch_size": 512, "threads": 1},
+            # the host's share of GPU scoring: normalise + featurise, no model call (how many host
+            # processes one GPU needs to be the bottleneck)
+            "torch_host_featurise": rate(n, n_bytes, best(lambda: [th.featurizer.encode([normalize_text(t) for t in texts[i : i + 512]])
+                                                                   for i in range(0, n, 512)], args.repeats)),
         }
         stage_texts = (texts * (1 + args.stage_docs // n))[: args.stage_docs]
         stage, tiny = make_stage(stage_texts, work), make_stage(texts[:1], work, "tiny-stage")
