@@ -110,6 +110,12 @@ def test_experiment_command_runs_resumes_and_refuses_a_changed_world(tmp_path, c
     assert sorted((r["arm"], r["seed"]) for r in res["runs"]) == [
         ("l1_b0.5_E4", 0), ("l1_b0.5_E4", 1), ("l1_b0_E4", 0), ("passive", 0), ("passive", 1)]
     assert res["verdict"]["20000"]["l1_b0.5_E4"]["seeds_run"] == 2
+    # a later, narrower invocation (one seed) must not shrink the verdict to its own seeds
+    assert main(["experiment", "tail", "--out", out, "--budgets", "20000", "--seeds", "0", "--arms", "l1_b0.5_E4", *TOY]) == 0
+    res = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert res["verdict"]["20000"]["l1_b0.5_E4"]["seeds_run"] == 2 and len(res["runs"]) == 5
+    # an arm run in fewer seeds than the budget has is incomplete, hence not a pass
+    assert res["verdict"]["20000"]["l1_b0_E4"]["complete"] is False and res["verdict"]["20000"]["l1_b0_E4"]["pass"] is False
     assert main(["experiment", "tail", "--out", out, "--report"]) == 0
     assert "| 20,000 | l1_b0.5_E4 |" in capsys.readouterr().out
     changed = [a if a != "40" else "41" for a in TOY]

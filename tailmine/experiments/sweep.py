@@ -106,18 +106,19 @@ def summarise(results: dict) -> dict:
     from tailmine.experiments import tail
 
     runs = results["runs"]
-    cfg = results["config"]
     verdict: dict = {}
     for budget in sorted({r["tokens"] for r in runs}):
         verdict[str(budget)] = {}
+        # every seed run at this budget, by any invocation: an arm must pass in all of them
+        seeds = sorted({r["seed"] for r in runs if r["tokens"] == budget})
         for arm in dict.fromkeys(r["arm"] for r in runs if r["tokens"] == budget and r["arm"] != "passive"):
             per_seed = []
-            for seed in cfg["seeds"]:
+            for seed in seeds:
                 a = _find(runs, arm, seed, budget)
                 p = _find(runs, "passive", seed, budget)
                 if a and p:
                     per_seed.append({"seed": seed, **passes(a, p)})
-            complete = len(per_seed) == len(cfg["seeds"])
+            complete = len(per_seed) == len(seeds)
             verdict[str(budget)][arm] = {
                 "per_seed": per_seed, "seeds_run": len(per_seed), "complete": complete,
                 "pass": bool(complete and all(s["pass"] for s in per_seed)),
