@@ -188,15 +188,15 @@ def _boundary_after(F, cp, q, n):
 
 
 @njit(cache=True)
-def _clitic_lower(F, cp, p, n):
-    """``(?:s|re|ve|ll|d|m)\\b`` at p."""
+def _clitic_in_case(F, cp, p, n, shift):
+    """``(?:s|re|ve|ll|d|m)\\b`` at p, all lower case (shift 0) or all upper case (shift 32)."""
     if p >= n:
         return False
-    c = cp[p]
+    c = cp[p] + shift
     if c == 115 or c == 100 or c == 109:  # s d m
         return _boundary_after(F, cp, p + 1, n)
     if p + 1 < n:
-        c2 = cp[p + 1]
+        c2 = cp[p + 1] + shift
         if (c == 114 and c2 == 101) or (c == 118 and c2 == 101) or (c == 108 and c2 == 108):  # re ve ll
             return _boundary_after(F, cp, p + 2, n)
     return False
@@ -204,19 +204,8 @@ def _clitic_lower(F, cp, p, n):
 
 @njit(cache=True)
 def _clitic_any(F, cp, p, n):
-    """``(?:s|re|ve|ll|d|m|S|RE|VE|LL|D|M)\\b`` at p."""
-    if _clitic_lower(F, cp, p, n):
-        return True
-    if p >= n:
-        return False
-    c = cp[p]
-    if c == 83 or c == 68 or c == 77:  # S D M
-        return _boundary_after(F, cp, p + 1, n)
-    if p + 1 < n:
-        c2 = cp[p + 1]
-        if (c == 82 and c2 == 69) or (c == 86 and c2 == 69) or (c == 76 and c2 == 76):  # RE VE LL
-            return _boundary_after(F, cp, p + 2, n)
-    return False
+    """``(?:s|re|ve|ll|d|m|S|RE|VE|LL|D|M)\\b`` at p (no mixed case: ``Re`` does not count)."""
+    return _clitic_in_case(F, cp, p, n, 0) or _clitic_in_case(F, cp, p, n, 32)
 
 
 @njit(cache=True)
@@ -319,7 +308,7 @@ def _word_end(F, cp, i, n):
             ok = nx == 58 and _flag(F, cp, j + 2, n, 8)
             skip = 2
         elif d == 39 or d == 0x2019:  # apostrophe not before a clitic
-            ok = nx_word and not _clitic_lower(F, cp, j + 1, n)
+            ok = nx_word and not _clitic_in_case(F, cp, j + 1, n, 0)
         else:
             ok = False
         if not ok:
