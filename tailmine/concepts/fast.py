@@ -27,6 +27,7 @@ import pyarrow as pa
 import regex
 from numba import njit
 
+from tailmine.kernels import FNV_OFFSET, FNV_PRIME, fnv1a
 from tailmine.kernels import fmix64 as _fmix
 
 # class bits of a code point
@@ -203,10 +204,7 @@ def _is_stop(cps, s, e, h, stop_h, stop_cps, stop_len):
 
 @njit(cache=True)
 def _token_hash(cps, s, e):
-    h = np.uint64(0xCBF29CE484222325)
-    for j in range(s, e):
-        h = (h ^ np.uint64(cps[j])) * np.uint64(0x100000001B3)
-    return _fmix(h ^ np.uint64(e - s))
+    return _fmix(fnv1a(cps, s, e) ^ np.uint64(e - s))
 
 
 @njit(cache=True)
@@ -573,9 +571,9 @@ def _lower(cp):
 
 @njit(cache=True)
 def _is_stop_lower(cps, s, e, stop_h, stop_cps, stop_len):
-    h = np.uint64(0xCBF29CE484222325)
+    h = FNV_OFFSET
     for j in range(s, e):
-        h = (h ^ np.uint64(_lower(cps[j]))) * np.uint64(0x100000001B3)
+        h = (h ^ np.uint64(_lower(cps[j]))) * FNV_PRIME
     h = _fmix(h ^ np.uint64(e - s))
     i = np.searchsorted(stop_h, h)
     while i < len(stop_h) and stop_h[i] == h:

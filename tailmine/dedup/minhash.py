@@ -25,13 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from tailmine.kernels import FNV_OFFSET, FNV_PRIME
 from tailmine.kernels import fmix64 as _fmix64
 
 EMPTY = np.uint32(0xFFFFFFFF)
 """Signature value of a permutation that saw no shingle (an empty document)."""
-
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 
 
 def normalize(text: str) -> str:
@@ -88,9 +86,9 @@ def _tokens(buf, start, end, out, exact):
     here). ``exact[0:2]`` receives a 128-bit hash of the text with whitespace runs collapsed and trimmed.
     """
     n = 0
-    h = _FNV_OFFSET
+    h = FNV_OFFSET
     in_word = False
-    e1 = _FNV_OFFSET
+    e1 = FNV_OFFSET
     e2 = np.uint64(0x84222325CBF29CE4)
     pending_space = False
     started = False
@@ -116,18 +114,18 @@ def _tokens(buf, start, end, out, exact):
             pending_space = started
         else:
             if pending_space:
-                e1 = (e1 ^ np.uint64(32)) * _FNV_PRIME
+                e1 = (e1 ^ np.uint64(32)) * FNV_PRIME
                 e2 = (e2 ^ np.uint64(32)) * np.uint64(0x9E3779B97F4A7C15)
                 e2 ^= e2 >> np.uint64(29)
                 pending_space = False
             started = True
             if width == 1:
-                e1 = (e1 ^ np.uint64(cp)) * _FNV_PRIME
+                e1 = (e1 ^ np.uint64(cp)) * FNV_PRIME
                 e2 = (e2 ^ np.uint64(cp)) * np.uint64(0x9E3779B97F4A7C15)
                 e2 ^= e2 >> np.uint64(29)
             else:
                 for j in range(width):
-                    e1 = (e1 ^ np.uint64(buf[i + j])) * _FNV_PRIME
+                    e1 = (e1 ^ np.uint64(buf[i + j])) * FNV_PRIME
                     e2 = (e2 ^ np.uint64(buf[i + j])) * np.uint64(0x9E3779B97F4A7C15)
                     e2 ^= e2 >> np.uint64(29)
         if _is_separator(cp):
@@ -135,24 +133,24 @@ def _tokens(buf, start, end, out, exact):
                 out[n] = _fmix64(h)
                 n += 1
                 in_word = False
-                h = _FNV_OFFSET
+                h = FNV_OFFSET
         elif _is_unspaced(cp):
             if in_word:
                 out[n] = _fmix64(h)
                 n += 1
                 in_word = False
-            h = _FNV_OFFSET
+            h = FNV_OFFSET
             for j in range(width):
-                h = (h ^ np.uint64(buf[i + j])) * _FNV_PRIME
+                h = (h ^ np.uint64(buf[i + j])) * FNV_PRIME
             out[n] = _fmix64(h)
             n += 1
-            h = _FNV_OFFSET
+            h = FNV_OFFSET
         else:
             if width == 1:
-                h = (h ^ np.uint64(cp)) * _FNV_PRIME
+                h = (h ^ np.uint64(cp)) * FNV_PRIME
             else:
                 for j in range(width):
-                    h = (h ^ np.uint64(buf[i + j])) * _FNV_PRIME
+                    h = (h ^ np.uint64(buf[i + j])) * FNV_PRIME
             in_word = True
         i += width
     if in_word:

@@ -23,7 +23,7 @@ import re
 import numpy as np
 from numba import njit
 
-from tailmine.kernels import fmix64
+from tailmine.kernels import fmix64, fnv1a
 
 # datatrove.utils.text.PUNCTUATION (the Gopher "symbol" characters) plus ASCII control characters.
 PUNCTUATION = "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»" + "".join(
@@ -170,10 +170,7 @@ def char_table() -> np.ndarray:
 @njit(cache=True)
 def token_hash(cp, s, e):
     """64-bit hash of the code points ``cp[s:e]`` (FNV-1a, then a murmur3 finaliser)."""
-    h = np.uint64(0xCBF29CE484222325)
-    for q in range(s, e):
-        h = (h ^ np.uint64(cp[q])) * np.uint64(0x100000001B3)
-    return fmix64(h)
+    return fmix64(fnv1a(cp, s, e))
 
 
 @njit(cache=True, inline="always")
