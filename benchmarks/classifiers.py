@@ -32,7 +32,6 @@ import gzip
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -40,6 +39,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from timing import best_of, cpu_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = Path(os.environ.get("TAILMINE_CORPORA", REPO.parent / "shared" / "corpora"))
@@ -74,21 +75,6 @@ def document_pool(n: int) -> tuple[list[str], list[int]]:
         texts += [g, b]
         labels += [1, 0]
     return texts, labels
-
-
-def best(fn, repeats: int) -> float:
-    """Best CPU seconds of this process over ``repeats`` (the machine is shared: wall time is noise)."""
-    times = []
-    for _ in range(repeats):
-        t = cpu_seconds()
-        fn()
-        times.append(cpu_seconds() - t)
-    return min(times)
-
-
-def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def rate(n_docs: int, n_bytes: int, seconds: float) -> dict:
@@ -252,14 +238,14 @@ def main() -> int:
         result = {
             "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__},
             "docs": n, "mb": round(n_bytes / 1e6, 2), "mean_doc_bytes": round(n_bytes / n), "repeats": args.repeats,
-            "fasttext_raw_predict": rate(n, n_bytes, best(lambda: ft.model.f.multilinePredict(lines, 1, 0.0, "replace"), args.repeats)),
-            "normalize_only": rate(n, n_bytes, best(lambda: [normalize_text(t) for t in texts], args.repeats)),
-            "fasttext_scorer": rate(n, n_bytes, best(lambda: [ft.score(texts[i : i + 512]) for i in range(0, n, 512)], args.repeats)),
-            "torch_cpu": {**rate(n, n_bytes, best(lambda: [th.score(texts[i : i + 512]) for i in range(0, n, 512)], args.repeats)), "batch_size": 512, "threads": 1},
+            "fasttext_raw_predict": rate(n, n_bytes, best_of(lambda: ft.model.f.multilinePredict(lines, 1, 0.0, "replace"), args.repeats, cpu_seconds)[0]),
+            "normalize_only": rate(n, n_bytes, best_of(lambda: [normalize_text(t) for t in texts], args.repeats, cpu_seconds)[0]),
+            "fasttext_scorer": rate(n, n_bytes, best_of(lambda: [ft.score(texts[i : i + 512]) for i in range(0, n, 512)], args.repeats, cpu_seconds)[0]),
+            "torch_cpu": {**rate(n, n_bytes, best_of(lambda: [th.score(texts[i : i + 512]) for i in range(0, n, 512)], args.repeats, cpu_seconds)[0]), "batch_size": 512, "threads": 1},
             # the host's share of GPU scoring: normalise + featurise, no model call (how many host
             # processes one GPU needs to be the bottleneck)
-            "torch_host_featurise": rate(n, n_bytes, best(lambda: [th.featurizer.encode([normalize_text(t) for t in texts[i : i + 512]])
-                                                                   for i in range(0, n, 512)], args.repeats)),
+            "torch_host_featurise": rate(n, n_bytes, best_of(lambda: [th.featurizer.encode([normalize_text(t) for t in texts[i : i + 512]])
+                                                                      for i in range(0, n, 512)], args.repeats, cpu_seconds)[0]),
         }
         stage_texts = (texts * (1 + args.stage_docs // n))[: args.stage_docs]
         stage, tiny = make_stage(stage_texts, work), make_stage(texts[:1], work, "tiny-stage")

@@ -25,11 +25,11 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from timing import best_of  # noqa: E402
 SINGLE = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
@@ -49,15 +49,6 @@ def corpus(corpora: Path, n_docs: int, seed: int = 0) -> list[str]:
     return texts
 
 
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def bench_signatures(texts: list[str], repeat: int) -> dict:
     from datasketch import MinHash
 
@@ -67,7 +58,7 @@ def bench_signatures(texts: list[str], repeat: int) -> dict:
     mh = MinHasher()
     mh.sketch(texts[:3])  # compile
     results = {"MB": round(mb, 2), "docs": len(texts)}
-    t = best(lambda: mh.sketch(texts), repeat)
+    t = best_of(lambda: mh.sketch(texts), repeat)[0]
     results["tailmine"] = round(mb / t, 2)
 
     def shingles(text):
@@ -81,7 +72,7 @@ def bench_signatures(texts: list[str], repeat: int) -> dict:
 
     sub = texts[: max(50, len(texts) // 8)]
     sub_mb = sum(len(t.encode()) for t in sub) / 1e6
-    t = best(lambda: [MinHash(num_perm=128).update_batch(shingles(x)) for x in sub], repeat)
+    t = best_of(lambda: [MinHash(num_perm=128).update_batch(shingles(x)) for x in sub], repeat)[0]
     results["datasketch"] = round(sub_mb / t, 2)
     try:
         from rensa import RMinHash
@@ -91,7 +82,7 @@ def bench_signatures(texts: list[str], repeat: int) -> dict:
                 m = RMinHash(num_perm=128, seed=42)
                 m.update([s.decode() for s in shingles(text)])
 
-        t = best(rn, repeat)
+        t = best_of(rn, repeat)[0]
         results["rensa"] = round(mb / t, 2)
     except ImportError:
         results["rensa"] = None

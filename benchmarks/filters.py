@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from timing import best_of  # noqa: E402
 SINGLE = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 TARBALLS = ("trafilatura-eval-pages.tar.gz", "scrapinghub-aeb-pages.tar.gz", "readability-test-pages.tar.gz")
 
@@ -81,15 +82,6 @@ def corpus(corpora: Path, n_docs: int) -> list[dict]:
     return docs[:n_docs] if n_docs else docs
 
 
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
-
-
 def gopher_tailmine(texts: list[str]) -> tuple[list, list]:
     """Both Gopher filters' decisions (first failed rule or None) from one tokenization per document."""
     from tailmine.filters.quality import gopher_quality_signals, gopher_repetition_signals, word_stats
@@ -128,9 +120,9 @@ def bench_gopher(docs: list[dict], repeat: int, dt_python: str, work: Path) -> d
     path.write_text("".join(json.dumps(d) + "\n" for d in docs))
     quality_signals("Warm up the compiled kernels.")
     results: dict = {"MB": round(mb, 2), "docs": len(docs)}
-    t = best(lambda: gopher_tailmine(texts), repeat)
+    t = best_of(lambda: gopher_tailmine(texts), repeat, time.process_time)[0]
     results["tailmine_gopher_both_MBps"] = round(mb / t, 2)
-    t = best(lambda: [quality_signals(x) for x in texts], repeat)
+    t = best_of(lambda: [quality_signals(x) for x in texts], repeat, time.process_time)[0]
     results["tailmine_all_signals_MBps"] = round(mb / t, 2)
     rep_dec, qual_dec = gopher_tailmine(texts)
     if not Path(dt_python).exists():

@@ -22,6 +22,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from timing import best_of  # noqa: E402
+
 CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
 BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
@@ -47,15 +49,6 @@ def eval_texts() -> list[str]:
     return out
 
 
-def best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), result
-
-
 def tokenization(args) -> dict:
     from tokenizers import Tokenizer
 
@@ -70,8 +63,8 @@ def tokenization(args) -> dict:
     mb = sum(len(t.encode()) for t in texts) / 1e6
     enc = Encoder(str(path))
     tok = Tokenizer.from_file(str(path))
-    t_ref, ref = best(lambda: [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)], args.repeats)
-    t_fast, fast = best(lambda: enc.encode_batch(texts), args.repeats)
+    t_ref, ref = best_of(lambda: [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)], args.repeats)
+    t_fast, fast = best_of(lambda: enc.encode_batch(texts), args.repeats)
     identical = fast == ref
     return {
         "text_mb": round(mb, 2), "documents": len(texts), "vocab": enc.vocab_size, "encoder": enc.backend,
@@ -98,7 +91,7 @@ def whole_stage(args) -> dict:
     path = Path(tempfile.gettempdir()) / f"tailmine-bench-bpe-{args.vocab}-{args.train_mb}.json"
     tokens = int(mb * 1e6 / 4.5 / 2)  # about half the corpus
     cfg = MixConfig(tokens=tokens, tokenizer=str(path), holdout=0.01)
-    t_mix, _ = best(lambda: mix.run(str(root / "concepts"), str(root / "mix"), cfg, BEAM, force=True, progress=False), args.repeats)
+    t_mix, _ = best_of(lambda: mix.run(str(root / "concepts"), str(root / "mix"), cfg, BEAM, force=True, progress=False), args.repeats)
     recipe = json.loads((root / "mix" / "recipe.json").read_text())
     return {"documents": args.docs, "text_mb": round(mb, 2), "seconds": round(t_mix, 2), "mb_s": round(mb / t_mix, 3),
             "token_budget": recipe["token_budget"], "tokens_total": recipe["tokens_total"], "budget_error": recipe["budget_error"],
