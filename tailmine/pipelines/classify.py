@@ -67,7 +67,7 @@ class ScoreConfig:
     min_scores: tuple[tuple[str, float], ...] = ()
     """(column, threshold) pairs: rows scoring below a threshold are removed with reason low_<column>."""
     read_rows: int = 2048
-    """Rows per Parquet batch when reading and writing shards."""
+    """Rows per Parquet batch when writing shards (a shard is read whole)."""
 
 
 def model_columns(model_dirs: Iterable[str]) -> list[str]:
@@ -89,8 +89,8 @@ class ReadShardFn(beam.DoFn):
 
     FINISHED = "finished"
 
-    def __init__(self, out_dir: str, fingerprint: str, read_rows: int):
-        self.out_dir, self.fingerprint, self.read_rows = out_dir, fingerprint, read_rows
+    def __init__(self, out_dir: str, fingerprint: str):
+        self.out_dir, self.fingerprint = out_dir, fingerprint
 
     def process(self, task: ShardTask):
         previous = finished_summary(self.out_dir, task.unit, self.fingerprint)
@@ -100,7 +100,7 @@ class ReadShardFn(beam.DoFn):
         with open_raw(task.path) as handle:
             parquet = pq.ParquetFile(handle)
             check_schema(parquet.schema_arrow, task.path, DOCUMENT_SCHEMA)
-            table = pa.Table.from_batches(list(parquet.iter_batches(batch_size=self.read_rows)), schema=parquet.schema_arrow)
+            table = parquet.read()
         if table.num_rows != task.rows:
             raise RuntimeError(f"{task.path}: read {table.num_rows} rows, the manifest says {task.rows}")
         yield task, table
@@ -166,7 +166,7 @@ class ScoreShards(beam.PTransform):
         read = (
             tasks
             | "Redistribute" >> Spread()
-            | "ReadShards" >> beam.ParDo(ReadShardFn(self.out_dir, self.fingerprint, self.cfg.read_rows)).with_outputs(ReadShardFn.FINISHED, main="shards")
+            | "ReadShards" >> beam.ParDo(ReadShardFn(self.out_dir, self.fingerprint)).with_outputs(ReadShardFn.FINISHED, main="shards")
         )
         shards = read.shards
         for model_dir, column in zip(self.cfg.models, self.columns):
