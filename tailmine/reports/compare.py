@@ -27,13 +27,27 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def _relative(value: Any, run_dir: str) -> Any:
+    """Paths inside the run folder written as ``RUN/...``, so two runs in different folders differ
+    only where their settings do."""
+    root = run_dir.rstrip("/") + "/"
+    if isinstance(value, str):
+        return value.replace(root, "RUN/")
+    if isinstance(value, list):
+        return [_relative(v, run_dir) for v in value]
+    if isinstance(value, dict):
+        return {_relative(k, run_dir): _relative(v, run_dir) for k, v in value.items()}
+    return value
+
+
 _MISSING = "(stage did not run)"
 
 
 def config_difference(a: dict, b: dict) -> list[dict]:
-    """Every stage parameter whose value differs between the runs (or exists in one only)."""
-    pa_ = {s["stage"]: _flatten(s.get("parameters") or {}) for s in a["stages"]}
-    pb_ = {s["stage"]: _flatten(s.get("parameters") or {}) for s in b["stages"]}
+    """Every stage parameter whose value differs between the runs (or exists in one only); paths
+    inside each run folder are compared relative to it."""
+    pa_ = {s["stage"]: _flatten(_relative(s.get("parameters") or {}, a["run_dir"])) for s in a["stages"]}
+    pb_ = {s["stage"]: _flatten(_relative(s.get("parameters") or {}, b["run_dir"])) for s in b["stages"]}
     diff = []
     for stage in [s["stage"] for s in a["stages"]] + [s["stage"] for s in b["stages"] if s["stage"] not in pa_]:
         ka, kb = pa_.get(stage), pb_.get(stage)

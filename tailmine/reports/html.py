@@ -23,8 +23,8 @@ th{background:#f0f2f5;font-weight:600} td.n,th.n{text-align:right;font-variant-n
 .muted{color:#6b7485} .note{background:#fff8e1;border-left:3px solid #f0b400;padding:6px 10px;margin:8px 0}
 details{margin:4px 0} summary{cursor:pointer} pre{white-space:pre-wrap;background:#f6f7f9;padding:8px;border-radius:4px;max-height:200px;overflow:auto;font-size:12px}
 svg{display:block;margin:8px 0} .grid{display:grid;grid-template-columns:1fr 1fr;gap:16px}
-td{overflow-wrap:break-word;vertical-align:top} h4{font-size:13px;margin:8px 0 4px}
-.sev-error{color:#fff;background:#c0392b;padding:1px 6px;border-radius:3px} .sev-warning{color:#1d2433;background:#f0b400;padding:1px 6px;border-radius:3px}
+td{overflow-wrap:anywhere;vertical-align:top} td.n,th{white-space:nowrap} h4{font-size:13px;margin:8px 0 4px}
+.sev-error{white-space:nowrap;color:#fff;background:#c0392b;padding:1px 6px;border-radius:3px} .sev-warning{white-space:nowrap;color:#1d2433;background:#f0b400;padding:1px 6px;border-radius:3px}
 #warnings{border-left:4px solid #f0b400}
 """
 PALETTE = ("#3b6fd8", "#e0703a", "#2c9c6a", "#a455c9", "#c9a227", "#d0435f", "#4aa3b5", "#7a8699")
@@ -279,7 +279,7 @@ def funnel_section(funnel: list[dict]) -> str:
     if losses:
         losses.sort(key=lambda r: (-r[3], r[0], r[1], r[2]))
         body += "<h3>Losses by source and reason</h3>" + _table(
-            ["stage", "source", "reason", "documents", "share of the source's documents in", "tokens (est.)"], losses, numeric=(3, 4, 5))
+            ["stage", "source", "reason", "documents", "share of its input", "tokens (est.)"], losses, numeric=(3, 4, 5))
     return body
 
 
