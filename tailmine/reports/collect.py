@@ -231,8 +231,9 @@ def _languages(out_table: Optional[pa.Table], removed: Optional[pa.Table]) -> Op
 
 def _sample_rows(table: pa.Table, n: int) -> list[dict]:
     """``n`` rows of ``table`` in stable-hash order of their ids: deterministic, spread over the files."""
-    rows = table.to_pylist()
-    return sorted(rows, key=lambda r: _stable_key(r.get("id")))[:n]
+    ids = table.column("id").to_pylist() if "id" in table.column_names else list(range(table.num_rows))
+    chosen = sorted(range(len(ids)), key=lambda i: _stable_key(ids[i]))[:n]
+    return table.take(pa.array(chosen, pa.int64())).to_pylist()
 
 
 def _document_example(row: dict, kind: str) -> dict:

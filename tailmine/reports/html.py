@@ -62,6 +62,8 @@ def _num(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_num(v) for v in value) + "]"
     if isinstance(value, dict):
+        if not value:
+            return "{}"
         return ", ".join(f"{visible_text(k)}: {_num(v)}" for k, v in value.items())
     return visible_text(value)
 
@@ -295,7 +297,7 @@ def reasons_section(report: dict) -> str:
         reasons = [(r, n, "dropped") for r, n in f["dropped"].items()] + [(r, n, "quarantined") for r, n in f["quarantined"].items()]
         if not reasons:
             continue
-        body += f"<h3>{_e(f['stage'])}</h3>" + bar_chart(f"reasons-{f['stage']}", [(f"{r} ({k})", n) for r, n, k in reasons], unit=" records")
+        body += f"<h3>{_e(f['stage'])}</h3>" + bar_chart(f"reasons-{f['stage']}", [(f"{r} ({k})", n) for r, n, k in reasons], unit=" records" if f["stage"] == "ingest" else " docs")
         for reason, n, kind in reasons:
             examples = report["samples"].get(f["stage"], {}).get(reason, [])
             kept = report.get("kept_samples", {}).get(f["stage"], {}).get(reason, [])
@@ -374,7 +376,8 @@ def tail_section(mixture: Optional[dict]) -> str:
     keys = [k for k in chosen if k.startswith("cov")]
     if not keys:
         return f"<p>{_e(metrics.get('note') or 'The mix stage wrote no tail metrics.')}</p>"
-    body = bar_chart("tail-coverage", [(f"{k} mixture", chosen[k]) for k in keys] + [(f"{k} passive", passive.get(k, 0)) for k in keys], unit=" (share of concepts)")
+    body = bar_chart("tail-coverage", [(f"{k} mixture", chosen[k]) for k in keys] + [(f"{k} passive", passive.get(k, 0)) for k in keys])
+    body += "<p class='muted'>cov_k: share of the tail concepts that the mixture (or the passive mixture of the same budget) exposes at least k times.</p>"
     rows = [[k, chosen.get(k), passive.get(k)] for k in sorted(set(chosen) | set(passive)) if isinstance(chosen.get(k, passive.get(k)), (int, float))]
     body += _table(["metric", "mixture", "passive"], rows, numeric=(1, 2))
     return body
@@ -388,7 +391,7 @@ def composition_section(mixture: Optional[dict]) -> str:
     total = sum((v.get("tokens") or 0) for v in by_source.values()) or 1
     if by_source:
         body += bar_chart("composition", [(name, v.get("tokens") or 0) for name, v in sorted(by_source.items())], unit=" tokens")
-        body += _table(["source", "documents", "tokens", "share of tokens", "epochs", "weight"],
+        body += _table(["source", "documents in the pool", "tokens", "share of tokens", "epochs", "weight"],
                        [[name, v.get("documents"), v.get("tokens"), (v.get("tokens") or 0) / total, v.get("epochs"), v.get("weight")] for name, v in sorted(by_source.items())],
                        numeric=range(1, 6))
     largest = mixture.get("largest_document")
