@@ -225,3 +225,25 @@ def test_histogram_ticks_are_labelled_and_distinct_on_narrow_and_log_ranges():
     assert re.findall(r'data-tick="x"[^>]*>([^<]+)<', log) == ["1", "10", "100", "1k", "10k", "100k"] and "(log scale)" in log
     assert re.findall(r'data-tick="y"[^>]*>([^<]+)<', log), "the count axis is labelled"
     assert nice_ticks(0, 600) == [0, 200, 400, 600]
+
+
+def test_sampled_report_still_sums_per_reason_and_marks_estimates(tmp_path):
+    data = collect(str(make_run(tmp_path / "run")), ReportConfig(max_rows=3))
+    for row in data["funnel"]:
+        for reason, n in row["dropped"].items():
+            assert sum(r.get(reason, 0) for r in row["dropped_by_source"].values()) == n, (row["stage"], reason)
+    filt = next(f for f in data["funnel"] if f["stage"] == "filter")
+    assert filt["exact_by_source"] is False and filt["dropped_by_source"][UNATTRIBUTED]["gopher_long_doc"] == 12, "3 of 15 removed rows read"
+    assert sum(filt["output_by_source"].values()) == filt["output"], "scaled up from the rows read"
+
+
+def test_report_command_needs_one_run_or_two_to_compare(tmp_path, capsys):
+    from tailmine.cli import main
+
+    run = make_run(tmp_path / "run")
+    assert main(["report", str(run), "--compare", str(run), str(run)]) == 2
+    assert main(["report"]) == 2
+    assert "RUN_DIR" in capsys.readouterr().err
+    assert main(["report", "--compare", str(run), str(run), "--out", str(tmp_path / "cmp")]) == 0
+    diff = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert diff["config"] == [] and all(f["output"]["delta"] == 0 for f in diff["funnel"]), "a run compared with itself differs nowhere"
