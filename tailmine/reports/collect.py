@@ -339,8 +339,9 @@ def _quarantine_rates(by_file: dict[str, dict[str, int]], table: Optional[pa.Tab
     counted per file, so the rate is of the records that could have become documents.
     """
     out_per_file: dict[str, int] = {}
-    if table is not None and "source_file" in table.column_names and table.num_rows == total:
-        out_per_file = {c["values"]: c["counts"] for c in pc.value_counts(table.column("source_file")).to_pylist()}
+    if table is not None and "source_file" in table.column_names and table.num_rows:
+        scale = total / table.num_rows  # 1 unless the stage was sampled (then an estimate)
+        out_per_file = {c["values"]: round(c["counts"] * scale) for c in pc.value_counts(table.column("source_file")).to_pylist()}
     rates = {}
     for f, reasons in sorted(by_file.items()):
         q = sum(reasons.values())
