@@ -63,7 +63,9 @@ def test_demo_report_warns_and_its_funnel_balances_per_source(demo_run):
     mix = next(f for f in data["funnel"] if f["stage"] == "mix")
     assert sum(mix["output_tokens_by_source"].values()) == mix["output_tokens"], "real tokens per source add up to the mixture"
     html = (demo_run / "report.html").read_text()
-    assert html.index('id="warnings"') < html.index('id="funnel"') and "fit_few_documents" not in html.split('id="funnel"')[1].split("</section>")[0]
+    assert html.index('id="warnings"') < html.index('id="funnel"')
+    concepts = html.split('<section id="concepts">')[1].split("</section>")[0]
+    assert "data-warning='fit_few_documents'" in concepts, "the plot of a fit on few documents says so where it is drawn"
 
 
 def test_cli_summary_and_report_show_the_same_token_estimate(demo_run):

@@ -428,18 +428,27 @@ def page(title: str, subtitle: str, sections: list[str]) -> str:
     )
 
 
+def _inline(warnings: list[dict], rules: tuple[str, ...]) -> str:
+    """The warnings about what a section shows, repeated where the reader looks at it."""
+    return "".join(f"<p class='note' data-warning='{_e(w['rule'])}'>⚠ {_e(w['message'])}</p>" for w in warnings if w["rule"] in rules)
+
+
 def render(report: dict[str, Any]) -> str:
     sections = report.get("sections", {})
     mixture = sections.get("mixture")
+    warnings = report.get("warnings", [])
     parts = [
-        _section("warnings", f"Warnings ({len(report.get('warnings', []))})", warnings_section(report.get("warnings", []))),
-        _section("funnel", "Funnel: documents and tokens per stage and source", funnel_section(report["funnel"])),
+        _section("warnings", f"Warnings ({len(warnings)})", warnings_section(warnings)),
+        _section("funnel", "Funnel: documents and tokens per stage and source",
+                 _inline(warnings, ("source_document_loss", "source_token_loss", "language_loss")) + funnel_section(report["funnel"])),
         _section("reasons", "Why records were dropped or quarantined (with examples, beside kept documents)", reasons_section(report)),
         _section("distributions", "Distributions: length, language, quality scores, duplicates", distributions_section(report.get("histograms") or {})),
-        _section("contamination", "Contamination per evaluation set", contamination_section(sections.get("contamination"))),
-        _section("concepts", "Concept rank–frequency (log–log) with the fitted power law", concepts_section(sections.get("concepts"))),
+        _section("contamination", "Contamination per evaluation set", _inline(warnings, ("contamination",)) + contamination_section(sections.get("contamination"))),
+        _section("concepts", "Concept rank–frequency (log–log) with the fitted power law",
+                 _inline(warnings, ("fit_few_documents", "fit_rejected", "fit_alpha_out_of_range")) + concepts_section(sections.get("concepts"))),
         _section("tail-coverage", "Tail coverage: mixture beside a passive mixture of the same budget", tail_section(mixture)),
-        _section("composition", "Mixture composition by source and epochs", composition_section(mixture)),
+        _section("composition", "Mixture composition by source and epochs",
+                 _inline(warnings, ("document_share", "holdout_empty", "holdout_undersized")) + composition_section(mixture)),
         _section("run", "Run details", run_section(report["stages"])),
     ]
     return page("tailmine data-quality report", report["run_dir"], parts)
