@@ -168,7 +168,6 @@ def _delta_row(label: list, d: dict) -> list:
 
 def render_compare(diff: dict) -> str:
     """``compare.html``: one self-contained page, config difference on top."""
-    n = 0
     sections = []
     config = diff["config"]
     body = _table(["stage", "setting", "A", "B"], [[c["stage"], c["key"], c["a"], c["b"]] for c in config]) if config else "<p>The two runs used the same settings in every stage they share.</p>"
@@ -197,8 +196,7 @@ def render_compare(diff: dict) -> str:
     rows = [[s, c["tokens"]["a"], c["tokens"]["b"], _e(_signed(c["tokens"]["delta"])), c["share"]["a"], c["share"]["b"]] for s, c in comp.items()]
     body = _table(["source", "tokens A", "tokens B", "Δ tokens", "share A", "share B"], rows, numeric=(1, 2, 3, 4, 5), raw=(3,)) if comp else "<p>Neither run has a mixture.</p>"
     sections.append(_section("composition", "Mixture composition by source", body))
-    for side in ("a", "b"):
-        n += len(diff["warnings"][side])
+    n = len(diff["warnings"]["a"]) + len(diff["warnings"]["b"])
     body = "<h3>A</h3>" + warnings_section(diff["warnings"]["a"]) + "<h3>B</h3>" + warnings_section(diff["warnings"]["b"])
     sections.append(_section("warnings", f"Warnings of each run ({n})", body))
     return page("tailmine run comparison", f"A: {diff['run_a']}   B: {diff['run_b']}", sections)

@@ -6,7 +6,6 @@ section carries an ``id`` and every chart ``data-plot``, so tests (and people) c
 from __future__ import annotations
 
 import html
-import json
 import math
 from typing import Any, Iterable, Optional
 
