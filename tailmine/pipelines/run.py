@@ -31,6 +31,7 @@ from typing import Any, Callable, Optional
 
 from tailmine.errors import ConfigError
 from tailmine.fileio import exists, expand_inputs, join, read_bytes, write_bytes_atomic
+from tailmine.reports.text import estimate_tokens
 from tailmine.schemas.manifest import Manifest
 
 RUN_STATE = "run-state.json"
@@ -258,8 +259,6 @@ def summary_table(manifests: dict[str, Manifest]) -> str:
 
     The estimate is the report's (:func:`tailmine.reports.text.estimate_tokens`): the terminal and
     ``report.html`` show the same number for the same stage."""
-    from tailmine.reports.text import estimate_tokens
-
     lines = [f"{'stage':<14}{'docs in':>11}{'docs out':>11}{'dropped':>10}{'quarantined':>13}{'tokens in':>14}{'tokens out':>14}"]
     tokens_in = "–"
     for name, m in manifests.items():
