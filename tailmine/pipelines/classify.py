@@ -59,7 +59,9 @@ log = logging.getLogger("tailmine.classify")
 @dataclass(frozen=True)
 class ScoreConfig:
     models: tuple[str, ...]
-    """Model directories (each with card.json); one score column per model, named by the card."""
+    """Model directories: tailmine models (card.json; the column is the card's name) or local Hugging Face
+    folders (config.json, model.safetensors, tokenizer.json; the column is quality_<folder name>, plus
+    <column>_int for regression heads)."""
     device: str = "auto"
     """Torch models: auto (cuda when available), cpu or cuda[:N]."""
     batch_size: int = 512
@@ -68,19 +70,29 @@ class ScoreConfig:
     """(column, threshold) pairs: rows scoring below a threshold are removed with reason low_<column>."""
     read_rows: int = 2048
     """Rows per Parquet batch when writing shards (a shard is read whole)."""
+    trust_pickle: bool = False
+    """Let a Hugging Face folder without safetensors load its pickle checkpoint (torch.load(weights_only=True))."""
 
 
-def model_columns(model_dirs: Iterable[str]) -> list[str]:
-    """The score column of every model (from its card); duplicate names are an error naming both directories."""
-    from tailmine.classifiers.card import read_card
+def describe_models(model_dirs: Iterable[str], trust_pickle: bool = False) -> list:
+    """:class:`~tailmine.classifiers.models.ModelInfo` of every model, checked on the driver (weights present,
+    hashed); two models writing one column is an error naming both directories."""
+    from tailmine.classifiers.models import describe_model
 
-    seen: dict[str, str] = {}
+    infos, seen = [], {}
     for model_dir in model_dirs:
-        name = read_card(model_dir)["name"]
-        if name in seen:
-            raise ConfigError(f"models {seen[name]} and {model_dir} both write the column {name!r}; give one a different --version")
-        seen[name] = model_dir
-    return list(seen)
+        info = describe_model(model_dir, trust_pickle)
+        for name in filter(None, (info.column, info.int_column)):
+            if name in seen:
+                raise ConfigError(f"models {seen[name]} and {model_dir} both write the column {name!r}; give one a different --version or folder name")
+            seen[name] = model_dir
+        infos.append(info)
+    return infos
+
+
+def model_columns(model_dirs: Iterable[str], trust_pickle: bool = False) -> list[str]:
+    """Every column the models write, in model order (a regression head's ``_int`` column after its score)."""
+    return [name for info in describe_models(model_dirs, trust_pickle) for name in (info.column, info.int_column) if name]
 
 
 class ReadShardFn(beam.DoFn):
@@ -106,8 +118,9 @@ class ReadShardFn(beam.DoFn):
         yield task, table
 
 
-def add_score_column(element, column: str):
-    """(task, PredictionResult(shard, scores)) -> (task, shard + float32 column ``column``, rounded)."""
+def add_score_column(element, column: str, int_column: Optional[str] = None):
+    """(task, PredictionResult(shard, scores)) -> (task, shard + float32 column ``column``, rounded; and,
+    for a regression head, int8 column ``int_column`` = round(clip(score, 0, 5)) from the unrounded score)."""
     import numpy as np
 
     task, result = element
@@ -116,8 +129,14 @@ def add_score_column(element, column: str):
         raise RuntimeError(f"{task.path}: {len(scores)} {column} scores for {shard.num_rows} rows")
     # Scores are float32: x * 1e6 is exact in float64, so this rounds exactly like round(x, 6) per value.
     rounded = np.round(np.asarray(scores, dtype=np.float32).astype(np.float64), SCORE_DECIMALS).astype(np.float32)
-    field = pa.field(column, pa.float32(), metadata={"doc": f"P(reference quality) from model {column}"})
-    return task, shard.append_column(field, pa.array(rounded, pa.float32()))
+    doc = f"score of regression model {column}" if int_column else f"P(reference quality) from model {column}"
+    shard = shard.append_column(pa.field(column, pa.float32(), metadata={"doc": doc}), pa.array(rounded, pa.float32()))
+    if int_column:
+        from tailmine.classifiers.hf_model import int_scores
+
+        field = pa.field(int_column, pa.int8(), metadata={"doc": f"{column} clipped to 0..5 and rounded (FineWeb-Edu's int_score)"})
+        shard = shard.append_column(field, pa.array(int_scores(scores), pa.int8()))
+    return task, shard
 
 
 class WriteScoredFn(beam.DoFn):
@@ -154,9 +173,9 @@ class ScoreShards(beam.PTransform):
 
     One element per shard all the way: read, one RunInference per model (each adds its column), write."""
 
-    def __init__(self, cfg: ScoreConfig, columns: list[str], out_dir: str, fingerprint: str):
+    def __init__(self, cfg: ScoreConfig, infos: list, out_dir: str, fingerprint: str):
         super().__init__()
-        self.cfg, self.columns, self.out_dir, self.fingerprint = cfg, columns, out_dir, fingerprint
+        self.cfg, self.infos, self.out_dir, self.fingerprint = cfg, infos, out_dir, fingerprint
 
     def expand(self, tasks):
         from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
@@ -169,12 +188,12 @@ class ScoreShards(beam.PTransform):
             | "ReadShards" >> beam.ParDo(ReadShardFn(self.out_dir, self.fingerprint)).with_outputs(ReadShardFn.FINISHED, main="shards")
         )
         shards = read.shards
-        for model_dir, column in zip(self.cfg.models, self.columns):
-            handler = KeyedModelHandler(QualityModelHandler(model_dir, self.cfg.device, self.cfg.batch_size))
+        for info in self.infos:
+            handler = KeyedModelHandler(QualityModelHandler(info.model_dir, self.cfg.device, self.cfg.batch_size, trust_pickle=self.cfg.trust_pickle))
             shards = (
                 shards
-                | f"Score_{column}" >> RunInference(handler)
-                | f"AddColumn_{column}" >> beam.Map(add_score_column, column)
+                | f"Score_{info.column}" >> RunInference(handler)
+                | f"AddColumn_{info.column}" >> beam.Map(add_score_column, info.column, info.int_column)
             )
         written = shards | "WriteShards" >> beam.ParDo(WriteScoredFn(self.out_dir, self.fingerprint, dict(self.cfg.min_scores), self.cfg.read_rows))
         return (written, read[ReadShardFn.FINISHED]) | "AllSummaries" >> beam.Flatten()
@@ -190,32 +209,31 @@ def run(
     progress: bool = True,
 ) -> Manifest:
     """Score every document shard of the stage in ``in_dir`` with every model; returns the manifest."""
-    from tailmine.classifiers.card import verify_model_files
     from tailmine.pipelines.options import pipeline_options
 
     if not cfg.models:
         raise ConfigError("models: give at least one model directory (--model)")
-    columns = model_columns(cfg.models)
+    infos = describe_models(cfg.models, cfg.trust_pickle)  # fail here, naming the file
+    columns = [name for info in infos for name in (info.column, info.int_column) if name]
     for column, _ in cfg.min_scores:
         if column not in columns:
             raise ConfigError(f"min_scores: {column!r} is not a model column; the models write {', '.join(columns)}")
-    cards = {c: verify_model_files(m) for c, m in zip(columns, cfg.models)}  # fail here, naming the file
     _, shards = stage_shards(in_dir)
     prepare_output(out_dir, force, resume)
     tasks = [ShardTask(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
     parameters = {
         "step": STAGE,
-        "models": {c: {"dir": m, "files": cards[c]["files"]} for c, m in zip(columns, cfg.models)},
+        "models": {info.column: info.manifest for info in infos},
         "min_scores": dict(cfg.min_scores),
     }
     run_fingerprint = fingerprint(parameters)
     inputs = [{"path": t.path, "bytes": t.bytes, "rows": t.rows} for t in tasks]
-    extra = {"columns": columns, "model_metrics": {c: cards[c]["metrics"] for c in columns}}
+    extra = {"columns": columns, "model_metrics": {info.column: info.metrics for info in infos}}
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     (
         pipeline
         | "ListShards" >> beam.Create(tasks, reshuffle=False)
-        | "ScoreShards" >> ScoreShards(cfg, columns, out_dir, run_fingerprint)
+        | "ScoreShards" >> ScoreShards(cfg, infos, out_dir, run_fingerprint)
         | "CollectSummaries" >> beam.combiners.ToList()
         | "WriteManifest" >> beam.ParDo(WriteManifest(STAGE, out_dir, parameters, inputs, extra))
     )
@@ -321,9 +339,7 @@ def run_stage(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_args
     if isinstance(source_dir, (list, tuple)):
         raise ConfigError("classify: cannot be the first stage; it scores the documents of the stage before it")
     model_dir = stage_model(cfg, source_dir, out_dir, beam_args, force, resume)
-    from tailmine.classifiers.card import read_card
-
-    column = read_card(model_dir)["name"]
+    column = describe_models([model_dir])[0].column
     score = ScoreConfig(
         models=(model_dir,), device=cfg.device, batch_size=cfg.batch_size,
         min_scores=((column, cfg.min_score),) if cfg.min_score > 0 else (),
