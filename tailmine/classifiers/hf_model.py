@@ -258,6 +258,8 @@ class HFScorer:
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids per text, truncated at the model's maximum; an empty encoding becomes one unknown token
         (a tokenizer without [CLS]/[SEP] gives none for ``""``, and a model cannot attend over nothing)."""
+        if not texts:
+            return []
         ids = self.tokenizer([t or "" for t in texts], truncation=True, max_length=self.max_length)["input_ids"]
         return [row if row else [self.fill_id] for row in ids]
 
@@ -310,3 +312,48 @@ class HFScorer:
 
 def load_hf(model_dir: str, device: str = "auto", trust_pickle: bool = False) -> HFScorer:
     return HFScorer(model_dir, device, trust_pickle)
+
+
+def write_random_bert(
+    out_dir: str,
+    texts: Sequence[str],
+    num_labels: int = 1,
+    vocab_size: int = 1000,
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    intermediate: int = 64,
+    max_positions: int = 128,
+    seed: int = 0,
+    initializer_range: float = 0.02,
+) -> str:
+    """A randomly initialised BERT classifier in Hugging Face format, built locally (nothing downloaded):
+    a WordPiece tokenizer trained on ``texts`` with ``tokenizers``, and ``BertForSequenceClassification``
+    with the given sizes. For tests (tiny sizes) and the GPU benchmark (BERT-base: hidden 768, 12 layers,
+    12 heads, 3072, 512 positions, vocab 30522). ``initializer_range``: std of the random weights; BERT's 0.02
+    gives nearly constant outputs, tests use a larger one so that scores differ between texts and a
+    parity check means something. Returns ``out_dir``."""
+    _require_transformers()
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+                                   mask_token="[MASK]", model_max_length=max_positions)
+    config = BertConfig(vocab_size=max(vocab_size, tok.get_vocab_size()), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                        intermediate_size=intermediate, max_position_embeddings=max_positions, num_labels=num_labels,
+                        problem_type="regression" if num_labels == 1 else "single_label_classification", initializer_range=initializer_range)
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config).eval()
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir)
+    fast.save_pretrained(out_dir)
+    return out_dir

@@ -364,18 +364,27 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="classify_command", metavar="ACTION", required=True)
     train = sub.add_parser("train", help="train a quality model and write MODEL_DIR with card.json")
-    train.add_argument("--positive", nargs="+", required=True, metavar="FILE", help="reference-quality inputs (files, globs, directories)")
-    train.add_argument("--negative", nargs="+", required=True, metavar="FILE", help="crawl inputs (files, globs, directories)")
-    train.add_argument("--kind", choices=("fasttext", "torch"), default="fasttext", help="model kind (default: fasttext)")
+    train.add_argument("--positive", nargs="+", default=[], metavar="FILE", help="reference-quality inputs (files, globs, directories); fasttext/torch")
+    train.add_argument("--negative", nargs="+", default=[], metavar="FILE", help="crawl inputs (files, globs, directories); fasttext/torch")
+    train.add_argument("--kind", choices=("fasttext", "torch", "encoder"), default="fasttext",
+                       help="model kind (default: fasttext); encoder: a head on a frozen Hugging Face encoder (--base, --labels)")
+    train.add_argument("--base", metavar="HF_DIR", help="encoder: local Hugging Face folder (config.json, model.safetensors, tokenizer.json)")
+    train.add_argument("--labels", metavar="FILE.jsonl", help='encoder: JSONL rows {"text": ..., "label": 0-5 or 0/1} (optional url, book/title, id)')
+    train.add_argument("--task", choices=("auto", "regression", "binary"), default="auto", help="encoder: head type (default: auto, binary when all labels are 0/1)")
+    train.add_argument("--label-key", default="label", help="encoder: the label's key in --labels rows (default: label)")
     train.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")
     train.add_argument("--seed", type=int, default=0, help="seed of split, order and initialisation (default: 0)")
     train.add_argument("--version", type=int, default=1, help="model version; the column is quality_<kind>_v<version> (default: 1)")
     train.add_argument("--heldout-fraction", type=float, default=0.2, help="share of groups held out for metrics (default: 0.2)")
     train.add_argument("--max-chunks-per-group", type=int, default=20, help="chunks kept per book / site / article (default: 20)")
+    train.add_argument("--device", default="cpu", help="encoder: where embeddings are computed: cpu, cuda[:N] or auto (default: cpu)")
     train.add_argument("--force", action="store_true", help="replace an existing model in MODEL_DIR")
     score = sub.add_parser("score", help="add one score column per model to every document shard")
     score.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage")
-    score.add_argument("--model", nargs="+", required=True, metavar="MODEL_DIR", help="model directories written by `classify train`")
+    score.add_argument("--model", nargs="+", required=True, metavar="MODEL_DIR",
+                       help="model directories written by `classify train`, or local Hugging Face folders (config.json, model.safetensors, tokenizer.json)")
+    score.add_argument("--trust-pickle", action="store_true",
+                       help="let a Hugging Face folder without model.safetensors load its .bin/.pt checkpoint (torch.load(weights_only=True))")
     score.add_argument("--out", required=True, metavar="DIR", help="output directory")
     score.add_argument("--device", default="auto", help="torch models: auto, cpu or cuda[:N] (default: auto)")
     score.add_argument("--batch-size", type=int, default=512, help="texts per model call (default: 512)")
@@ -399,7 +408,11 @@ def _parse_min_scores(items: list[str]) -> tuple[tuple[str, float], ...]:
 
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
+    if args.classify_command == "train" and args.kind == "encoder":
+        return _train_encoder(args)
     if args.classify_command == "train":
+        if not args.positive or not args.negative:
+            raise ConfigError("--positive and --negative are required for --kind fasttext/torch")
         from tailmine.classifiers.data import DataConfig
         from tailmine.classifiers.train import TrainConfig, train_model
 
@@ -415,8 +428,25 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         return 0
     from tailmine.cli import summarize
 
-    cfg = ScoreConfig(models=tuple(args.model), device=args.device, batch_size=args.batch_size, min_scores=_parse_min_scores(args.min_score))
+    cfg = ScoreConfig(models=tuple(args.model), device=args.device, batch_size=args.batch_size, min_scores=_parse_min_scores(args.min_score),
+                      trust_pickle=args.trust_pickle)
     manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
     print(summarize(manifest, args.out))
     print(f"  columns: {', '.join(manifest.extra.get('columns', []))}")
+    return 0
+
+
+def _train_encoder(args: argparse.Namespace) -> int:
+    from tailmine.classifiers.encoder_train import EncoderTrainConfig, train_encoder
+    from tailmine.classifiers.hf_model import _require_transformers
+
+    if not args.base or not args.labels:
+        raise ConfigError("--kind encoder needs --base HF_DIR and --labels FILE.jsonl")
+    _require_transformers()
+    cfg = EncoderTrainConfig(task=args.task, label_key=args.label_key, seed=args.seed, heldout_fraction=args.heldout_fraction)
+    card = train_encoder(args.base, args.labels, args.out, cfg, force=args.force, device=args.device)
+    d = card["data"]
+    metrics = ", ".join(f"{k} {v}" for k, v in card["metrics"].items())
+    print(f"{card['name']} ({card['task']} head): {d['train_documents']:,} training / {d['heldout_documents']:,} held-out documents; {metrics}\n"
+          f"  model card: {args.out.rstrip('/')}/README.md")
     return 0
