@@ -272,7 +272,7 @@ def _model_card(name: str, base_id: str, base_sha: str, data: dict, task: str, c
 def train_encoder(base_dir: str, labels_path: str, out_dir: str, cfg: EncoderTrainConfig = EncoderTrainConfig(), force: bool = False,
                   device: str = "cpu") -> dict:
     """Fit the head, write ``out_dir`` (HF folder + README.md model card), score the held-out rows through it; returns the card's metadata."""
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from tailmine.classifiers.hf_model import CARD_NAME, HF_CONFIG, HFScorer, column_for, describe_hf, weight_files
 
@@ -290,9 +290,12 @@ def train_encoder(base_dir: str, labels_path: str, out_dir: str, cfg: EncoderTra
     num_labels = 1 if task == "regression" else 2
     weights, names = weight_files(base_dir)  # safetensors only: a base is never unpickled here
     base_sha = sha256_bytes(open(os.path.join(base_dir, names[0]), "rb").read())
+    config = AutoConfig.from_pretrained(base_dir, local_files_only=True)
+    config.problem_type = None  # the base's own head (if any) is replaced: set the size first, then the type
+    config.num_labels = num_labels
+    config.problem_type = "regression" if task == "regression" else "single_label_classification"
     model = AutoModelForSequenceClassification.from_pretrained(
-        base_dir, local_files_only=True, use_safetensors=True, num_labels=num_labels,
-        problem_type="regression" if task == "regression" else "single_label_classification",
+        base_dir, config=config, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True
     )
     name = column_for(os.path.basename(os.path.normpath(out_dir)))
     base_id = str(model.config._name_or_path or base_dir)
