@@ -45,16 +45,18 @@ class QualityModelHandler(ModelHandler[Shard, PredictionResult, Any]):
         share_across_processes: Optional[bool] = None,
         cpu_threads: int = 1,
         trust_pickle: bool = False,
+        max_batch_tokens: int = 32768,
     ):
         """``device``: auto (cuda when available), cpu or cuda[:N] (torch models; fastText is CPU only).
         ``batch_size``: texts per model call. ``cpu_threads``: torch intra-op threads on CPU (Beam already
         runs one worker per core, so more threads would oversubscribe). ``trust_pickle``: let a Hugging Face
-        folder without safetensors load its pickle checkpoint (with ``torch.load(weights_only=True)``)."""
+        folder without safetensors load its pickle checkpoint (with ``torch.load(weights_only=True)``).
+        ``max_batch_tokens``: Hugging Face models: padded tokens per forward pass (texts sorted by length)."""
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model_dir, self.device, self.batch_size = model_dir, device, batch_size
-        self.cpu_threads, self.trust_pickle = cpu_threads, trust_pickle
+        self.cpu_threads, self.trust_pickle, self.max_batch_tokens = cpu_threads, trust_pickle, max_batch_tokens
         self._share = share_across_processes
 
     def load_model(self):
@@ -64,7 +66,7 @@ class QualityModelHandler(ModelHandler[Shard, PredictionResult, Any]):
             import torch
 
             torch.set_num_threads(self.cpu_threads)
-        return load_scorer(self.model_dir, self.device, self.trust_pickle)
+        return load_scorer(self.model_dir, self.device, self.trust_pickle, self.max_batch_tokens)
 
     def _on_gpu(self) -> bool:
         if self.device == "cpu":

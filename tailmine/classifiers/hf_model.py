@@ -230,7 +230,7 @@ def max_length(tokenizer, config) -> int:
 class HFScorer:
     """A loaded Hugging Face classifier: ``.name`` (the score column), ``.score(texts)`` -> float32 scores in input order."""
 
-    def __init__(self, model_dir: str, device: str = "auto", trust_pickle: bool = False, max_batch_tokens: int = 16384, max_batch_rows: int = 256):
+    def __init__(self, model_dir: str, device: str = "auto", trust_pickle: bool = False, max_batch_tokens: int = 32768, max_batch_rows: int = 1024):
         _require_transformers()
         import torch
 
@@ -310,8 +310,33 @@ class HFScorer:
         return out
 
 
-def load_hf(model_dir: str, device: str = "auto", trust_pickle: bool = False) -> HFScorer:
-    return HFScorer(model_dir, device, trust_pickle)
+def load_hf(model_dir: str, device: str = "auto", trust_pickle: bool = False, max_batch_tokens: int = 32768) -> HFScorer:
+    return HFScorer(model_dir, device, trust_pickle, max_batch_tokens)
+
+
+def wordpiece_vocab(texts: Sequence[str], vocab_size: int) -> dict[str, int]:
+    """A deterministic WordPiece vocabulary: BERT's special tokens, every character seen (alone and as a
+    ``##`` continuation, so no word is unknown), then the most frequent words (ties alphabetically).
+    Why not ``tokenizers``' WordPiece trainer: its ties fall out of hash-map order, so the same texts
+    gave a different tokenizer on every run, and tests built on it were not reproducible."""
+    from collections import Counter
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalize, split = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(word for word, _ in split.pre_tokenize_str(normalize.normalize_str(text)))
+    chars = sorted({c for word in counts for c in word})
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars]
+    seen = set(tokens)
+    for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(tokens) >= vocab_size:
+            break
+        if word not in seen:
+            tokens.append(word)
+            seen.add(word)
+    return {token: i for i, token in enumerate(tokens)}
 
 
 def write_random_bert(
@@ -328,22 +353,20 @@ def write_random_bert(
     initializer_range: float = 0.02,
 ) -> str:
     """A randomly initialised BERT classifier in Hugging Face format, built locally (nothing downloaded):
-    a WordPiece tokenizer trained on ``texts`` with ``tokenizers``, and ``BertForSequenceClassification``
+    a WordPiece tokenizer over ``texts`` (:func:`wordpiece_vocab`), and ``BertForSequenceClassification``
     with the given sizes. For tests (tiny sizes) and the GPU benchmark (BERT-base: hidden 768, 12 layers,
     12 heads, 3072, 512 positions, vocab 30522). ``initializer_range``: std of the random weights; BERT's 0.02
     gives nearly constant outputs, tests use a larger one so that scores differ between texts and a
     parity check means something. Returns ``out_dir``."""
     _require_transformers()
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok = Tokenizer(models.WordPiece(vocab=wordpiece_vocab(texts, vocab_size), unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",

@@ -38,12 +38,12 @@ def describe_model(model_dir: str, trust_pickle: bool = False) -> ModelInfo:
     return ModelInfo(model_dir, "tailmine", card["kind"], card["name"], None, {"dir": model_dir, "format": "tailmine", "files": card["files"]}, card["metrics"])
 
 
-def load_scorer(model_dir: str, device: str = "auto", trust_pickle: bool = False):
-    """The scorer (``.name``, ``.score(texts)``) of either format."""
+def load_scorer(model_dir: str, device: str = "auto", trust_pickle: bool = False, max_batch_tokens: int = 32768):
+    """The scorer (``.name``, ``.score(texts)``) of either format (``max_batch_tokens``: Hugging Face models only)."""
     from tailmine.classifiers.hf_model import load_hf, model_format
 
     if "://" not in model_dir and model_format(model_dir) == "hf":
-        return load_hf(model_dir, device, trust_pickle)
+        return load_hf(model_dir, device, trust_pickle, max_batch_tokens)
     from tailmine.classifiers.train import load_model
 
     return load_model(model_dir, device)

@@ -72,6 +72,9 @@ class ScoreConfig:
     """Rows per Parquet batch when writing shards (a shard is read whole)."""
     trust_pickle: bool = False
     """Let a Hugging Face folder without safetensors load its pickle checkpoint (torch.load(weights_only=True))."""
+    max_batch_tokens: int = 32768
+    """Hugging Face models: padded tokens per forward pass (a model call's texts are sorted by token length
+    and cut into batches of at most this many tokens: 64 texts of 512 tokens)."""
 
 
 def describe_models(model_dirs: Iterable[str], trust_pickle: bool = False) -> list:
@@ -189,7 +192,9 @@ class ScoreShards(beam.PTransform):
         )
         shards = read.shards
         for info in self.infos:
-            handler = KeyedModelHandler(QualityModelHandler(info.model_dir, self.cfg.device, self.cfg.batch_size, trust_pickle=self.cfg.trust_pickle))
+            handler = KeyedModelHandler(QualityModelHandler(
+                info.model_dir, self.cfg.device, self.cfg.batch_size, trust_pickle=self.cfg.trust_pickle, max_batch_tokens=self.cfg.max_batch_tokens
+            ))
             shards = (
                 shards
                 | f"Score_{info.column}" >> RunInference(handler)
@@ -388,6 +393,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     score.add_argument("--out", required=True, metavar="DIR", help="output directory")
     score.add_argument("--device", default="auto", help="torch models: auto, cpu or cuda[:N] (default: auto)")
     score.add_argument("--batch-size", type=int, default=512, help="texts per model call (default: 512)")
+    score.add_argument("--max-batch-tokens", type=int, default=32768, help="Hugging Face models: padded tokens per forward pass (default: 32768)")
     score.add_argument("--min-score", action="append", default=[], metavar="COLUMN=VALUE", help="remove rows scoring below VALUE (repeatable)")
     score.add_argument("--force", action="store_true", help="replace existing output in DIR")
     score.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR")
@@ -429,7 +435,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from tailmine.cli import summarize
 
     cfg = ScoreConfig(models=tuple(args.model), device=args.device, batch_size=args.batch_size, min_scores=_parse_min_scores(args.min_score),
-                      trust_pickle=args.trust_pickle)
+                      trust_pickle=args.trust_pickle, max_batch_tokens=args.max_batch_tokens)
     manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
     print(summarize(manifest, args.out))
     print(f"  columns: {', '.join(manifest.extra.get('columns', []))}")
