@@ -16,13 +16,14 @@ shards, Parquet shards out; DirectRunner in-process, one worker, as ``benchmarks
    regression head) and scores a stage of ``--encoder-docs`` documents with it: truncation at 512
    tokens, length-bucketed batches of at most ``--max-batch-tokens`` padded tokens, bf16 autocast.
 
-Per model it records wall-clock docs/s for the whole stage (Beam start-up included), the same for a
+``--workers N`` runs the scoring stage on N DirectRunner processes instead of one in-process worker
+(host-side featurisation / tokenisation in parallel; untested on a GPU so far). Per model it records wall-clock docs/s for the whole stage (Beam start-up included), the same for a
 one-document stage (start-up alone) and the rate with it taken off, mean GPU utilisation sampled with
 ``nvidia-smi`` every 0.2 s during the run, and for the encoder the achieved share of bf16 dense peak
 (``--peak-tflops``, default 989 for an H100 SXM; 2 x parameters x tokens FLOPs per document).
 Goals (issue #19, one H100-class GPU): >= 20,000 docs/s bag-of-n-grams, >= 3,000 docs/s encoder.
 
-``--smoke`` runs tiny sizes (a 2,000-document stage, 32 documents through the full-size encoder) so the
+``--smoke`` runs tiny sizes (a 2,000-document stage, 8 documents through the full-size encoder) so the
 script is known to work on a CPU; its figures are labelled CPU and say nothing about a GPU.
 """
 from __future__ import annotations
@@ -41,7 +42,8 @@ from classifiers import BEAM_ARGS, GpuSampler, document_pool, make_stage, train_
 BERT_BASE = dict(vocab_size=30522, hidden=768, layers=12, heads=12, intermediate=3072, max_positions=512)
 
 
-def run_stage(stage: str, model_dir: str, work: str, n_docs: int, device: str, batch_size: int, max_batch_tokens: int) -> tuple[float, float]:
+def run_stage(stage: str, model_dir: str, work: str, n_docs: int, device: str, batch_size: int, max_batch_tokens: int,
+              beam_args: list[str] = BEAM_ARGS) -> tuple[float, float]:
     """(wall seconds, mean GPU utilisation %) of ``classify score`` over ``stage``; checks every document came out."""
     from tailmine.pipelines import classify
 
@@ -50,7 +52,7 @@ def run_stage(stage: str, model_dir: str, work: str, n_docs: int, device: str, b
     cfg = classify.ScoreConfig(models=(model_dir,), device=device, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
     with GpuSampler() as sampler:
         start = time.perf_counter()
-        manifest = classify.run(stage, out, cfg, BEAM_ARGS, force=True, progress=False)
+        manifest = classify.run(stage, out, cfg, beam_args, force=True, progress=False)
         wall = time.perf_counter() - start
     if manifest.counts.output != n_docs:
         raise RuntimeError(f"{stage}: {manifest.counts.output} documents scored, expected {n_docs}")
@@ -58,10 +60,19 @@ def run_stage(stage: str, model_dir: str, work: str, n_docs: int, device: str, b
     return wall, sampler.mean
 
 
+def worker_args(workers: int) -> list[str]:
+    """DirectRunner options: in-process with one worker, or ``workers`` processes (host-side featurisation
+    and tokenisation then run in parallel; on a GPU the handler shares one model across them)."""
+    if workers <= 1:
+        return BEAM_ARGS
+    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+
+
 def measure(name: str, stage: str, tiny: str, model_dir: str, work: str, n_docs: int, args, flops_per_doc: float = 0.0) -> dict:
-    run_stage(tiny, model_dir, work, 1, args.device, args.batch_size, args.max_batch_tokens)  # warm caches (CUDA context, kernels)
-    startup, _ = run_stage(tiny, model_dir, work, 1, args.device, args.batch_size, args.max_batch_tokens)
-    wall, util = run_stage(stage, model_dir, work, n_docs, args.device, args.batch_size, args.max_batch_tokens)
+    beam = worker_args(args.workers)
+    run_stage(tiny, model_dir, work, 1, args.device, args.batch_size, args.max_batch_tokens, beam)  # warm caches (CUDA context, kernels)
+    startup, _ = run_stage(tiny, model_dir, work, 1, args.device, args.batch_size, args.max_batch_tokens, beam)
+    wall, util = run_stage(stage, model_dir, work, n_docs, args.device, args.batch_size, args.max_batch_tokens, beam)
     row = {
         "model": name, "docs": n_docs, "wall_s": round(wall, 2), "docs_per_s": round(n_docs / wall, 1),
         "startup_s": round(startup, 2), "docs_per_s_after_startup": round(n_docs / max(wall - startup, 1e-9), 1),
@@ -83,11 +94,12 @@ def main() -> int:
     parser.add_argument("--max-batch-tokens", type=int, default=65536, help="encoder: padded tokens per forward pass (default: 65,536 = 128 x 512)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak of the GPU in TFLOP/s (default: 989, H100 SXM)")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes (2,000 / 32 documents, pool 300): proves the script runs, on a CPU")
+    parser.add_argument("--workers", type=int, default=1, help="DirectRunner worker processes for the scoring stage (default: 1, in-process)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (2,000 / 8 documents, pool 300): proves the script runs, on a CPU")
     parser.add_argument("--out", default="bench-out/gpu_classify.json", help="where the JSON result goes")
     args = parser.parse_args()
     if args.smoke:
-        args.docs, args.encoder_docs, args.pool = min(args.docs, 2000), min(args.encoder_docs, 32), min(args.pool, 300)
+        args.docs, args.encoder_docs, args.pool = min(args.docs, 2000), min(args.encoder_docs, 8), min(args.pool, 300)
         args.batch_size, args.max_batch_tokens = min(args.batch_size, 512), min(args.max_batch_tokens, 8192)
 
     import torch
