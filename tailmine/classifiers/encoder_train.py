@@ -25,11 +25,9 @@ import gzip
 import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 import numpy as np
 
-from tailmine.classifiers.card import sha256_bytes
 from tailmine.errors import ConfigError, ModelError, OutputExistsError
 
 F1_THRESHOLD = 3.0
@@ -274,7 +272,7 @@ def train_encoder(base_dir: str, labels_path: str, out_dir: str, cfg: EncoderTra
     """Fit the head, write ``out_dir`` (HF folder + README.md model card), score the held-out rows through it; returns the card's metadata."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    from tailmine.classifiers.hf_model import CARD_NAME, HF_CONFIG, HFScorer, column_for, describe_hf, weight_files
+    from tailmine.classifiers.hf_model import CARD_NAME, HF_CONFIG, HFScorer, column_for, describe_hf, sha256_file, weight_files
 
     if os.path.exists(os.path.join(out_dir, HF_CONFIG)) or os.path.exists(os.path.join(out_dir, CARD_NAME)):
         if not force:
@@ -288,8 +286,8 @@ def train_encoder(base_dir: str, labels_path: str, out_dir: str, cfg: EncoderTra
     heldout = split_docs(docs, task, cfg.seed, cfg.heldout_fraction)
     labels = np.array([d.label for d in docs])
     num_labels = 1 if task == "regression" else 2
-    weights, names = weight_files(base_dir)  # safetensors only: a base is never unpickled here
-    base_sha = sha256_bytes(open(os.path.join(base_dir, names[0]), "rb").read())
+    _, names = weight_files(base_dir)  # safetensors only: a base is never unpickled here
+    base_sha = sha256_file(os.path.join(base_dir, names[0]))
     config = AutoConfig.from_pretrained(base_dir, local_files_only=True)
     config.problem_type = None  # the base's own head (if any) is replaced: set the size first, then the type
     config.num_labels = num_labels
@@ -317,7 +315,7 @@ def train_encoder(base_dir: str, labels_path: str, out_dir: str, cfg: EncoderTra
     result = metrics(task, labels[heldout], heldout_scores)
     data = {
         "labels_file": labels_path,
-        "labels_sha256": sha256_bytes(open(labels_path, "rb").read()),
+        "labels_sha256": sha256_file(labels_path),
         "documents": len(docs),
         "train_documents": int((~heldout).sum()),
         "heldout_documents": int(heldout.sum()),

@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from tailmine.classifiers.card import CARD_NAME, sha256_bytes
+from tailmine.classifiers.card import CARD_NAME
 from tailmine.errors import ModelError
 
 HF_CONFIG = "config.json"
@@ -153,17 +153,26 @@ def head_kind(config: dict, path: str = HF_CONFIG) -> str:
     )
 
 
-def describe_hf(model_dir: str, trust_pickle: bool = False) -> HFModelInfo:
-    """Check a Hugging Face folder on the driver (config, head, tokenizer present, safe weights) and hash its weights."""
+def sha256_file(path: str, chunk: int = 1 << 24) -> str:
+    """sha256 of a file read in 16 MB pieces (weights run to gigabytes)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_hf(model_dir: str, trust_pickle: bool = False, hash_weights: bool = True) -> HFModelInfo:
+    """Check a Hugging Face folder on the driver (config, head, tokenizer present, safe weights) and hash its
+    weights (workers pass ``hash_weights=False``: the driver has hashed them for the manifest)."""
     config = _read_config(model_dir)
     head = head_kind(config, os.path.join(model_dir, HF_CONFIG))
     if not os.path.isfile(os.path.join(model_dir, TOKENIZER)):
         raise ModelError(f"{model_dir}: {TOKENIZER} not found; found {', '.join(sorted(os.listdir(model_dir)))}")
     weights, names = weight_files(model_dir, trust_pickle)
-    files = {}
-    for name in names:
-        with open(os.path.join(model_dir, name), "rb") as handle:
-            files[name] = sha256_bytes(handle.read())
+    files = {name: sha256_file(os.path.join(model_dir, name)) if hash_weights else "" for name in names}
     name = config.get("tailmine_name") or os.path.basename(os.path.normpath(model_dir))
     model_id = config.get("tailmine_model_id") or config.get("_name_or_path") or os.path.basename(os.path.normpath(model_dir))
     return HFModelInfo(model_dir, column_for(name), str(model_id), head, weights, files, files[names[0]])
@@ -234,7 +243,7 @@ class HFScorer:
         _require_transformers()
         import torch
 
-        self.info = describe_hf(model_dir, trust_pickle)
+        self.info = describe_hf(model_dir, trust_pickle, hash_weights=False)
         self.name = self.info.column
         self.device = resolve_device(device)
         self.max_batch_tokens, self.max_batch_rows = max_batch_tokens, max_batch_rows
