@@ -270,6 +270,9 @@ def _model_card(name: str, base_id: str, base_sha: str, data: dict, task: str, c
 def train_encoder(base_dir: str, labels_path: str, out_dir: str, cfg: EncoderTrainConfig = EncoderTrainConfig(), force: bool = False,
                   device: str = "cpu") -> dict:
     """Fit the head, write ``out_dir`` (HF folder + README.md model card), score the held-out rows through it; returns the card's metadata."""
+    from tailmine.classifiers.hf_model import _require_transformers
+
+    _require_transformers()
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from tailmine.classifiers.hf_model import CARD_NAME, HF_CONFIG, HFScorer, column_for, describe_hf, sha256_file, weight_files
@@ -292,9 +295,16 @@ def train_encoder(base_dir: str, labels_path: str, out_dir: str, cfg: EncoderTra
     config.problem_type = None  # the base's own head (if any) is replaced: set the size first, then the type
     config.num_labels = num_labels
     config.problem_type = "regression" if task == "regression" else "single_label_classification"
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base_dir, config=config, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True
-    )
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report lists the head being replaced: that is the point, not news
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base_dir, config=config, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
     name = column_for(os.path.basename(os.path.normpath(out_dir)))
     base_id = str(model.config._name_or_path or base_dir)
     model.config.tailmine_name = name

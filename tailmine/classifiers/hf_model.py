@@ -52,9 +52,10 @@ CONVERT_HINT = (
 
 def _require_transformers():
     try:
-        import transformers  # noqa: F401
+        import transformers
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ModelError("Hugging Face models need the optional extra: pip install 'tailmine[hf]' (transformers, safetensors)") from exc
+    transformers.utils.logging.disable_progress_bar()  # one bar per load on every worker says nothing about the run
 
 
 def is_hf_dir(model_dir: str) -> bool:
