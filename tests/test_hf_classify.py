@@ -366,3 +366,15 @@ def test_cli_trains_an_encoder_head_deterministically_and_scores_with_it(graded_
     kept = _read_scored(scored)
     assert (kept.column("quality_edu_head").to_numpy() >= 2.5).all()
     assert manifest.counts.output + manifest.counts.dropped.get("low_quality_edu_head", 0) == manifest.counts.input
+
+
+def test_run_config_classify_section_scores_with_a_hugging_face_model(stage_dir, binary_dir, tmp_path):
+    """``classify: {model: HF_DIR}`` in a ``tailmine run`` config scores the previous stage with it."""
+    from tailmine.pipelines.classify import ClassifyStageConfig, run_stage
+
+    manifest = run_stage(ClassifyStageConfig(model=binary_dir, device="cpu", min_score=0.5), stage_dir, str(tmp_path / "classify"),
+                         TEST_BEAM_ARGS, force=True, resume=False)
+    assert manifest.extra["columns"] == ["quality_binary_clf"]
+    kept = _read_scored(str(tmp_path / "classify"))
+    assert (kept.column("quality_binary_clf").to_numpy() >= 0.5).all()
+    assert manifest.counts.input == manifest.counts.output + manifest.counts.dropped.get("low_quality_binary_clf", 0)

@@ -354,15 +354,19 @@ def run_stage(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_args
 
 # --- command line: `tailmine classify train|score` ----------------------------------------------
 
-HELP = "train quality classifiers (fastText, torch) and add their scores as columns"
+HELP = "train quality classifiers (fastText, torch, encoder heads) and add their scores as columns"
 DESCRIPTION = (
     "train: DCLM-style quality model from reference-quality files (--positive: books, encyclopedic or\n"
     "  documentation pages) and crawl files (--negative), read in any format `ingest` reads. Writes\n"
     "  MODEL_DIR with the weights and card.json (data, sizes, hyper-parameters, seed, sha256 of the\n"
     "  weights, held-out ROC AUC and precision at k, the features the model learnt).\n"
+    "  --kind encoder --base HF_DIR --labels FILE.jsonl: a regression (0-5) or binary head on a frozen\n"
+    "  Hugging Face encoder, written as a Hugging Face folder with a README.md model card.\n"
     "score: adds one float32 column per --model (named by the model, e.g. quality_fasttext_v1) to every\n"
-    "  document shard of a finished stage, through Beam RunInference; torch models use the GPU when\n"
-    "  there is one. Nothing is removed unless --min-score COLUMN=VALUE is given."
+    "  document shard of a finished stage, through Beam RunInference; torch and Hugging Face models use\n"
+    "  the GPU when there is one. A local Hugging Face folder (config.json, model.safetensors,\n"
+    "  tokenizer.json) writes quality_<folder> (+ quality_<folder>_int for regression heads).\n"
+    "  Nothing is removed unless --min-score COLUMN=VALUE is given."
 )
 
 
