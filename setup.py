@@ -43,7 +43,10 @@ setup(
     ],
     extras_require={
         # trafilatura is the extraction oracle in tests and the reference in benchmarks.
-        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]"],
+        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]",
+                "transformers>=4.40", "safetensors>=0.4"],
+        # local Hugging Face checkpoints as quality models (classify score --model HF_DIR, classify train --kind encoder)
+        "hf": ["transformers>=4.40", "safetensors>=0.4"],
         # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)
         "bench": ["rensa"],
         "gcp": ["apache-beam[gcp]"],
