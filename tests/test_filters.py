@@ -113,13 +113,18 @@ def test_every_rule_passes_real_prose_and_fails_a_real_text_counterexample(corpo
         assert not _fails(rule, prose), f"{rule} drops real prose"
     for rule in failing:
         assert _fails(rule, failing[rule]), f"{rule} keeps its counterexample"
-    # lang_low_score (off by default; FineWeb's 0.65): English prose passes, English and French words
-    # interleaved (two real books) fail
+    # lang_low_score (off by default) with per-language confidence thresholds (FineWeb2 calibrates one per
+    # language): English prose passes en's 0.65, English and French words interleaved (two real books,
+    # fastText calls it French at ~0.75) fail fr's 0.85
     ident, rule = LanguageIdentifier(), RULES_BY_NAME["lang_low_score"]
+    limits = FilterConfig(languages={"en": {"lang_low_score": 0.65}, "fr": {"lang_low_score": 0.85}}).threshold_table()
     french = _book(corpora, _fr_name(corpora), 30000, 6000)
     mixed = " ".join(w for pair in zip(prose.split()[:100], french.split()[:100]) for w in pair)
-    assert not rule.fails(ident.identify(prose)[1], 0.65) and rule.fails(ident.identify(mixed)[1], 0.65)
-    assert not rule.fails(ident.identify(mixed)[1], rule.default)
+    (prose_lang, prose_score), (mixed_lang, mixed_score) = ident.identify(prose), ident.identify(mixed)
+    assert (prose_lang, mixed_lang) == ("en", "fr")
+    assert not rule.fails(prose_score, limits["en"]["lang_low_score"]) and rule.fails(mixed_score, limits["fr"]["lang_low_score"])
+    assert not rule.fails(ident.identify(french)[1], limits["fr"]["lang_low_score"])
+    assert not rule.fails(mixed_score, rule.default)
 
 
 def test_rules_are_language_aware_for_chinese():
