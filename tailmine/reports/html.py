@@ -205,12 +205,12 @@ def render(report: dict[str, Any]) -> str:
     if contamination:
         per_set = contamination.get("decontamination") or {}
         rows = [
-            [name, v.get("items"), v.get("items_too_short"), v.get("items_found"), v.get("documents_affected")]
+            [name, v.get("items"), v.get("items_too_short"), v.get("items_found"), v.get("documents_affected"), v.get("tokens_removed")]
             for name, v in sorted(per_set.items())
             if isinstance(v, dict)
         ]
         body = (
-            _table(["eval set", "items", "too short to match", "items found", "documents affected"], rows, numeric=(1, 2, 3, 4))
+            _table(["eval set", "items", "too short to match", "items found", "documents affected", "tokens removed"], rows, numeric=(1, 2, 3, 4, 5))
             if rows
             else f"<pre>{_e(json.dumps(contamination, indent=1)[:3000])}</pre>"
         )
