@@ -3,10 +3,13 @@ plus the stage end to end (drop, excise, contamination.parquet, manifest summary
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
+import io
 import json
 import random
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -367,10 +370,7 @@ def test_eval_archives_load_as_archives_of_eval_files(corpora):
     assert notes == [f"{bbh}::bbh/README.md: skipped: documentation, not eval items"]
     first = mmlu_items[0]
     with tarfile.open(mmlu) as tar:
-        import csv as _csv
-        import io as _io
-
-        rows = list(_csv.DictReader(_io.StringIO(tar.extractfile(first.eval_file.split("::")[1]).read().decode())))
+        rows = list(csv.DictReader(io.StringIO(tar.extractfile(first.eval_file.split("::")[1]).read().decode())))
     assert first.text == rows[0]["question"]
 
 
@@ -384,8 +384,6 @@ def test_unreadable_archive_names_the_file_and_member(corpora, tmp_path):
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(InputError, match=r"broken\.zip: not a readable archive"):
         read_eval_items(str(broken), DecontamConfig())
-    import zipfile
-
     bad_member = tmp_path / "bad-member.zip"
     with zipfile.ZipFile(bad_member, "w") as z:
         z.writestr("sets/ok.jsonl", json.dumps({"question": GSM}) + "\n")
@@ -400,8 +398,6 @@ def test_eval_folders_skip_readme_and_license_with_a_note_and_unknown_files_are_
     (folder / "README.md").write_text("# My eval sets\nWhich of these organs produces insulin in the human body?\n")
     (folder / "LICENSE").write_text("MIT License\n")
     (folder / "gsm.jsonl").write_text(json.dumps({"question": GSM}) + "\n")
-    import zipfile
-
     with zipfile.ZipFile(folder / "more.zip", "w") as z:
         z.writestr("nq.jsonl", json.dumps({"question": NQ}) + "\n")
         z.writestr("LICENSE.txt", "Apache License 2.0, every line of it\n")
