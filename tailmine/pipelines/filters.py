@@ -19,7 +19,7 @@ from typing import Optional
 import pyarrow as pa
 
 from tailmine.filters.config import FilterConfig
-from tailmine.filters.langid import LanguageIdentifier
+from tailmine.filters.langid import MODEL_NAME as LANGID_MODEL, LanguageIdentifier
 from tailmine.filters.pii import PII_TYPES, redact
 from tailmine.filters.quality import SIGNAL_NAMES, VERSION, quality_signals
 from tailmine.filters.rules import RULES
@@ -40,7 +40,7 @@ class FilterStep(ShardStep):
         self._table = self.cfg.threshold_table()
 
     def parameters(self) -> dict:
-        return self.cfg.to_dict()
+        return {**self.cfg.to_dict(), "langid_model": LANGID_MODEL}
 
     def setup(self) -> None:
         self._langid.setup()
