@@ -21,28 +21,31 @@ except ImportError:  # pragma: no cover
 _CHUNK = 1 << 20
 
 
-def _skip_line(handle) -> int:
+def _skip_line(handle, limit: Optional[int] = None) -> int:
     """Read past the end of the current line in ``_CHUNK`` pieces (never the whole line at once);
-    returns the bytes skipped."""
+    returns the bytes skipped. With ``limit``, stop once that many bytes were skipped (the line runs
+    past the caller's range, so nothing beyond it matters)."""
     skipped = 0
-    while True:
+    while limit is None or skipped < limit:
         rest = handle.readline(_CHUNK)
         skipped += len(rest)
         if not rest or rest.endswith(b"\n"):
-            return skipped
+            break
+    return skipped
 
 
 def _lines(handle, start: int, end: Optional[int], cap: int):
     """Yield (offset, line_bytes_or_None_if_too_long) for lines starting in [start, end).
 
     No read is larger than ``cap + 1`` bytes, so a giant line costs ``cap`` bytes of memory wherever
-    the range starts, mid-line included.
+    the range starts, mid-line included; a range that starts inside a line longer than itself reads
+    only its own bytes (not the rest of the line: 64 ranges of one 1 GiB line would read 32 GiB).
     """
     pos = start
     if start > 0:
         handle.seek(start - 1)
         if handle.read(1) != b"\n":  # the line under `start` belongs to the previous range
-            pos = start + _skip_line(handle)
+            pos = start + _skip_line(handle, None if end is None else end - start)
     while end is None or pos < end:
         line = handle.readline(cap + 1)
         if not line:

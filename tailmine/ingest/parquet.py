@@ -20,7 +20,7 @@ from tailmine.ingest import records as r
 from tailmine.ingest.jsonl import FieldNames, row_from_mapping
 
 BATCH_ROWS = 1024
-MIN_READ_BUDGET = 128 << 20
+MIN_READ_BUDGET = 8 << 20
 READ_BUDGET_DOCS = 8
 """The read budget is ``max(MIN_READ_BUDGET, READ_BUDGET_DOCS * max_doc_bytes)`` decoded bytes."""
 READ_BUFFER = 8 << 20  # column chunks are streamed through this buffer, not read whole

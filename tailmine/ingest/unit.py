@@ -131,7 +131,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
 
     fingerprint = cfg.fingerprint()
     previous = finished_summary(out_dir, unit.index, fingerprint)
-    if previous is not None and previous.get("slices") == [asdict(s) for s in unit.slices]:
+    if previous is not None and previous.get("slices") == _slice_records(unit):
         return previous
     if extractor is None:
         from tailmine.ingest.extract import get_extractor
@@ -166,7 +166,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
     summary = {
         "unit": unit.index,
         "fingerprint": fingerprint,
-        "slices": [asdict(s) for s in unit.slices],
+        "slices": _slice_records(unit),
         "input_bytes": unit.input_bytes,
         "seconds": round(time.perf_counter() - started, 3),
         "outputs": [asdict(s) for s in docs.close()],
@@ -178,6 +178,11 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
     counts.check_balanced(f"unit {unit.index}")
     save_summary(out_dir, summary)
     return summary
+
+
+def _slice_records(unit: WorkUnit) -> list[dict]:
+    """The unit's slices for its summary, which Beam encodes as UTF-8: non-UTF-8 names escaped."""
+    return [{**asdict(s), "path": printable_path(s.path)} for s in unit.slices]
 
 
 def _reject_row(path: str, outcome: r.Reject) -> dict:
