@@ -6,8 +6,11 @@ Anything after a bare ``--`` is handed to Apache Beam unchanged (``--runner=Data
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
+import re
 import sys
 from typing import Optional, Sequence
 
@@ -88,6 +91,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except TailmineError as exc:
         print(f"tailmine: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        line = storage_error_line(exc)
+        if line is None:
+            raise
+        print(f"tailmine: error: {line}", file=sys.stderr)
+        return 2
+
+
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\] ([^:\n]+)(?:: '([^'\n]*)')?")
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "free some space (or choose another --out) and rerun with --resume: finished units are kept",
+    errno.EDQUOT: "free some space in your quota (or choose another --out) and rerun with --resume: finished units are kept",
+    errno.EROFS: "the file system is read-only: choose another --out",
+    errno.EACCES: "give this user access to it (write for --out, read for inputs and models) or choose another --out",
+    errno.EPERM: "give this user access to it (write for --out, read for inputs and models) or choose another --out",
+}
+
+
+def storage_error_line(exc: BaseException) -> Optional[str]:
+    """One line for a full disk, a read-only file system or a refused permission, saying what to do;
+    None for any other error (a bug keeps its traceback).
+
+    A worker's error reaches the driver wrapped by Beam (its type lost, its text kept), so the
+    ``[Errno N] message: 'path'`` text is recognised as well as the exception chain.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+            where = f": {exc.filename}" if exc.filename else ""
+            return f"{exc.strerror or os.strerror(exc.errno)}{where}; {_STORAGE_ERRNOS[exc.errno]}"
+        for match in _ERRNO_IN_TEXT.finditer(str(exc)):
+            code = int(match.group(1))
+            if code in _STORAGE_ERRNOS:
+                where = f": {match.group(3)}" if match.group(3) else ""
+                return f"{match.group(2).strip()}{where}; {_STORAGE_ERRNOS[code]}"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def summarize(manifest, out_dir: str) -> str:

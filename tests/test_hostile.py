@@ -320,3 +320,126 @@ def test_file_that_cannot_be_opened_is_unreadable_not_corrupt(tmp_path, monkeypa
     monkeypatch.setattr(unit_module, "open_raw", refuse)
     outcomes = list(unit_module._outcomes(Slice(str(path), path.stat().st_size, "jsonl"), IngestConfig(), None))
     assert [(o.reason, o.action) for o in outcomes] == [("unreadable_file", "quarantined")]
+
+
+# ------------------------------------------------------------------------------- models and storage
+
+
+def _tiny_fasttext_bin(tmp_path: Path) -> bytes:
+    import fasttext
+
+    train = tmp_path / "train.txt"
+    train.write_text("".join(f"__label__hq fine words number {i % 7}\n__label__cc spam click buy {i % 5}\n" for i in range(50)))
+    model = fasttext.train_supervised(input=str(train), dim=8, epoch=1, bucket=1000, minn=0, maxn=0, thread=1, verbose=0)
+    model.save_model(str(tmp_path / "model.bin"))
+    return (tmp_path / "model.bin").read_bytes()
+
+
+def _model_dir(root: Path, kind: str, files: dict[str, bytes]) -> str:
+    """A model folder whose card carries the sha256 of ``files``: the hash matches, the content is hostile."""
+    import hashlib
+
+    root.mkdir()
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    card = {"name": f"quality_{kind}_v1", "kind": kind, "metrics": {}, "files": {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}}
+    (root / "card.json").write_text(json.dumps(card))
+    return str(root)
+
+
+class _RunsCode:
+    """Unpickling this would run a shell command that leaves a marker file."""
+
+    marker = ""
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _error_lines(done: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in done.stderr.splitlines() if line.strip() and not line.startswith(("WARNING", "PEAK_RSS_KB"))]
+
+
+def test_hostile_models_fail_as_one_line_before_any_work(tmp_path):
+    """A 300-byte truncated fastText model.bin and a pickle that would run code, each with a card whose
+    sha256 was updated to match: one error line naming the file, before any work. The fastText case runs
+    the real command in a child (its old failure was a 6 GiB allocation); the pickle is checked in process."""
+    import pickle
+
+    from tailmine.classifiers.card import ModelError, verify_model_files
+
+    truncated = _model_dir(tmp_path / "ft", "fasttext", {"model.bin": _tiny_fasttext_bin(tmp_path)[:300]})
+    args = [sys.executable, "-m", "tailmine.cli", "classify", "score", "--in", str(tmp_path / "none"), "--model", truncated, "--out", str(tmp_path / "out")]
+    done, peak = run_measured(args, tmp_path)
+    lines = _error_lines(done)
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert lines[0].startswith(f"tailmine: error: {truncated}/model.bin: not a complete fastText model")
+    assert peak < RSS_LIMIT  # (the unchecked fastText loader allocated 6 GiB for this file)
+    _RunsCode.marker = str(tmp_path / "pwned")
+    evil = _model_dir(tmp_path / "pt", "torch", {"vocab.json": b"{}", "model.pt": pickle.dumps({"weight": _RunsCode()})})
+    with pytest.raises(ModelError) as caught:
+        verify_model_files(evil)
+    assert "\n" not in str(caught.value) and str(caught.value).startswith(f"{evil}/model.pt: not a torch checkpoint")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_model_loaders_check_structure_before_native_code(tmp_path):
+    import torch
+
+    from tailmine.classifiers.card import ModelError, check_weights
+    from tailmine.classifiers.fasttext_model import check_fasttext_bin
+
+    whole = _tiny_fasttext_bin(tmp_path)
+    check_fasttext_bin(whole, "model.bin")  # a real model passes
+    for cut in (300, len(whole) - 1):
+        with pytest.raises(ModelError, match="not a complete fastText model"):
+            check_fasttext_bin(whole[:cut], "model.bin")
+    with pytest.raises(ModelError, match="bytes follow the output matrix"):
+        check_fasttext_bin(whole + b"\0", "model.bin")
+    _RunsCode.marker = str(tmp_path / "pwned")
+    import io
+
+    packed = io.BytesIO()
+    torch.save({"weight": _RunsCode()}, packed)  # a real torch zip checkpoint whose pickle would run code
+    with pytest.raises(ModelError) as caught:
+        check_weights("torch", "m/model.pt", packed.getvalue())
+    assert "\n" not in str(caught.value) and "cannot load the torch weights safely" in str(caught.value)
+    assert not (tmp_path / "pwned").exists()
+    good = io.BytesIO()
+    torch.save({"weight": torch.zeros(2)}, good)
+    check_weights("torch", "m/model.pt", good.getvalue())
+
+
+def test_disk_full_and_permission_denied_are_one_line(tmp_path, monkeypatch, capsys):
+    from conftest import TEST_BEAM_ARGS
+    from tailmine import cli
+    from tailmine.pipelines import ingest
+    from tailmine.schemas import shards
+
+    (tmp_path / "a.jsonl").write_bytes(b"".join(GOOD))
+
+    def full(path):
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(shards, "create_hashing", full)
+    argv = ["ingest", str(tmp_path / "a.jsonl"), "--out", str(tmp_path / "out"), "--no-progress", "--", *TEST_BEAM_ARGS]
+    assert cli.main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("tailmine: error: No space left on device") and "--resume" in err[0], err
+
+    def refused(out_dir, force, resume):
+        raise PermissionError(13, "Permission denied", out_dir)
+
+    monkeypatch.setattr(ingest, "prepare_output", refused)
+    assert cli.main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [f"tailmine: error: Permission denied: {tmp_path / 'out'}; give this user access to it (write for --out, read for inputs and models) or choose another --out"]
+
+
+def test_storage_errors_are_recognised_through_beam_wrapping():
+    from tailmine.cli import storage_error_line
+
+    wrapped = RuntimeError("Traceback (most recent call last):\n  ...\nOSError: [Errno 28] No space left on device: '/data/out/docs/.tmp-part-00000-000.parquet' [while running 'IngestUnit']")
+    assert storage_error_line(wrapped).startswith("No space left on device: /data/out/docs/.tmp-part-00000-000.parquet; free some space")
+    assert storage_error_line(ValueError("[Errno 2] No such file or directory: 'x'")) is None  # not a storage problem
+    assert storage_error_line(KeyError("text")) is None
