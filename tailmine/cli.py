@@ -101,8 +101,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 _ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\] ([^:\n]+)(?:: '([^'\n]*)')?")
 _STORAGE_ERRNOS = {
-    errno.ENOSPC: "free some space (or choose another --out) and rerun with --resume: finished units are kept",
-    errno.EDQUOT: "free some space in your quota (or choose another --out) and rerun with --resume: finished units are kept",
+    errno.ENOSPC: "free some space (or choose another --out) and rerun (a stage command with --resume): finished work is kept",
+    errno.EDQUOT: "free some of your quota (or choose another --out) and rerun (a stage command with --resume): finished work is kept",
     errno.EROFS: "the file system is read-only: choose another --out",
     errno.EACCES: "give this user access to it (write for --out, read for inputs and models) or choose another --out",
     errno.EPERM: "give this user access to it (write for --out, read for inputs and models) or choose another --out",

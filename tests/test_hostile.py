@@ -326,12 +326,11 @@ def test_file_that_cannot_be_opened_is_unreadable_not_corrupt(tmp_path, monkeypa
 
 
 def _tiny_fasttext_bin(tmp_path: Path) -> bytes:
-    import fasttext
+    """A real model.bin, trained the project's way (in a child: fastText in a used process can hit NaN)."""
+    from tailmine.classifiers.fasttext_model import FastTextParams, train_fasttext
 
-    train = tmp_path / "train.txt"
-    train.write_text("".join(f"__label__hq fine words number {i % 7}\n__label__cc spam click buy {i % 5}\n" for i in range(50)))
-    model = fasttext.train_supervised(input=str(train), dim=8, epoch=1, bucket=1000, minn=0, maxn=0, thread=1, verbose=0)
-    model.save_model(str(tmp_path / "model.bin"))
+    texts = [f"fine words number {i % 7}" for i in range(50)] + [f"spam click buy {i % 5}" for i in range(50)]
+    train_fasttext(texts, [1] * 50 + [0] * 50, FastTextParams(dim=8, epoch=1, bucket=1000), 0, str(tmp_path / "model.bin"))
     return (tmp_path / "model.bin").read_bytes()
 
 

@@ -103,7 +103,11 @@ def read_warc(path: str, cfg, extractor, source_hint: str = "warc") -> Iterator[
                 yield r.quarantine(r.DECOMPRESSION_LIMIT, index, rec.stream_pos, f"reading stopped: {exc}")
                 return
             decompressed += rec.content_length
-            yield _warc_record(rec, index, path, cfg, extractor, WarcRecordType)
+            try:
+                outcome = _warc_record(rec, index, path, cfg, extractor, WarcRecordType)
+            except Exception as exc:  # one record that breaks decoding or extraction: that record only
+                outcome = r.quarantine(r.CORRUPT_RECORD, index, rec.stream_pos, f"{type(exc).__name__}: {exc}")
+            yield outcome
     except Exception as exc:  # the container itself broke: everything after this point is unreadable
         yield r.quarantine(r.CORRUPT_RECORD, index + 1, None, f"WARC parser stopped: {exc}")
     finally:
