@@ -141,6 +141,16 @@ def expand_inputs(patterns: Iterable[str]) -> list[InputFile]:
     return sorted(found.values())
 
 
+def readable_inputs(patterns: Iterable[str]) -> list[InputFile]:
+    """:func:`expand_inputs` for inputs that must all be read (evaluation sets, training data): an
+    entry that cannot be read is an :class:`InputError` naming each one, not a record to quarantine."""
+    files = expand_inputs(patterns)
+    bad = [f for f in files if f.problem]
+    if bad:
+        raise InputError("cannot read: " + "; ".join(f"{printable_path(f.path)} ({f.problem}: {f.detail})" for f in bad))
+    return files
+
+
 def _expand_remote(pattern: str) -> list[InputFile]:
     try:
         results = FileSystems.match([pattern])[0].metadata_list

@@ -442,3 +442,15 @@ def test_storage_errors_are_recognised_through_beam_wrapping():
     assert storage_error_line(wrapped).startswith("No space left on device: /data/out/docs/.tmp-part-00000-000.parquet; free some space")
     assert storage_error_line(ValueError("[Errno 2] No such file or directory: 'x'")) is None  # not a storage problem
     assert storage_error_line(KeyError("text")) is None
+
+
+def test_inputs_that_must_be_read_fail_naming_each_broken_one(tmp_path):
+    """Evaluation sets are not quarantined record by record: a broken entry stops decontaminate at once."""
+    from tailmine.errors import InputError
+    from tailmine.fileio import readable_inputs
+
+    (tmp_path / "eval.jsonl").write_bytes(GOOD[0])
+    os.symlink("gone.jsonl", tmp_path / "dangling.jsonl")
+    with pytest.raises(InputError, match=r"cannot read: .*dangling\.jsonl \(broken_link: dangling symlink to 'gone\.jsonl'\)"):
+        readable_inputs([str(tmp_path)])
+    assert [Path(f.path).name for f in readable_inputs([str(tmp_path / "eval.jsonl")])] == ["eval.jsonl"]

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tailmine.errors import ConfigError
-from tailmine.fileio import expand_inputs, join, open_raw, write_bytes_atomic
+from tailmine.fileio import join, open_raw, readable_inputs, write_bytes_atomic
 from tailmine.filters.decontam import DecontamConfig, EvalIndex, document_words, excise, read_eval_items
 from tailmine.pipelines.stage import ShardStep, run_map_stage
 from tailmine.schemas.manifest import Manifest
@@ -86,7 +86,7 @@ def load_index(cfg: DecontamConfig) -> tuple[EvalIndex, list[str], dict[str, str
     """The eval index of ``cfg.eval`` (files, globs or folders), the file list and their SHA-256."""
     if not cfg.eval:
         raise ConfigError("eval: at least one evaluation file is required (--eval FILE...)")
-    paths = [f.path for f in expand_inputs(cfg.eval)]
+    paths = [f.path for f in readable_inputs(cfg.eval)]
     digests = {}
     for path in paths:
         with open_raw(path) as handle:
