@@ -342,6 +342,10 @@ class _Limited:
     def seekable(self) -> bool:
         return False
 
+    def tell(self) -> int:
+        """Decompressed bytes handed out so far (fastwarc asks for the position of each record)."""
+        return self.count
+
     def close(self) -> None:
         self._stream.close()
 

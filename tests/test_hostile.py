@@ -89,6 +89,14 @@ def zstd_warc_bomb(path: Path, total: int = 2 * GiB) -> None:
         out.write(c.compress(b"\r\n\r\n"))
 
 
+def bz2_warc_bomb(path: Path, total: int = 128 * MiB) -> None:
+    """A .warc.bz2 (fastwarc cannot read bzip2: tailmine inflates it for fastwarc, under the limits)."""
+    head = good_response("http://example.com/fine") + warc_record("resource", "http://example.com/bomb", total, "Content-Type: text/plain\r\n")
+    _repeat_member(path, bz2.compress(head), bz2.compress(ZEROS), total)
+    with open(path, "ab") as out:
+        out.write(bz2.compress(b"\r\n\r\n"))
+
+
 def brotli_warc_bomb(path: Path, total: int = GiB) -> None:
     """A .warc.gz whose one response says Content-Encoding: br over ~1 GiB of brotli-packed bytes."""
     import brotli
@@ -156,6 +164,7 @@ def hostile(tmp_path_factory):
     gzip_bomb(inputs / "bomb.jsonl.gz")
     bz2_bomb(inputs / "bomb.jsonl.bz2")
     zstd_warc_bomb(inputs / "bomb.warc.zst")
+    bz2_warc_bomb(inputs / "bomb.warc.bz2")
     brotli_warc_bomb(inputs / "br-bomb.warc.gz")
     sparse_huge_line(inputs / "huge-line.jsonl")
     (inputs / "nested.jsonl").write_bytes(b"".join(NESTED_LINES))
@@ -200,6 +209,7 @@ EXPECTED = {
     "bomb.jsonl.gz": {"ok": 3, "decompression_limit": 1},
     "bomb.jsonl.bz2": {"ok": 3, "decompression_limit": 1},
     "bomb.warc.zst": {"ok": 1, "document_too_large": 1},
+    "bomb.warc.bz2": {"ok": 1, "document_too_large": 1, "decompression_limit": 1},
     "br-bomb.warc.gz": {"ok": 1, "document_too_large": 1},
     "huge-line.jsonl": {"ok": 6, "document_too_large": 1},
     "nested.jsonl": {"ok": 4, "invalid_json": 2, "undecodable_bytes": 1},
