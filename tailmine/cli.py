@@ -85,8 +85,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     if not args.verbose:
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        # CRITICAL, not ERROR: Beam logs a failed worker's whole traceback (hundreds of lines) before the
+        # pipeline raises it; the raised error says it all (one line for a storage error, the traceback
+        # for anything else), and -v shows Beam's logs
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     try:
+        check_output_writable(getattr(args, "out", None))
         return args._module.main(args, beam_args)
     except TailmineError as exc:
         print(f"tailmine: error: {exc}", file=sys.stderr)
@@ -107,6 +111,25 @@ _STORAGE_ERRNOS = {
     errno.EACCES: "give this user access to it (write for --out, read for inputs and models) or choose another --out",
     errno.EPERM: "give this user access to it (write for --out, read for inputs and models) or choose another --out",
 }
+
+
+def check_output_writable(out: Optional[str]) -> None:
+    """Before any work: can a file be created where ``--out`` is (or would be)? A local folder that
+    cannot be written otherwise fails inside the workers, each printing its traceback. The probe is
+    an unnamed temporary file (O_TMPFILE) in the nearest existing folder: nothing is left behind."""
+    import tempfile
+
+    if not out or "://" in out:
+        return
+    folder = os.path.abspath(out)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        if exc.errno in _STORAGE_ERRNOS:
+            raise OSError(exc.errno, exc.strerror, out) from None  # name --out, not the probe
 
 
 def storage_error_line(exc: BaseException) -> Optional[str]:

@@ -445,6 +445,28 @@ def test_disk_full_and_permission_denied_are_one_line(tmp_path, monkeypatch, cap
     assert err == [f"tailmine: error: Permission denied: {tmp_path / 'out'}; give this user access to it (write for --out, read for inputs and models) or choose another --out"]
 
 
+def test_an_output_folder_that_cannot_be_written_fails_before_any_work(tmp_path, monkeypatch, capsys):
+    """Checked on the driver with an unnamed temporary file: otherwise every worker fails and prints
+    its traceback. (A read-only file system is simulated; root may write anywhere else.)"""
+    import tempfile
+
+    from tailmine import cli
+    from tailmine.pipelines import ingest
+
+    (tmp_path / "a.jsonl").write_bytes(GOOD[0])
+    started = []
+    monkeypatch.setattr(ingest, "run", lambda *a, **k: started.append(a))
+
+    def read_only(dir=None, **kw):
+        raise OSError(30, "Read-only file system", os.path.join(dir, "tmpXYZ"))
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    out = tmp_path / "not" / "yet" / "out"
+    assert cli.main(["ingest", str(tmp_path / "a.jsonl"), "--out", str(out), "--no-progress"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"tailmine: error: Read-only file system: {out}; the file system is read-only: choose another --out"]
+    assert not started and not (tmp_path / "not").exists()
+
+
 def test_storage_errors_are_recognised_through_beam_wrapping():
     from tailmine.cli import storage_error_line
 
