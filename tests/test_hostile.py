@@ -12,7 +12,6 @@ import bz2
 import gzip
 import json
 import os
-import resource
 import subprocess
 import sys
 from collections import Counter

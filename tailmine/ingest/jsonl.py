@@ -1,7 +1,9 @@
 """JSONL records (``.jsonl``, ``.json``, ``.ndjson``, optionally gzip/zstd compressed).
 
 Lines are read with a length cap so one giant line cannot exhaust memory: an over-long line is
-skipped to its end in chunks and dropped as ``document_too_large``. Uncompressed files can be read in
+skipped to its end in chunks and dropped as ``document_too_large``. Whatever goes wrong inside one
+line (invalid JSON, 100,000 nested brackets, bad UTF-8) quarantines that line alone: every line but a
+blank one is a counted record, and the lines after it are read. Uncompressed files can be read in
 byte ranges (a range owns the lines that start inside it), which lets large files spread over workers.
 Fields other than id/text/url/title go into the metadata column, unknown fields included.
 """
