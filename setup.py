@@ -28,6 +28,7 @@ setup(
         "warcio>=1.7",
         "resiliparse>=2.0",
         "zstandard>=0.22",
+        "brotli>=1.2",  # HTTP Content-Encoding: br, decoded with an output limit (output_buffer_limit)
         "isal>=1.6",
         "orjson>=3.9",
         "numba>=0.60",

@@ -6,8 +6,11 @@ Anything after a bare ``--`` is handed to Apache Beam unchanged (``--runner=Data
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
+import re
 import sys
 from typing import Optional, Sequence
 
@@ -82,12 +85,73 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     if not args.verbose:
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        # CRITICAL, not ERROR: Beam logs a failed worker's whole traceback (hundreds of lines) before the
+        # pipeline raises it; the raised error says it all (one line for a storage error, the traceback
+        # for anything else), and -v shows Beam's logs
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     try:
+        check_output_writable(getattr(args, "out", None))
         return args._module.main(args, beam_args)
     except TailmineError as exc:
         print(f"tailmine: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        line = storage_error_line(exc)
+        if line is None:
+            raise
+        print(f"tailmine: error: {line}", file=sys.stderr)
+        return 2
+
+
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\] ([^:\n]+)(?:: '([^'\n]*)')?")
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "free some space (or choose another --out) and rerun (a stage command with --resume): finished work is kept",
+    errno.EDQUOT: "free some of your quota (or choose another --out) and rerun (a stage command with --resume): finished work is kept",
+    errno.EROFS: "the file system is read-only: choose another --out",
+    errno.EACCES: "give this user access to it (write for --out, read for inputs and models) or choose another --out",
+    errno.EPERM: "give this user access to it (write for --out, read for inputs and models) or choose another --out",
+}
+
+
+def check_output_writable(out: Optional[str]) -> None:
+    """Before any work: can a file be created where ``--out`` is (or would be)? A local folder that
+    cannot be written otherwise fails inside the workers, each printing its traceback. The probe is
+    an unnamed temporary file (O_TMPFILE) in the nearest existing folder: nothing is left behind."""
+    import tempfile
+
+    if not out or "://" in out:
+        return
+    folder = os.path.abspath(out)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        if exc.errno in _STORAGE_ERRNOS:
+            raise OSError(exc.errno, exc.strerror, out) from None  # name --out, not the probe
+
+
+def storage_error_line(exc: BaseException) -> Optional[str]:
+    """One line for a full disk, a read-only file system or a refused permission, saying what to do;
+    None for any other error (a bug keeps its traceback).
+
+    A worker's error reaches the driver wrapped by Beam (its type lost, its text kept), so the
+    ``[Errno N] message: 'path'`` text is recognised as well as the exception chain.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+            where = f": {exc.filename}" if exc.filename else ""
+            return f"{exc.strerror or os.strerror(exc.errno)}{where}; {_STORAGE_ERRNOS[exc.errno]}"
+        for match in _ERRNO_IN_TEXT.finditer(str(exc)):
+            code = int(match.group(1))
+            if code in _STORAGE_ERRNOS:
+                where = f": {match.group(3)}" if match.group(3) else ""
+                return f"{match.group(2).strip()}{where}; {_STORAGE_ERRNOS[code]}"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def summarize(manifest, out_dir: str) -> str:

@@ -16,9 +16,11 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from tailmine.errors import InputError
+from tailmine.ingest.records import BROKEN_LINK, UNREADABLE_FILE
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+BZIP2_MAGIC = b"BZh"
 _GLOB_CHARS = set("*?[")
 
 
@@ -26,6 +28,35 @@ _GLOB_CHARS = set("*?[")
 class InputFile:
     path: str
     size: int
+    problem: str = ""
+    """Why the file cannot be read ('' when it can): a quarantine reason (``broken_link``,
+    ``unreadable_file``); the ingest stage turns it into a quarantined record, never a crash."""
+    detail: str = ""
+
+
+
+
+def printable_path(path: str) -> str:
+    """``path`` as valid UTF-8 text for Parquet columns and JSON: unchanged unless the file name holds
+    bytes that are not UTF-8 (kept by Python as surrogate escapes), which become ``\\xNN``.
+    :func:`path_record` keeps the exact bytes beside it."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def path_record(f: InputFile) -> dict:
+    """A manifest ``inputs`` entry: path and size, the exact name bytes (hex) when the name is not UTF-8,
+    and the problem when the file could not be read."""
+    entry: dict = {"path": printable_path(f.path), "bytes": f.size}
+    if entry["path"] != f.path:
+        entry["path_bytes_hex"] = f.path.encode("utf-8", "surrogateescape").hex()
+    if f.problem:
+        entry["problem"] = f.problem
+        entry["detail"] = f.detail
+    return entry
 
 
 def join(base: str, *parts: str) -> str:
@@ -89,38 +120,120 @@ def expand_inputs(patterns: Iterable[str]) -> list[InputFile]:
     """Resolve files, globs and directories (recursively) into a sorted, de-duplicated file list.
 
     Hidden files and names starting with ``_`` or ``.`` (markers, temporaries) are skipped.
+    Local entries that cannot be read (dangling links, symlink loops, folders that cannot be listed,
+    files without read permission, FIFOs and devices) are listed with a ``problem`` rather than raised
+    or left out, so the stage quarantines each of them. Symlinked folders are followed, each folder once.
     Raises :class:`InputError` naming every pattern that matched nothing.
     """
-    import os
-
-    found: dict[str, int] = {}
+    found: dict[str, InputFile] = {}
     missing = []
     for pattern in patterns:
-        matched: list[tuple[str, int]] = []
-        if is_local(pattern) and os.path.isdir(pattern):
-            for root, dirs, files in os.walk(pattern):
-                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-                for name in sorted(files):
-                    full = os.path.join(root, name)
-                    matched.append((full, os.path.getsize(full)))
+        if is_local(pattern):
+            matched = _expand_local(pattern)
         else:
-            try:
-                results = FileSystems.match([pattern])[0].metadata_list
-            except Exception:  # Beam raises BeamIOError for a pattern that matches nothing
-                results = []
-            if not results and not (_GLOB_CHARS & set(pattern)):
-                try:  # a remote "directory": match everything below it
-                    results = FileSystems.match([pattern.rstrip("/") + "/**"])[0].metadata_list
-                except Exception:
-                    results = []
-            matched = [(m.path, m.size_in_bytes) for m in results]
-        matched = [(p, s) for p, s in matched if not _basename(p).startswith((".", "_"))]
+            matched = _expand_remote(pattern)
+        matched = [f for f in matched if not _basename(f.path).startswith((".", "_"))]
         if not matched:
             missing.append(pattern)
-        found.update(matched)
+        found.update((f.path, f) for f in matched)
     if missing:
         raise InputError(f"no input file matched: {', '.join(missing)}")
-    return sorted(InputFile(p, s) for p, s in found.items())
+    return sorted(found.values())
+
+
+def readable_inputs(patterns: Iterable[str]) -> list[InputFile]:
+    """:func:`expand_inputs` for inputs that must all be read (evaluation sets, training data): an
+    entry that cannot be read is an :class:`InputError` naming each one, not a record to quarantine."""
+    files = expand_inputs(patterns)
+    bad = [f for f in files if f.problem]
+    if bad:
+        raise InputError("cannot read: " + "; ".join(f"{printable_path(f.path)} ({f.problem}: {f.detail})" for f in bad))
+    return files
+
+
+def _expand_remote(pattern: str) -> list[InputFile]:
+    try:
+        results = FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # Beam raises BeamIOError for a pattern that matches nothing
+        results = []
+    if not results and not (_GLOB_CHARS & set(pattern)):
+        try:  # a remote "directory": match everything below it
+            results = FileSystems.match([pattern.rstrip("/") + "/**"])[0].metadata_list
+        except Exception:
+            results = []
+    return [InputFile(m.path, m.size_in_bytes) for m in results]
+
+
+def _expand_local(pattern: str) -> list[InputFile]:
+    import glob
+    import os
+
+    if _GLOB_CHARS & set(pattern):
+        paths = sorted(glob.glob(pattern, recursive=True))
+    else:
+        paths = [pattern] if os.path.lexists(pattern) else []
+    out: list[InputFile] = []
+    seen: set = set()
+    for path in paths:
+        if os.path.isdir(path):
+            out.extend(_walk_local(path, seen))
+        else:
+            out.append(local_input(path))
+    return out
+
+
+def _walk_local(top: str, seen: set) -> list[InputFile]:
+    """Every file below ``top``; folders that cannot be listed and links that lead nowhere included,
+    each with its problem. ``seen`` holds the (device, inode) of folders already walked."""
+    import os
+
+    out: list[InputFile] = []
+
+    def unlistable(exc: OSError) -> None:
+        out.append(InputFile(exc.filename or top, 0, UNREADABLE_FILE, f"folder cannot be listed: {exc.strerror or exc}"))
+
+    for root, dirs, files in os.walk(top, onerror=unlistable, followlinks=True):
+        try:
+            st = os.stat(root)
+            key = (st.st_dev, st.st_ino)
+        except OSError as exc:
+            unlistable(exc)
+            dirs[:] = []
+            continue
+        if key in seen:
+            out.append(InputFile(root, 0, BROKEN_LINK, "links to a folder already read (a symlink loop or a second path to it); not read twice"))
+            dirs[:] = []
+            continue
+        seen.add(key)
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for name in sorted(files):
+            out.append(local_input(os.path.join(root, name)))
+    return out
+
+
+def local_input(path: str) -> InputFile:
+    """A local file with its size, or with the reason it cannot be read."""
+    import errno
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if os.path.islink(path):
+            if exc.errno == errno.ELOOP:
+                return InputFile(path, 0, BROKEN_LINK, "symlink loop")
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            return InputFile(path, 0, BROKEN_LINK, f"dangling symlink to {printable_path(target)!r}")
+        return InputFile(path, 0, UNREADABLE_FILE, f"cannot stat: {exc.strerror or exc}")
+    if not stat.S_ISREG(st.st_mode):
+        return InputFile(path, 0, UNREADABLE_FILE, "not a regular file (a FIFO, socket or device)")
+    if not os.access(path, os.R_OK):
+        return InputFile(path, st.st_size, UNREADABLE_FILE, "permission denied")
+    return InputFile(path, st.st_size)
 
 
 def _basename(path: str) -> str:
@@ -161,6 +274,8 @@ def sniff_compression(head: bytes) -> str | None:
         return "gzip"
     if head.startswith(ZSTD_MAGIC):
         return "zstd"
+    if head.startswith(BZIP2_MAGIC) and head[3:4].isdigit() and head[3:4] != b"0":
+        return "bz2"
     return None
 
 
@@ -227,6 +342,10 @@ class _Limited:
     def seekable(self) -> bool:
         return False
 
+    def tell(self) -> int:
+        """Decompressed bytes handed out so far (fastwarc asks for the position of each record)."""
+        return self.count
+
     def close(self) -> None:
         self._stream.close()
 
@@ -238,7 +357,11 @@ class _Limited:
 
 
 def open_input(path: str, max_bytes: int | None = None, max_ratio: float | None = None) -> BinaryIO:
-    """Open ``path`` for reading, transparently decompressing gzip (multi-member too) and zstd.
+    """Open ``path`` for reading, transparently decompressing gzip (multi-member too), zstd and bzip2.
+
+    Every decompressor here inflates no more than the caller asks for (``read(n)``/``readline(n)``),
+    so memory stays bounded whatever the compression ratio; ``max_bytes``/``max_ratio`` additionally
+    stop a bomb's CPU time.
 
     A truncated compressed stream raises ``EOFError`` (gzip) or ``zstandard.ZstdError`` when the
     reader reaches the cut; callers turn that into a quarantined ``truncated_input`` record.
@@ -257,6 +380,10 @@ def open_input(path: str, max_bytes: int | None = None, max_ratio: float | None 
     compressed = io.BufferedReader(counted, buffer_size=1 << 20)
     if kind == "gzip":
         decompressed = _gzip_reader(compressed)
+    elif kind == "bz2":
+        import bz2
+
+        decompressed = bz2.BZ2File(compressed, mode="rb")  # type: ignore[assignment]  # read(n) inflates at most n
     else:
         decompressed = io.BufferedReader(ZstdReader(compressed), buffer_size=1 << 20)  # type: ignore[assignment]
     if max_bytes is None and max_ratio is None:
@@ -269,9 +396,16 @@ class ZstdReader(io.RawIOBase):
 
     A stream that ends inside a frame raises ``EOFError`` (as ``gzip`` does), so a truncated ``.zst``
     is quarantined instead of its last partial record being read as if it were whole.
+
+    Memory is bounded while it reads, whatever the input: zstd's decompressobj has no output limit, so
+    compressed bytes are fed ``FEED`` at a time. A zstd block is at least 4 bytes and inflates to at
+    most 128 KiB, so one feed yields at most ``FEED * 32768`` bytes (32 MiB): a bomb of zeros costs
+    that much per step, never the whole inflated size (the old 256 KiB feed could inflate to 8 GiB).
     """
 
     CHUNK = 1 << 18
+    FEED = 1 << 10
+    MAX_FEED_OUTPUT = FEED * (128 << 10) // 4
 
     def __init__(self, stream: BinaryIO):
         import zstandard
@@ -280,36 +414,42 @@ class ZstdReader(io.RawIOBase):
         self._stream = stream
         self._obj = zstandard.ZstdDecompressor().decompressobj()
         self._in_frame = False
-        self._pending = b""
+        self._input = b""  # compressed bytes read but not yet fed
+        self._input_pos = 0
+        self._pending = b""  # decompressed bytes not yet handed out
+        self._pending_pos = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        while not self._pending:
-            chunk = self._stream.read(self.CHUNK)
-            if not chunk:
-                if self._in_frame:
-                    raise EOFError("zstd stream ends before the end of its frame (truncated file)")
-                return 0
-            self._feed(chunk)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+        while self._pending_pos >= len(self._pending):
+            if self._input_pos >= len(self._input):
+                self._input, self._input_pos = self._stream.read(self.CHUNK), 0
+                if not self._input:
+                    if self._in_frame:
+                        raise EOFError("zstd stream ends before the end of its frame (truncated file)")
+                    return 0
+            piece = self._input[self._input_pos : self._input_pos + self.FEED]
+            self._input_pos += len(piece)
+            self._pending, self._pending_pos = self._feed(piece), 0
+        n = min(len(buffer), len(self._pending) - self._pending_pos)
+        buffer[:n] = self._pending[self._pending_pos : self._pending_pos + n]
+        self._pending_pos += n
         return n
 
-    def _feed(self, chunk: bytes) -> None:
+    def _feed(self, piece: bytes) -> bytes:
         out = []
-        while chunk:
+        while piece:
             self._in_frame = True
-            out.append(self._obj.decompress(chunk))
+            out.append(self._obj.decompress(piece))
             if self._obj.eof:
                 self._in_frame = False
-                chunk = self._obj.unused_data
+                piece = self._obj.unused_data
                 self._obj = self._zstd.ZstdDecompressor().decompressobj()
             else:
-                chunk = b""
-        self._pending += b"".join(out)
+                piece = b""
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def close(self) -> None:
         self._stream.close()

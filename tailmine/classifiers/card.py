@@ -70,5 +70,21 @@ def verify_model_files(model_dir: str) -> dict:
     """
     card = read_card(model_dir)
     for name in sorted(card["files"]):
-        read_verified(model_dir, card, name)
+        check_weights(card["kind"], join(model_dir, name), read_verified(model_dir, card, name))
     return card
+
+
+def check_weights(kind: str, path: str, data: bytes) -> None:
+    """Check a weight file's structure before a native loader sees it: a matching sha256 only says
+    the file is the one the card names, and a card can be rewritten along with a hostile file."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    if kind == "fasttext":
+        from tailmine.classifiers.fasttext_model import WEIGHTS, check_fasttext_bin
+
+        if name == WEIGHTS:
+            check_fasttext_bin(data, path)
+    elif kind == "torch":
+        from tailmine.classifiers.torch_model import WEIGHTS, load_state
+
+        if name == WEIGHTS:
+            load_state(data, path)

@@ -38,6 +38,9 @@ from tailmine.classifiers.card import ModelError, read_verified
 from tailmine.classifiers.text import normalize_text
 
 WEIGHTS = "model.bin"
+FASTTEXT_MAGIC = 793712314
+FASTTEXT_VERSION = 12
+_ARGS_BYTES = 12 * 4 + 8  # twelve int32 options and the double sampling threshold t
 LABEL_POSITIVE = "__label__hq"
 LABEL_NEGATIVE = "__label__cc"
 
@@ -179,10 +182,59 @@ class FastTextScorer:
         return {"positive": [words[i] for i in order[::-1][:n]], "negative": [words[i] for i in order[:n]]}
 
 
+def check_fasttext_bin(data: bytes, where: str) -> None:
+    """Raise :class:`ModelError` unless ``data`` is a whole dense fastText model.
+
+    fastText's loader trusts the sizes in the file and allocates ``rows x dim`` floats before reading
+    them: a 300-byte truncated ``model.bin`` made it allocate until 6 GiB. This walks the header, the
+    dictionary and both matrix headers (magic, version, word entries, declared shapes) and checks that
+    the file holds exactly the bytes they declare, before fastText sees it. Quantised models (.ftz)
+    are refused: tailmine writes dense ones.
+    """
+    import struct
+
+    def fail(what: str) -> ModelError:
+        return ModelError(f"{where}: not a complete fastText model ({what}); retrain it with `tailmine classify train`")
+
+    if len(data) < 8 + _ARGS_BYTES + 24:
+        raise fail(f"{len(data)} bytes, shorter than its header")
+    magic, version = struct.unpack_from("<ii", data, 0)
+    if magic != FASTTEXT_MAGIC or version > FASTTEXT_VERSION:
+        raise fail(f"magic {magic}, version {version}; expected {FASTTEXT_MAGIC}, version <= {FASTTEXT_VERSION}")
+    dim = struct.unpack_from("<i", data, 8)[0]
+    bucket = struct.unpack_from("<i", data, 8 + 8 * 4)[0]
+    pos = 8 + _ARGS_BYTES
+    size, nwords, nlabels, _ntokens, pruned = struct.unpack_from("<iiiqq", data, pos)
+    pos += 28
+    if not (0 < dim <= 1 << 16 and 0 <= nwords and 0 <= nlabels and size == nwords + nlabels and 0 <= bucket and pruned >= -1):
+        raise fail(f"implausible header: dim {dim}, {size} entries = {nwords} words + {nlabels} labels, bucket {bucket}")
+    for entry in range(size):
+        end = data.find(b"\0", pos)
+        if end < 0 or end + 10 > len(data):
+            raise fail(f"the dictionary ends at entry {entry} of {size}")
+        pos = end + 1 + 9  # the word, its NUL, an int64 count and an int8 type
+    pos += 8 * max(0, pruned)
+    for matrix, rows in (("input", None), ("output", nlabels)):
+        if pos + 17 > len(data):
+            raise fail(f"the {matrix} matrix header is missing")
+        if data[pos]:
+            raise fail(f"the {matrix} matrix is quantised (.ftz)")
+        m, n = struct.unpack_from("<qq", data, pos + 1)
+        pos += 17
+        if n != dim or m < 0 or (rows is not None and m != rows):
+            raise fail(f"the {matrix} matrix is {m} x {n}, the header says dim {dim}")
+        pos += 4 * m * n
+        if pos > len(data):
+            raise fail(f"the {matrix} matrix declares {4 * m * n} bytes of weights, the file ends {pos - len(data)} bytes early")
+    if pos != len(data):
+        raise fail(f"{len(data) - pos} bytes follow the output matrix")
+
+
 def load_fasttext(model_dir: str, card: dict) -> FastTextScorer:
     """Load and verify ``model.bin`` of ``model_dir`` (read through FileSystems; fastText needs a local copy)."""
     fasttext = _require_fasttext()
     data = read_verified(model_dir, card, WEIGHTS)
+    check_fasttext_bin(data, f"{model_dir}/{WEIGHTS}")
     with tempfile.TemporaryDirectory(prefix="tailmine-ft-") as tmp:
         local = os.path.join(tmp, WEIGHTS)
         with open(local, "wb") as handle:

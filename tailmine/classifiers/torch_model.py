@@ -339,6 +339,29 @@ class TorchScorer:
         return {"positive": [vocab[i] for i in order[::-1][:n]], "negative": [vocab[i] for i in order[:n]]}
 
 
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def load_state(data: bytes, where: str) -> dict:
+    """The state_dict in ``data``, read with ``weights_only=True`` (a pickle that would run code is
+    refused, never executed); anything else is one :class:`ModelError` line naming the file.
+
+    ``torch.save`` writes a zip archive: a file that is not one (a bare pickle, a truncated file) is
+    refused on its magic bytes before torch parses anything.
+    """
+    torch = _torch()
+    if not data.startswith(ZIP_MAGIC):
+        raise ModelError(f"{where}: not a torch checkpoint (torch.save writes a zip archive; this starts {data[:8]!r}); refusing to unpickle it")
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ModelError(f"{where}: cannot load the torch weights safely ({type(exc).__name__}: {first})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{where}: holds a {type(state).__name__}, not a state_dict of tensors")
+    return state
+
+
 def load_torch(model_dir: str, card: dict, device: str = "auto") -> TorchScorer:
     torch = _torch()
     device = resolve_device(device)
@@ -361,8 +384,8 @@ def load_torch(model_dir: str, card: dict, device: str = "auto") -> TorchScorer:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{model_dir}/{VOCAB}: not a tailmine torch model vocabulary ({exc})") from exc
+    state = load_state(weights, f"{model_dir}/{WEIGHTS}")
     try:
-        state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
         model = _module(featurizer.num_embeddings, int(config["dim"]), int(config["hidden"]), featurizer.subword_sizes)
         model.load_state_dict(state)
     except Exception as exc:

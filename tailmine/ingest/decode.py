@@ -118,7 +118,11 @@ def dechunk(data: bytes) -> bytes:
 
 
 def decode_content(data: bytes, encoding: str, limit: int) -> bytes:
-    """Undo HTTP Content-Encoding gzip/deflate/br, producing at most ``limit`` bytes (bomb-safe)."""
+    """Undo HTTP Content-Encoding gzip/deflate/br, producing at most ``limit + 1`` bytes (bomb-safe).
+
+    Every decoder is told the output limit while it inflates, so a 658-byte brotli bomb costs
+    ``limit`` bytes, not the gigabytes it expands to; a result longer than ``limit`` means "too large".
+    """
     encoding = encoding.strip().lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
         wbits = 47 if encoding != "deflate" else 15  # 47: auto-detect gzip/zlib header
@@ -132,7 +136,13 @@ def decode_content(data: bytes, encoding: str, limit: int) -> bytes:
                 raise
         return out
     if encoding == "br":
-        import brotli  # optional: installed with apache-beam's dependencies
-
-        return brotli.decompress(data)[: limit + 1]
+        return _brotli_capped(data, limit + 1)
     return data
+
+
+def _brotli_capped(data: bytes, cap: int) -> bytes:
+    """Brotli-decode at most about ``cap`` bytes: the decoder's output buffer stops growing at the cap."""
+    import brotli  # brotli>=1.2 (output_buffer_limit)
+
+    out = brotli.Decompressor().process(data, output_buffer_limit=cap)
+    return out[:cap]

@@ -9,6 +9,7 @@ import json
 from typing import Iterator
 
 from tailmine.ingest import records as r
+from tailmine.fileio import printable_path
 from tailmine.ingest.decode import decode_text, looks_binary
 from tailmine.ingest.gutenberg import is_gutenberg, parse_book
 
@@ -45,7 +46,7 @@ def _doc(source: str, path: str, title, text: str, raw: int, meta: dict) -> dict
     return {
         "id": r.generated_id(source, path, 0),
         "source": source,
-        "url": path,
+        "url": printable_path(path),
         "title": title,
         "text": text,
         "raw_bytes": raw,

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 from tailmine.ingest import records as r
 
-_COMPRESSION_SUFFIX = re.compile(r"\.(gz|zst|zstd)$", re.I)
+_COMPRESSION_SUFFIX = re.compile(r"\.(gz|zst|zstd|bz2)$", re.I)
 
 
 def _name(path: str) -> str:

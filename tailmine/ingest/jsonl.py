@@ -1,7 +1,9 @@
 """JSONL records (``.jsonl``, ``.json``, ``.ndjson``, optionally gzip/zstd compressed).
 
 Lines are read with a length cap so one giant line cannot exhaust memory: an over-long line is
-skipped to its end in chunks and dropped as ``document_too_large``. Uncompressed files can be read in
+skipped to its end in chunks and dropped as ``document_too_large``. Whatever goes wrong inside one
+line (invalid JSON, 100,000 nested brackets, bad UTF-8) quarantines that line alone: every line but a
+blank one is a counted record, and the lines after it are read. Uncompressed files can be read in
 byte ranges (a range owns the lines that start inside it), which lets large files spread over workers.
 Fields other than id/text/url/title go into the metadata column, unknown fields included (a nested
 field read as the URL or title, e.g. Dolma's ``metadata.url``, stays in its object there too).
@@ -22,14 +24,31 @@ except ImportError:  # pragma: no cover
 _CHUNK = 1 << 20
 
 
+def _skip_line(handle, limit: Optional[int] = None) -> int:
+    """Read past the end of the current line in ``_CHUNK`` pieces (never the whole line at once);
+    returns the bytes skipped. With ``limit``, stop once that many bytes were skipped (the line runs
+    past the caller's range, so nothing beyond it matters)."""
+    skipped = 0
+    while limit is None or skipped < limit:
+        rest = handle.readline(_CHUNK)
+        skipped += len(rest)
+        if not rest or rest.endswith(b"\n"):
+            break
+    return skipped
+
+
 def _lines(handle, start: int, end: Optional[int], cap: int):
-    """Yield (offset, line_bytes_or_None_if_too_long, truncated_flag) for lines starting in [start, end)."""
+    """Yield (offset, line_bytes_or_None_if_too_long) for lines starting in [start, end).
+
+    No read is larger than ``cap + 1`` bytes, so a giant line costs ``cap`` bytes of memory wherever
+    the range starts, mid-line included; a range that starts inside a line longer than itself reads
+    only its own bytes (not the rest of the line: 64 ranges of one 1 GiB line would read 32 GiB).
+    """
     pos = start
     if start > 0:
         handle.seek(start - 1)
         if handle.read(1) != b"\n":  # the line under `start` belongs to the previous range
-            skipped = handle.readline()
-            pos = start + len(skipped)
+            pos = start + _skip_line(handle, None if end is None else end - start)
     while end is None or pos < end:
         line = handle.readline(cap + 1)
         if not line:
@@ -37,11 +56,7 @@ def _lines(handle, start: int, end: Optional[int], cap: int):
         offset = pos
         pos += len(line)
         if len(line) > cap and not line.endswith(b"\n"):
-            while True:  # discard the rest of the over-long line without holding it
-                rest = handle.readline(_CHUNK)
-                pos += len(rest)
-                if not rest or rest.endswith(b"\n"):
-                    break
+            pos += _skip_line(handle)  # discard the rest of the over-long line without holding it
             yield offset, None
             continue
         yield offset, line
@@ -78,7 +93,7 @@ def read_jsonl(path: str, cfg, extractor=None, start: int = 0, end: Optional[int
                 if line is None:
                     yield r.drop(r.DOCUMENT_TOO_LARGE, record, offset, f"line longer than max_doc_bytes {cfg.max_doc_bytes}")
                     continue
-                yield _record(line, path, record, offset, names)
+                yield _guarded_record(line, path, record, offset, names)
     except DecompressionLimit as exc:
         yield r.quarantine(r.DECOMPRESSION_LIMIT, None if split else index + 1, offset, f"reading stopped: {exc}")
     except EOFError as exc:
@@ -88,6 +103,17 @@ def read_jsonl(path: str, cfg, extractor=None, start: int = 0, end: Optional[int
     except Exception as exc:  # zstandard.ZstdError
         reason = r.TRUNCATED_INPUT if "truncat" in str(exc).lower() or "incomplete" in str(exc).lower() else r.CORRUPT_FILE
         yield r.quarantine(reason, None if split else index + 1, offset, str(exc))
+
+
+def _guarded_record(line: bytes, path: str, record, offset: int, names: "FieldNames") -> dict | r.Reject:
+    """One line's outcome; whatever goes wrong inside one line (a RecursionError from 100,000 nested
+    brackets, a value the metadata encoder cannot take) quarantines that line only, and reading goes on."""
+    try:
+        return _record(line, path, record, offset, names)
+    except RecursionError:
+        return r.quarantine(r.INVALID_JSON, record, offset, "JSON nested too deeply to parse", line)
+    except Exception as exc:  # one bad line must never abandon the rest of the file
+        return r.quarantine(r.CORRUPT_RECORD, record, offset, f"{type(exc).__name__}: {exc}", line)
 
 
 def _record(line: bytes, path: str, record, offset: int, names: FieldNames) -> dict | r.Reject:

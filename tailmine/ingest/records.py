@@ -29,7 +29,8 @@ UNDECODABLE_BYTES = "undecodable_bytes"  # bytes that are not valid text in any 
 INVALID_JSON = "invalid_json"  # a JSONL line that is not a JSON object
 MISSING_TEXT_FIELD = "missing_text_field"  # a JSONL/Parquet record without a string text field
 UNKNOWN_FORMAT = "unknown_format"  # a file whose format cannot be detected
-UNREADABLE_FILE = "unreadable_file"  # a file that cannot be opened
+UNREADABLE_FILE = "unreadable_file"  # a file or folder that cannot be opened or listed (permissions, FIFO, device)
+BROKEN_LINK = "broken_link"  # a dangling symlink, a symlink loop, or a second path to a folder already read
 DECOMPRESSION_LIMIT = "decompression_limit"  # the rest of a file past the decompression size or ratio limit
 
 SNIPPET_BYTES = 256

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Optional
 
-from tailmine.fileio import InputFile, read_head
+from tailmine.fileio import InputFile, open_raw, printable_path, read_head
 from tailmine.ingest import records as r
 from tailmine.ingest.config import IngestConfig
 from tailmine.ingest.formats import SPLITTABLE, detect_format, reader_for
@@ -36,6 +36,8 @@ class Slice:
     start: int = 0
     end: Optional[int] = None  # exclusive; bytes for JSONL, row groups for Parquet; None = to the end
     weight: int = 0  # input bytes this slice stands for (for packing and progress)
+    problem: str = ""  # quarantine reason of an input that cannot be read (see InputFile.problem)
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,11 @@ class WorkUnit:
 def _is_compressed(path: str) -> bool:
     from tailmine.fileio import open_raw, sniff_compression
 
-    with open_raw(path) as handle:
-        return sniff_compression(handle.read(4)) is not None
+    try:
+        with open_raw(path) as handle:
+            return sniff_compression(handle.read(4)) is not None
+    except OSError:  # unreadable: the reader quarantines it as a whole
+        return False
 
 
 def plan_units(files: Iterable[InputFile], cfg: IngestConfig) -> list[WorkUnit]:
@@ -65,6 +70,9 @@ def plan_units(files: Iterable[InputFile], cfg: IngestConfig) -> list[WorkUnit]:
     unit_bytes = min(cfg.unit_bytes, max(MIN_UNIT_BYTES, sum(f.size for f in files) // UNITS_TARGET))
     slices: list[Slice] = []
     for f in files:
+        if f.problem:
+            slices.append(Slice(f.path, f.size, "unreadable", problem=f.problem, detail=f.detail))
+            continue
         fmt = cfg.format if cfg.format != "auto" else detect_format(f.path, read_head(f.path))
         if fmt in SPLITTABLE and f.size > unit_bytes:
             if fmt == "jsonl" and not _is_compressed(f.path):
@@ -123,7 +131,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
 
     fingerprint = cfg.fingerprint()
     previous = finished_summary(out_dir, unit.index, fingerprint)
-    if previous is not None and previous.get("slices") == [asdict(s) for s in unit.slices]:
+    if previous is not None and previous.get("slices") == _slice_records(unit):
         return previous
     if extractor is None:
         from tailmine.ingest.extract import get_extractor
@@ -137,6 +145,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
     samples = ShardWriter(out_dir, DROP_SAMPLES_DIR, f"part-{unit.index:05d}", QUARANTINE_SCHEMA, cfg.shard_bytes, cfg.row_group_bytes, numbered=False)
     samples_kept: dict[str, int] = {}
     for piece in unit.slices:
+        source_file = printable_path(piece.path)  # Parquet strings are UTF-8: a non-UTF-8 name is escaped
         for outcome in _outcomes(piece, cfg, extractor):
             counts.input += 1
             if isinstance(outcome, r.Reject):
@@ -150,14 +159,14 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
                         samples_kept[outcome.reason] = samples_kept.get(outcome.reason, 0) + 1
                         samples.add(_reject_row(piece.path, outcome), len(outcome.snippet) + len(outcome.detail) + 64)
                 continue
-            outcome["source_file"] = piece.path
+            outcome["source_file"] = source_file
             counts.output += 1
             output_chars += len(outcome["text"])
             docs.add(outcome, len(outcome["text"]))
     summary = {
         "unit": unit.index,
         "fingerprint": fingerprint,
-        "slices": [asdict(s) for s in unit.slices],
+        "slices": _slice_records(unit),
         "input_bytes": unit.input_bytes,
         "seconds": round(time.perf_counter() - started, 3),
         "outputs": [asdict(s) for s in docs.close()],
@@ -171,9 +180,14 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
     return summary
 
 
+def _slice_records(unit: WorkUnit) -> list[dict]:
+    """The unit's slices for its summary, which Beam encodes as UTF-8: non-UTF-8 names escaped."""
+    return [{**asdict(s), "path": printable_path(s.path)} for s in unit.slices]
+
+
 def _reject_row(path: str, outcome: r.Reject) -> dict:
     return {
-        "source_file": path,
+        "source_file": printable_path(path),
         "source_record": outcome.record,
         "source_offset": outcome.offset,
         "stage": STAGE,
@@ -185,6 +199,14 @@ def _reject_row(path: str, outcome: r.Reject) -> dict:
 
 def _outcomes(piece: Slice, cfg: IngestConfig, extractor):
     """Every outcome of one slice, after the checks common to all formats (empty text, size cap)."""
+    if piece.problem:
+        yield r.quarantine(piece.problem, None, None, piece.detail)
+        return
+    try:  # one open before any reader: a file that cannot be opened is unreadable, not corrupt
+        open_raw(piece.path).close()
+    except OSError as exc:
+        yield r.quarantine(r.UNREADABLE_FILE, None, None, f"cannot open: {exc.strerror or exc}")
+        return
     if piece.format == "unknown":
         head = read_head(piece.path, 512)
         hint = "a tar archive: unpack it and ingest the folder" if head[257:262] == b"ustar" else "force one with --format"

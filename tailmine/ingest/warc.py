@@ -88,7 +88,12 @@ def read_warc(path: str, cfg, extractor, source_hint: str = "warc") -> Iterator[
 
     from tailmine.fileio import DecompressionLimit, check_decompression
 
-    stream = path if is_local(path) else open_raw(path)
+    if _bzip2(path):  # fastwarc reads gzip and zstd itself, not bzip2: hand it the inflated stream
+        from tailmine.fileio import open_input
+
+        stream = open_input(path, cfg.max_decompressed_bytes, cfg.max_compression_ratio)
+    else:
+        stream = path if is_local(path) else open_raw(path)
     index = -1
     decompressed = 0
     try:
@@ -103,12 +108,25 @@ def read_warc(path: str, cfg, extractor, source_hint: str = "warc") -> Iterator[
                 yield r.quarantine(r.DECOMPRESSION_LIMIT, index, rec.stream_pos, f"reading stopped: {exc}")
                 return
             decompressed += rec.content_length
-            yield _warc_record(rec, index, path, cfg, extractor, WarcRecordType)
+            try:
+                outcome = _warc_record(rec, index, path, cfg, extractor, WarcRecordType)
+            except Exception as exc:  # one record that breaks decoding or extraction: that record only
+                outcome = r.quarantine(r.CORRUPT_RECORD, index, rec.stream_pos, f"{type(exc).__name__}: {exc}")
+            yield outcome
     except Exception as exc:  # the container itself broke: everything after this point is unreadable
-        yield r.quarantine(r.CORRUPT_RECORD, index + 1, None, f"WARC parser stopped: {exc}")
+        # a limit raised by our own bzip2 stream comes back through fastwarc, maybe re-wrapped
+        limit = isinstance(exc, DecompressionLimit) or "max_compression_ratio" in str(exc) or "max_decompressed_bytes" in str(exc)
+        yield r.quarantine(r.DECOMPRESSION_LIMIT if limit else r.CORRUPT_RECORD, index + 1, None, f"WARC parser stopped: {exc}")
     finally:
         if not isinstance(stream, str):
             stream.close()
+
+
+def _bzip2(path: str) -> bool:
+    from tailmine.fileio import open_raw, sniff_compression
+
+    with open_raw(path) as handle:
+        return sniff_compression(handle.read(4)) == "bz2"
 
 
 def _warc_record(rec, index: int, path: str, cfg, extractor, types) -> dict | r.Reject:

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tailmine.errors import ConfigError
-from tailmine.fileio import expand_inputs, join, open_raw, write_bytes_atomic
+from tailmine.fileio import join, open_raw, readable_inputs, write_bytes_atomic
 from tailmine.filters.decontam import ACTIONS, DecontamConfig, EvalIndex, Match, document_words, excise, read_eval_items, skip_reason
 from tailmine.pipelines.stage import ShardStep, run_map_stage
 from tailmine.schemas.manifest import Manifest
@@ -128,7 +128,7 @@ def load_index(cfg: DecontamConfig, notes: Optional[list[str]] = None) -> tuple[
         raise ConfigError("eval: at least one evaluation file is required (--eval FILE...)")
     paths = []
     for pattern in cfg.eval:
-        matched = [f.path for f in expand_inputs([pattern])]
+        matched = [f.path for f in readable_inputs([pattern])]
         if len(matched) == 1 and matched[0] == pattern:
             paths.append(pattern)  # named on its own: read, or an error naming it
             continue

@@ -20,7 +20,7 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from tailmine.fileio import expand_inputs
+from tailmine.fileio import expand_inputs, path_record
 from tailmine.ingest.config import IngestConfig
 from tailmine.ingest.unit import STAGE, WorkUnit, plan_units, run_unit
 from tailmine.pipelines.options import pipeline_options
@@ -96,7 +96,7 @@ def run(
         | "CollectSummaries" >> beam.combiners.ToList()
         | "WriteManifest"
         >> beam.ParDo(
-            WriteManifest(STAGE, out_dir, cfg.to_dict(), [{"path": f.path, "bytes": f.size} for f in files], {"input_bytes": total_bytes})
+            WriteManifest(STAGE, out_dir, cfg.to_dict(), [path_record(f) for f in files], {"input_bytes": total_bytes})
         )
     )
     return finish(pipeline, out_dir, STAGE, len(units), total_bytes, progress)
