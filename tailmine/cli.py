@@ -6,6 +6,7 @@ Anything after a bare ``--`` is handed to Apache Beam unchanged (``--runner=Data
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
@@ -13,6 +14,9 @@ from typing import Optional, Sequence
 
 from tailmine import __version__
 from tailmine.errors import TailmineError
+from tailmine.fileio import check_access
+from tailmine.lock import OutputLock
+from tailmine.pipelines.options import configure_filesystems
 
 #: subcommand -> module that implements it, in the order of the pipeline.
 COMMANDS = {
@@ -29,6 +33,10 @@ COMMANDS = {
     "demo": "tailmine.demo",
     "experiment": "tailmine.experiments",
 }
+
+#: commands whose --out is a folder they fill: one run at a time may write it (``tailmine run`` locks its
+#: run folder and stage folders itself, since its folder may come from the config).
+FOLDER_COMMANDS = {"ingest", "filter", "dedup", "decontaminate", "classify", "concepts", "mix", "demo"}
 
 EPILOG = (
     "Beam options go after a bare '--', e.g.\n"
@@ -84,10 +92,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.verbose:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
     try:
-        return args._module.main(args, beam_args)
+        options = configure_filesystems(beam_args)
+        check_access(_urls(vars(args)), options)
+        out_dir = getattr(args, "out", None) if args.command in FOLDER_COMMANDS else None
+        with OutputLock(out_dir, f"tailmine {args.command}") if out_dir else contextlib.nullcontext():
+            return args._module.main(args, beam_args)
     except TailmineError as exc:
         print(f"tailmine: error: {exc}", file=sys.stderr)
         return 2
+    except PermissionError as exc:
+        print(f"tailmine: error: permission denied: {exc.filename or exc}; give this user access or choose another path", file=sys.stderr)
+        return 2
+
+
+def _urls(values: dict) -> list[str]:
+    """Every ``scheme://`` path among the parsed arguments, checked for access before any work."""
+    found = []
+    for value in values.values():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, str) and "://" in item:
+                found.append(item)
+    return found
 
 
 def summarize(manifest, out_dir: str) -> str:
