@@ -14,9 +14,6 @@ from typing import Optional, Sequence
 
 from tailmine import __version__
 from tailmine.errors import TailmineError
-from tailmine.fileio import check_access
-from tailmine.lock import OutputLock
-from tailmine.pipelines.options import configure_filesystems
 
 #: subcommand -> module that implements it, in the order of the pipeline.
 COMMANDS = {
@@ -91,6 +88,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    from tailmine.fileio import check_access  # Beam is imported here, after the filter above is in place
+    from tailmine.lock import OutputLock
+    from tailmine.pipelines.options import configure_filesystems
+
     try:
         options = configure_filesystems(beam_args)
         check_access(_urls(vars(args)), options)
