@@ -43,7 +43,9 @@ setup(
     ],
     extras_require={
         # trafilatura is the extraction oracle in tests and the reference in benchmarks.
-        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]"],
+        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]",
+                # the S3 tests: Beam's S3 file system (boto3) against moto's S3 server on 127.0.0.1
+                "apache-beam[aws]", "moto[server]>=5.0"],
         # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)
         "bench": ["rensa"],
         "gcp": ["apache-beam[gcp]"],
