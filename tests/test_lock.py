@@ -140,3 +140,20 @@ def test_a_stage_command_into_a_locked_folder_and_an_unwritable_out_are_one_line
     assert main(["ingest", str(tmp_path / "in.jsonl"), "--out", str(unwritable), "--", *TEST_BEAM_ARGS]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tailmine: error: permission denied: ") and str(unwritable) in err[0], err
+
+
+def test_a_manifest_listing_a_missing_shard_is_not_written(tmp_path):
+    from tailmine.errors import ManifestError
+    from tailmine.pipelines.stage import WriteManifest
+    from tailmine.schemas.manifest import Counts
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "part-00000.parquet").write_bytes(b"PAR1")
+    shard = {"rows": 1, "bytes": 4, "sha256": "x"}
+    summaries = [{"unit": 0, "counts": Counts(input=1, output=1).to_dict(), "outputs": [{"path": "docs/part-00000.parquet", **shard}]},
+                 {"unit": 1, "counts": Counts(input=1, output=1).to_dict(), "outputs": [{"path": "docs/part-00001.parquet", **shard}]}]
+    writer = WriteManifest("ingest", str(tmp_path), {}, [])
+    with pytest.raises(ManifestError, match=r"1 shard\(s\) it would list are missing \(docs/part-00001\.parquet\)"):
+        list(writer.process(summaries))
+    assert not (tmp_path / "manifest.json").exists()
+    assert list(writer.process(summaries[:1])) and (tmp_path / "manifest.json").exists()
