@@ -119,25 +119,30 @@ def _refuse(out_dir: str, path: str, owner: LockOwner) -> LockError:
 def acquire(out_dir: str, command: str = "") -> LockOwner:
     """Take the lock of ``out_dir`` (creating the folder) or raise :class:`LockError` naming the owner."""
     path = join(out_dir, LOCK_NAME)
-    held = _held.get(path)
+    held = _held.get(_key(path))
     if held is not None:
         held.depth += 1
         return held.owner
     me = LockOwner.me(command)
     fd = _acquire_local(out_dir, path, me) if is_local(out_dir) else _acquire_remote(out_dir, path, me)
-    _held[path] = _Held(me, fd)
+    _held[_key(path)] = _Held(me, fd)
     return me
+
+
+def _key(path: str) -> str:
+    """One key per lock file however its folder is spelled (``out``, ``./out/``, a symlink to it)."""
+    return os.path.realpath(path) if is_local(path) else path
 
 
 def release(out_dir: str) -> None:
     path = join(out_dir, LOCK_NAME)
-    held = _held.get(path)
+    held = _held.get(_key(path))
     if held is None:
         return
     held.depth -= 1
     if held.depth > 0:
         return
-    del _held[path]
+    del _held[_key(path)]
     if held.fd is not None:
         try:
             os.unlink(path)  # before unlocking: a waiting run then finds no file, or a fresh one

@@ -53,8 +53,8 @@ def test_a_live_owner_is_refused_with_pid_host_and_start_time_and_a_dead_ones_lo
 def test_the_holder_may_lock_again_and_releases_at_the_outermost_exit(tmp_path):
     out = str(tmp_path / "out")
     with OutputLock(out) as outer:
-        with OutputLock(out) as inner:
-            assert inner.token == outer.token
+        with OutputLock(out + "/") as inner, OutputLock(os.path.join(str(tmp_path), ".", "out")) as third:
+            assert inner.token == outer.token == third.token
         assert (tmp_path / "out" / LOCK_NAME).exists()
     assert not (tmp_path / "out" / LOCK_NAME).exists()
     release(out)  # releasing a lock not held is a no-op
