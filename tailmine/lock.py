@@ -65,9 +65,10 @@ class LockOwner:
         writing it), which counts as stale."""
         try:
             fields = json.loads(data)
-            return cls(**{k: fields.get(k) for k in cls.__dataclass_fields__})
-        except (ValueError, TypeError):
+            owner = cls(**{k: fields.get(k) for k in cls.__dataclass_fields__})
+        except (ValueError, TypeError, AttributeError):
             return None
+        return owner if isinstance(owner.pid, int) and isinstance(owner.host, str) else None
 
     def to_bytes(self) -> bytes:
         return (json.dumps(asdict(self), indent=1, sort_keys=True) + "\n").encode()

@@ -62,9 +62,11 @@ def test_the_holder_may_lock_again_and_releases_at_the_outermost_exit(tmp_path):
 
 def test_garbled_or_empty_lock_file_of_a_dead_run_is_taken_over(tmp_path):
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / LOCK_NAME).write_bytes(b'{"pid": 12')  # killed while writing it
-    with OutputLock(str(tmp_path / "out")) as me:
-        assert me.pid == os.getpid()
+    for garbled in (b'{"pid": 12', b"", b"{}", b"[1, 2]", b'{"pid": "12", "host": 3}'):  # e.g. killed while writing it
+        assert LockOwner.parse(garbled) is None
+        (tmp_path / "out" / LOCK_NAME).write_bytes(garbled)
+        with OutputLock(str(tmp_path / "out")) as me:
+            assert me.pid == os.getpid()
 
 
 def _owner(**over):
