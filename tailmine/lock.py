@@ -163,6 +163,7 @@ def _acquire_local(out_dir: str, path: str, me: LockOwner) -> int:
     import fcntl
 
     os.makedirs(out_dir, exist_ok=True)
+    deadline = time.monotonic() + 5.0
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -170,9 +171,12 @@ def _acquire_local(out_dir: str, path: str, me: LockOwner) -> int:
         except BlockingIOError:
             owner = LockOwner.parse(_read_fd(fd))
             os.close(fd)
-            if owner is None:  # the holder is between creating and writing the file
+            if owner is None and time.monotonic() < deadline:  # the holder is between locking and writing the file
                 time.sleep(0.05)
                 continue
+            if owner is None:
+                raise LockError(f"{out_dir} is locked by a live process that left no owner record in {path}; "
+                                "wait for it to finish or use another --out") from None
             raise _refuse(out_dir, path, owner) from None
         try:
             same_file = os.fstat(fd).st_ino == os.stat(path).st_ino
