@@ -94,7 +94,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         options = configure_filesystems(beam_args)
-        check_access(_urls(vars(args)), options)
+        if args.command != "run":  # `run` checks with its config's beam_args added (pipelines.run.run)
+            check_access(_urls(vars(args)), options)
         out_dir = getattr(args, "out", None) if args.command in FOLDER_COMMANDS else None
         with OutputLock(out_dir, f"tailmine {args.command}") if out_dir else contextlib.nullcontext():
             return args._module.main(args, beam_args)
