@@ -196,3 +196,16 @@ def test_missing_credentials_or_unreachable_endpoint_fail_before_any_work(s3, en
     assert __import__("re").search(message, err), err
     assert time.time() - started < 30, "no retry loop before the error"
     assert not _keys(s3, bucket, "out/"), "nothing was written"
+
+
+def test_s3_options_in_the_config_beam_args_are_enough(s3, endpoint, tmp_path):
+    """`tailmine run` with the --s3_* options in the config's beam_args (nothing after `--`)."""
+    from tailmine.cli import main
+
+    bucket = _make_bucket(s3, "cfgopts")
+    s3.put_object(Bucket=bucket, Key="in/a.jsonl", Body=b'{"text": "one small document in a bucket, long enough to keep"}\n')
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"inputs": [f"s3://{bucket}/in"], "report": False,
+                               "beam_args": [*TEST_BEAM_ARGS, f"--s3_endpoint_url={endpoint}", *KEYS]}))
+    assert main(["run", str(cfg), "--out", f"s3://{bucket}/out"]) == 0
+    assert json.loads(s3.get_object(Bucket=bucket, Key="out/ingest/manifest.json")["Body"].read())["counts"]["input"] == 1
