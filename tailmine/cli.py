@@ -6,6 +6,7 @@ Anything after a bare ``--`` is handed to Apache Beam unchanged (``--runner=Data
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import logging
@@ -32,6 +33,10 @@ COMMANDS = {
     "demo": "tailmine.demo",
     "experiment": "tailmine.experiments",
 }
+
+#: commands whose --out is a folder they fill: one run at a time may write it (``tailmine run`` locks its
+#: run folder and stage folders itself, since its folder may come from the config).
+FOLDER_COMMANDS = {"ingest", "filter", "dedup", "decontaminate", "classify", "concepts", "mix", "demo"}
 
 EPILOG = (
     "Beam options go after a bare '--', e.g.\n"
@@ -89,9 +94,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # pipeline raises it; the raised error says it all (one line for a storage error, the traceback
         # for anything else), and -v shows Beam's logs
         logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+    from tailmine.fileio import check_access  # Beam is imported here, after the filter above is in place
+    from tailmine.lock import OutputLock
+    from tailmine.pipelines.options import configure_filesystems
+
     try:
+        options = configure_filesystems(beam_args)
+        if args.command != "run":  # `run` checks with its config's beam_args added (pipelines.run.run)
+            check_access(_urls(vars(args)), options)
         check_output_writable(getattr(args, "out", None))
-        return args._module.main(args, beam_args)
+        out_dir = getattr(args, "out", None) if args.command in FOLDER_COMMANDS else None
+        with OutputLock(out_dir, f"tailmine {args.command}") if out_dir else contextlib.nullcontext():
+            return args._module.main(args, beam_args)
     except TailmineError as exc:
         print(f"tailmine: error: {exc}", file=sys.stderr)
         return 2
@@ -152,6 +166,16 @@ def storage_error_line(exc: BaseException) -> Optional[str]:
                 return f"{match.group(2).strip()}{where}; {_STORAGE_ERRNOS[code]}"
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def _urls(values: dict) -> list[str]:
+    """Every ``scheme://`` path among the parsed arguments, checked for access before any work."""
+    found = []
+    for value in values.values():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, str) and "://" in item:
+                found.append(item)
+    return found
 
 
 def summarize(manifest, out_dir: str) -> str:

@@ -28,3 +28,12 @@ class InputError(TailmineError):
 
 class ModelError(TailmineError):
     """A model directory is missing, incomplete or corrupt; the message names the file."""
+
+
+class StorageError(TailmineError):
+    """An object store cannot be used (no credentials, endpoint unreachable, bucket missing or denied);
+    the message names the URL and the option to set."""
+
+
+class LockError(TailmineError):
+    """Another live run holds the output folder's lock; the message names its pid, host and start time."""

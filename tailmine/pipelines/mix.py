@@ -315,8 +315,9 @@ def run(
     tokenizer_path = join(out_dir, TOKENIZER)
     if cfg.tokenizer:
         write_bytes_atomic(tokenizer_path, read_bytes(cfg.tokenizer))
-    elif not (resume and exists(tokenizer_path)):
-        train_tokenizer_on(in_dirs, cfg, tokenizer_path)
+    else:
+        if not (resume and exists(tokenizer_path)):  # a resumed run keeps the tokenizer its first try trained
+            train_tokenizer_on(in_dirs, cfg, tokenizer_path)
         notes.append(f"tokenizer: byte-level BPE (vocab {cfg.vocab_size}) trained on the non-held-out input text")
     quality_column = _quality_column([t.path for t in tasks], cfg.quality_column)
     if quality_column is None:

@@ -38,3 +38,18 @@ def is_single_worker(options: PipelineOptions) -> bool:
         return False
     direct = options.view_as(DirectOptions)
     return direct.direct_running_mode == "in_memory" or direct.direct_num_workers == 1
+
+
+def configure_filesystems(beam_args: list[str] | None) -> PipelineOptions:
+    """Give Beam's ``FileSystems`` the user's options (``--s3_endpoint_url``, credentials, ...).
+
+    ``beam.Pipeline`` does this itself, but only when it is built: listing inputs, checking and locking
+    the output folder and reading earlier manifests all happen before that, and without the options an
+    ``s3://`` path is looked up with boto3's defaults (wrong endpoint, no credentials) and "matches
+    nothing". Every entry point (the CLI, :func:`tailmine.pipelines.run.run`) calls this first.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    options = pipeline_options(beam_args)
+    FileSystems.set_options(options)
+    return options

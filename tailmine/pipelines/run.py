@@ -213,10 +213,25 @@ def _input_listing(inputs: tuple[str, ...]) -> list[tuple[str, int]]:
 
 
 def run(config: RunConfig, force: bool = False, stream=None) -> dict[str, Manifest]:
-    """Run every configured stage in order; returns {stage: manifest}."""
+    """Run every configured stage in order; returns {stage: manifest}.
+
+    Beam's file systems get the run's options first (``s3://`` needs its endpoint and credentials
+    before the inputs are listed), object stores are checked, and the run folder is locked (see
+    :mod:`tailmine.lock`) for the whole run, each stage folder for its stage."""
+    from tailmine.fileio import check_access
+    from tailmine.lock import OutputLock
+    from tailmine.pipelines.options import configure_filesystems
+
+    options = configure_filesystems(list(config.beam_args))
+    check_access([*config.inputs, config.out], options)
+    with OutputLock(config.out, "tailmine run"):
+        return _run_locked(config, force, stream or sys.stderr)
+
+
+def _run_locked(config: RunConfig, force: bool, stream) -> dict[str, Manifest]:
+    from tailmine.lock import OutputLock
     from tailmine.schemas.manifest import read_manifest
 
-    stream = stream or sys.stderr
     specs = {s.name: s for s in available_stages()}
     state_path = join(config.out, RUN_STATE)
     state = json.loads(read_bytes(state_path)) if exists(state_path) and not force else {}
@@ -236,7 +251,8 @@ def run(config: RunConfig, force: bool = False, stream=None) -> dict[str, Manife
             resume = previous.get("fingerprint") == fingerprint and previous.get("status") == "running"
             state[name] = {"fingerprint": fingerprint, "status": "running"}
             _save_state(state_path, state)
-            manifests[name] = specs[name].run(cfg, source, out_dir, list(config.beam_args), not resume, resume)
+            with OutputLock(out_dir, f"tailmine run: {name}"):
+                manifests[name] = specs[name].run(cfg, source, out_dir, list(config.beam_args), not resume, resume)
             state[name]["status"] = "done"
             _save_state(state_path, state)
         upstream = fingerprint

@@ -111,7 +111,29 @@ class WriteManifest(beam.DoFn):
 
     def process(self, summaries: list[dict]):
         manifest = fold_summaries(self.stage, summaries, self.parameters, self.inputs, self.extra)
+        check_shards_exist(self.out_dir, manifest)
         yield manifest.write(self.out_dir)
+
+
+def check_shards_exist(out_dir: str, manifest: Manifest) -> None:
+    """Raise :class:`ManifestError` instead of writing a manifest that lists a shard which is not there.
+
+    The folder lock (:mod:`tailmine.lock`) keeps a second run from deleting shards under a running one;
+    this is the last guard (a folder edited by hand, a lock deleted by hand). One listing per shard
+    folder, not one request per shard, so it stays cheap on object stores.
+    """
+    import posixpath
+
+    listed = [s.path for s in (*manifest.outputs, *manifest.quarantine, *manifest.removed)]
+    present: set[str] = set()
+    for folder in sorted({posixpath.dirname(p) for p in listed}):
+        present.update(f.path for f in list_files(join(out_dir, folder) if folder else out_dir))
+    missing = [p for p in listed if join(out_dir, p) not in present]
+    if missing:
+        raise ManifestError(
+            f"{join(out_dir, MANIFEST_NAME)}: not written: {len(missing)} shard(s) it would list are missing "
+            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); did another run write into {out_dir}?"
+        )
 
 
 def finish(pipeline: beam.Pipeline, out_dir: str, label: str, total_units: int, total_bytes: int, progress: bool) -> Manifest:
