@@ -74,12 +74,20 @@ def good_response(uri: str) -> bytes:
     return warc_record("response", uri, len(block), "Content-Type: application/http; msgtype=response\r\n") + block + b"\r\n\r\n"
 
 
+def bomb_head(total: int) -> bytes:
+    """One good response, then the head of an HTTP response whose body is ``total`` bytes still to come
+    (a response, not a resource record: only responses become documents, so only they reach the size limit)."""
+    http = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {total}\r\n\r\n".encode()
+    kind = "Content-Type: application/http; msgtype=response\r\n"
+    return good_response("http://example.com/fine") + warc_record("response", "http://example.com/bomb", len(http) + total, kind) + http
+
+
 def zstd_warc_bomb(path: Path, total: int = 2 * GiB) -> None:
-    """One good response, then a 2 GiB resource record of zeros: ~70 KB of zstd."""
+    """One good response, then a response with a 2 GiB body of zeros: ~70 KB of zstd."""
     import zstandard
 
     c = zstandard.ZstdCompressor(level=3)
-    head = good_response("http://example.com/fine") + warc_record("resource", "http://example.com/bomb", total, "Content-Type: text/plain\r\n")
+    head = bomb_head(total)
     zeros = c.compress(ZEROS)
     with open(path, "wb") as out:
         out.write(c.compress(head))
@@ -90,7 +98,7 @@ def zstd_warc_bomb(path: Path, total: int = 2 * GiB) -> None:
 
 def bz2_warc_bomb(path: Path, total: int = 128 * MiB) -> None:
     """A .warc.bz2 (fastwarc cannot read bzip2: tailmine inflates it for fastwarc, under the limits)."""
-    head = good_response("http://example.com/fine") + warc_record("resource", "http://example.com/bomb", total, "Content-Type: text/plain\r\n")
+    head = bomb_head(total)
     _repeat_member(path, bz2.compress(head), bz2.compress(ZEROS), total)
     with open(path, "ab") as out:
         out.write(bz2.compress(b"\r\n\r\n"))

@@ -141,7 +141,7 @@ def test_a_stage_command_into_a_locked_folder_and_an_unwritable_out_are_one_line
             pytest.skip("no unwritable folder available to this user")
     assert main(["ingest", str(tmp_path / "in.jsonl"), "--out", str(unwritable), "--", *TEST_BEAM_ARGS]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("tailmine: error: permission denied: ") and str(unwritable) in err[0], err
+    assert len(err) == 1 and err[0].lower().startswith("tailmine: error: permission denied: ") and str(unwritable) in err[0], err
 
 
 def test_a_manifest_listing_a_missing_shard_is_not_written(tmp_path):
