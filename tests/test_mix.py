@@ -86,9 +86,11 @@ def zipf_work(n_docs=20000, n_concepts=400, s=1.0, seed=0, quality=False):
     tokens = rng.integers(100, 1000, n_docs)
     q = rng.normal(size=n_docs).tolist() if quality else [None] * n_docs
     return pa.Table.from_pydict({
-        "id": [f"d{i}" for i in range(n_docs)], "source": [("web", "books")[i % 5 == 0] for i in range(n_docs)],
+        "id": [f"d{i}" for i in range(n_docs)], "unit": [0] * n_docs, "last_unit": [True] * n_docs, "doc_row": list(range(n_docs)),
+        "char_start": [0] * n_docs, "char_end": (tokens * 4).tolist(), "token_start": [0] * n_docs,
+        "group": [f"site{i % 50}.org" for i in range(n_docs)], "source": [("web", "books")[i % 5 == 0] for i in range(n_docs)],
         "bucket": [f"c{b}" for b in bucket], "bucket_df": [int(df[b]) for b in bucket], "concept_ids": sets,
-        "tokens": tokens.tolist(), "utf8_bytes": (tokens * 4).tolist(), "quality": q, "holdout": [False] * n_docs,
+        "tokens": tokens.tolist(), "utf8_bytes": (tokens * 4).tolist(), "quality": q,
         "input_shard": ["x"] * n_docs, "source_file": ["f"] * n_docs, "source_record": list(range(n_docs)),
         "source_offset": [None] * n_docs,
     }, schema=WORK_SCHEMA)

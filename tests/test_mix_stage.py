@@ -24,14 +24,15 @@ def concepts_dir(tmp_path_factory):
     from tailmine.concepts.config import ConceptConfig
     from tailmine.demo.sample import synthetic_documents
     from tailmine.ingest.config import IngestConfig
-    from tailmine.mixtures.holdout import in_holdout
+    from tailmine.mixtures.holdout import group_uniform
     from tailmine.pipelines import concepts, ingest
 
     root = tmp_path_factory.mktemp("mix")
     docs = synthetic_documents(N_DOCS, seed=5)
     domains = [f"site{j}.org" for j in range(40)]
-    held = next(d for d in domains if in_holdout(f"domain:{d}", HOLDOUT, 0))
-    kept = next(d for d in domains if not in_holdout(f"domain:{d}", HOLDOUT, 0))
+    # groups are offered to the held-out set in hash order: the first is held out, the last never is
+    by_hash = sorted(domains, key=lambda d: group_uniform(f"domain:{d}", 0))
+    held, kept = by_hash[0], by_hash[-1]
     rows = [{"id": f"d{i}", "text": t, "url": f"https://www.{domains[i % 40]}/p{i}"} for i, t in enumerate(docs)]
     rows.append({"id": "leak-source", "text": docs[0] + "\n\nA final sentence about the weather.", "url": f"https://{held}/leak"})
     rows.append({"id": "leak-copy", "text": docs[0] + "\n\nA final sentence about the harbour.", "url": f"https://{kept}/copy"})
@@ -102,9 +103,11 @@ def test_read_back_equals_the_tokens_of_the_lineage_documents(mixed, concepts_di
     sequences = list(TokenShardDataset(out))
     assert len(sequences) == lineage.num_rows == recipe["sequences"]
     copies: dict[str, int] = {}
-    for seq, doc_id in zip(sequences, lineage.column("id").to_pylist()):
-        assert seq.tolist() == tok.encode(text[doc_id], add_special_tokens=False).ids + [eos]
-        copies[doc_id] = copies.get(doc_id, 0) + 1
+    cols = [lineage.column(c).to_pylist() for c in ("id", "char_start", "char_end", "copy")]
+    for seq, (doc_id, a, b, c) in zip(sequences, zip(*cols)):
+        last = b == len(text[doc_id])
+        assert seq.tolist() == tok.encode(text[doc_id][a:b], add_special_tokens=False).ids + [eos] * last
+        copies[doc_id] = max(copies.get(doc_id, 0), c + 1)
     assert max(copies.values()) <= 4
     flat = torch.cat(sequences)
     assert len(flat) == recipe["tokens_total"]

@@ -115,26 +115,29 @@ def document_epochs(bucket: np.ndarray, tokens: np.ndarray, budget: float, lam: 
     return np.minimum(e, max_epochs), {"unique_tokens": unique, "epochs": np.minimum((1 - lam) * passive + lam * bucket_epochs, max_epochs)}
 
 
-def repeat_counts(epochs: np.ndarray, u: np.ndarray, max_epochs: float) -> np.ndarray:
-    """k_d = ⌊e⌋ + 1[u < e − ⌊e⌋], with e capped at E_max (so k_d ≤ ⌈E_max⌉, and ≤ E_max for integer caps)."""
+def repeat_counts(epochs: np.ndarray, u: np.ndarray, max_epochs) -> np.ndarray:
+    """k_d = ⌊e⌋ + 1[u < e − ⌊e⌋], with e capped at E_max (so k_d ≤ ⌈E_max⌉, and ≤ E_max for integer caps).
+    ``max_epochs`` is one cap or one per element."""
     e = np.minimum(np.asarray(epochs, np.float64), max_epochs)
     base = np.floor(e)
     return (base + (u < e - base)).astype(np.int64)
 
 
-def fit_to_budget(epochs: np.ndarray, tokens: np.ndarray, u: np.ndarray, budget: int, max_epochs: float,
-                  iterations: int = 100) -> tuple[np.ndarray, float]:
+def fit_to_budget(epochs: np.ndarray, tokens: np.ndarray, u: np.ndarray, budget: int, max_epochs,
+                  iterations: int = 100, cap_note: str = "") -> tuple[np.ndarray, float]:
     """Scale every e_d by one factor so that Σ k_d·len_d is as close to ``budget`` as the hash draws allow.
 
     Σ k_d·len_d is non-decreasing in the factor (each k_d is), so bisection finds the crossing; the
     result is the closer of the two sides. Raises when even E_max epochs of everything is too little.
     """
     tokens = np.asarray(tokens, np.int64)
-    ceiling = int((repeat_counts(np.full(len(tokens), float(max_epochs)), u, max_epochs) * tokens).sum())
+    caps = np.broadcast_to(np.asarray(max_epochs, np.float64), tokens.shape)
+    ceiling = int((repeat_counts(caps, u, caps) * tokens).sum())
     if ceiling < budget:
+        cap = f"{float(caps.max()):g}" if len(caps) and caps.min() == caps.max() else "per-unit"
         raise ConfigError(
-            f"the budget of {budget:,} tokens needs more than {max_epochs:g} epochs of the {int(tokens.sum()):,} "
-            f"unique tokens available ({ceiling:,} at most): add data, lower --tokens or raise --max-epochs"
+            f"the budget of {budget:,} tokens is more than the {ceiling:,} tokens available: {int(tokens.sum()):,} unique "
+            f"tokens x the epoch cap ({cap}{cap_note}): add data, lower --tokens or raise --max-epochs"
         )
     base = np.asarray(epochs, np.float64)
 
@@ -170,7 +173,8 @@ def refine_to_budget(k: np.ndarray, tokens: np.ndarray, u: np.ndarray, budget: i
     """
     k = k.copy()
     tokens = np.asarray(tokens, np.int64)
-    cap = np.floor(max_epochs + 1e-9)
+    cap = np.floor(np.asarray(max_epochs, np.float64) + 1e-9)
+    cap = np.broadcast_to(cap, k.shape)
     order = np.argsort(np.asarray(u), kind="stable")  # deterministic tie-break
     tokens_o = tokens[order]
     total = int((k * tokens).sum())
@@ -179,7 +183,7 @@ def refine_to_budget(k: np.ndarray, tokens: np.ndarray, u: np.ndarray, budget: i
         if gap == 0:
             break
         k_o = k[order]
-        movable = (k_o < cap) if gap > 0 else (k_o > 0)
+        movable = (k_o < cap[order]) if gap > 0 else (k_o > 0)
         new_gap = np.abs(gap - np.sign(gap) * tokens_o)
         new_gap = np.where(movable, new_gap, np.iinfo(np.int64).max)
         best = int(np.argmin(new_gap))
@@ -190,3 +194,29 @@ def refine_to_budget(k: np.ndarray, tokens: np.ndarray, u: np.ndarray, budget: i
         k[doc] += step
         total += step * int(tokens[doc])
     return k
+
+
+def document_caps(doc_codes: np.ndarray, tokens: np.ndarray, budget: int, share: float, max_epochs: float) -> np.ndarray:
+    """Per-unit epoch cap min(E_max, share·B / T_d): all of a document's units at the cap give it ``share``
+    of the budget, so no document dominates a small mixture (T_d: the document's tokens in the pool)."""
+    doc_tokens = np.bincount(doc_codes, weights=np.asarray(tokens, np.float64))
+    return np.minimum(float(max_epochs), share * budget / np.maximum(doc_tokens[doc_codes], 1.0))
+
+
+def trim_documents(k: np.ndarray, tokens: np.ndarray, doc_codes: np.ndarray, u: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Remove copies from documents whose drawn tokens exceed ``limit`` (the draws can overshoot the
+    expected cap), the units with the largest hash first. Returns (k, frozen): frozen units belong to
+    documents with no room for one more copy of themselves, so the budget refinement leaves them."""
+    k = k.copy()
+    tokens = np.asarray(tokens, np.int64)
+    doc_total = np.bincount(doc_codes, weights=k * tokens).astype(np.int64)
+    for d in np.flatnonzero(doc_total > limit):
+        units = np.flatnonzero(doc_codes == d)
+        for i in units[np.argsort(-np.asarray(u)[units], kind="stable")]:
+            while k[i] > 0 and doc_total[d] > limit:
+                k[i] -= 1
+                doc_total[d] -= tokens[i]
+            if doc_total[d] <= limit:
+                break
+    frozen = doc_total[doc_codes] + tokens > limit
+    return k, frozen

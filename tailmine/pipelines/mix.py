@@ -132,7 +132,7 @@ class PrepareShardFn(beam.DoFn):
             return
         summary = prepare_shard(task.unit, task.path, self.out_dir, self.encoder, self.extractor, self.dfs, self.quality_column,
                                 self.cfg.holdout, self.cfg.seed, self.cfg.min_concept_df,
-                                self.cfg.salient())
+                                self.cfg.salient(), unit_tokens=self.cfg.unit_tokens, eos_between_units=self.cfg.eos_between_units)
         summary["fingerprint"] = self.fingerprint
         summary["counts"] = {"input": summary["documents"], "output": summary["documents"]}
         summary["input_bytes"] = task.bytes
@@ -146,18 +146,18 @@ class HoldoutIndexFn(beam.DoFn):
     def __init__(self, cfg, out_dir):
         self.cfg, self.out_dir = cfg, out_dir
 
-    def process(self, summary, tasks):
+    def process(self, summary, tasks, held):
         task = tasks[summary["unit"]]
-        yield holdout_index_of_shard(task.unit, task.path, self.out_dir, self.cfg)
+        yield holdout_index_of_shard(task.unit, task.path, self.out_dir, self.cfg, held[0])
 
 
 class CheckShardFn(beam.DoFn):
     def __init__(self, out_dir):
         self.out_dir = out_dir
 
-    def process(self, summary, index, tasks):
+    def process(self, summary, index, tasks, held):
         task = tasks[summary["unit"]]
-        yield check_shard(task.unit, task.path, self.out_dir, index)
+        yield check_shard(task.unit, task.path, self.out_dir, index, held[0])
 
 
 class BuildMixtureFn(beam.DoFn):
@@ -167,8 +167,21 @@ class BuildMixtureFn(beam.DoFn):
         self.cfg, self.out_dir, self.tasks, self.tokenizer_path = cfg, out_dir, tasks, tokenizer_path
         self.quality_column, self.parameters, self.notes = quality_column, parameters, notes
 
-    def process(self, summaries, checks=None):
-        yield build_mixture(self.cfg, self.out_dir, self.tasks, self.tokenizer_path, self.quality_column, self.parameters, self.notes)
+    def process(self, summaries, held, checks=None):
+        yield build_mixture(self.cfg, self.out_dir, self.tasks, self.tokenizer_path, self.quality_column, self.parameters, self.notes,
+                            held)
+
+
+def choose_holdout(summaries: list[dict], cfg: MixConfig) -> tuple[frozenset, dict]:
+    """The held-out groups from the shards' candidate-group tokens (a fraction of the groups only)."""
+    from tailmine.mixtures.holdout import choose_holdout_groups
+
+    candidates: dict[str, int] = {}
+    for s in summaries:
+        for g, t in s.get("holdout_candidates", {}).items():
+            candidates[g] = candidates.get(g, 0) + int(t)
+    held, info = choose_holdout_groups(candidates, sum(int(s["tokens"]) for s in summaries), cfg.holdout, cfg.seed)
+    return frozenset(held), info
 
 
 def _read_work(out_dir: str, tasks: list[ShardTask], holdout: bool) -> tuple[pa.Table, list, np.ndarray, np.ndarray]:
@@ -195,64 +208,98 @@ def _load_tokens(out_dir: str, unit: int) -> np.ndarray:
     return np.load(io.BytesIO(read_bytes(path)))
 
 
-def _write_sequences(out_dir: str, subdir: str, prefix: str, order_docs, order_copies, work, units, starts, dtype, shard_tokens,
-                     token_cache) -> list[dict]:
-    shards, seqs, rows, size = [], [], [], 0
+LINEAGE_COLUMNS = ("id", "unit", "char_start", "char_end", "token_start", "source", "bucket", "input_shard", "source_file",
+                   "source_record", "source_offset", "utf8_bytes")
+
+
+def _write_sequences(out_dir: str, subdir: str, prefix: str, order_rows, order_copies, work, units, starts, dtype, shard_tokens,
+                     token_cache, keys) -> list[dict]:
+    """One sequence per unit copy, in the given order; a shard closes only between document copies,
+    and the .idx ``doc_idx`` marks where each document copy starts."""
+    shards, seqs, rows, doc_starts, size = [], [], [], [], 0
     lengths = work.column("tokens").to_numpy()
-    cols = {c: work.column(c).to_pylist() for c in ("id", "source", "bucket", "input_shard", "source_file", "source_record", "source_offset", "utf8_bytes")}
+    cols = {c: work.column(c).to_pylist() for c in LINEAGE_COLUMNS}
 
     def flush():
-        nonlocal seqs, rows, size
+        nonlocal seqs, rows, doc_starts, size
         if not seqs:
             return
         lineage = pa.Table.from_pylist(rows, schema=LINEAGE_SCHEMA)
-        shards.append(write_token_shard(out_dir, f"{subdir}/{prefix}-{len(shards):05d}", seqs, dtype, lineage))
-        seqs, rows, size = [], [], 0
+        shards.append(write_token_shard(out_dir, f"{subdir}/{prefix}-{len(shards):05d}", seqs, dtype, lineage, doc_starts))
+        seqs, rows, doc_starts, size = [], [], [], 0
 
-    for d, c in zip(order_docs.tolist(), order_copies.tolist()):
+    previous = None
+    for d, c in zip(order_rows.tolist(), order_copies.tolist()):
+        this = (keys[d], c)
+        if this != previous:
+            if size >= shard_tokens:
+                flush()
+            doc_starts.append(len(seqs))
+            previous = this
         unit = int(units[d])
         if unit not in token_cache:
             token_cache[unit] = _load_tokens(out_dir, unit)
         n = int(lengths[d])
         start = int(starts[d])
-        seq = np.asarray(token_cache[unit][start : start + n])
-        seqs.append(seq)
-        rows.append({"sequence": len(rows), "id": cols["id"][d], "copy": c, "tokens": n, "utf8_bytes": cols["utf8_bytes"][d],
-                     "source": cols["source"][d], "bucket": cols["bucket"][d], "input_shard": cols["input_shard"][d],
-                     "source_file": cols["source_file"][d], "source_record": cols["source_record"][d],
-                     "source_offset": cols["source_offset"][d]})
+        seqs.append(np.asarray(token_cache[unit][start : start + n]))
+        rows.append({"sequence": len(rows), "copy": c, "tokens": n, **{name: cols[name][d] for name in LINEAGE_COLUMNS}})
         size += n
-        if size >= shard_tokens:
-            flush()
     flush()
     return shards
 
 
+DOC_REASON_ORDER = ("held_out", "empty_document", "below_quality_gate", "contaminated_ngram", "near_duplicate_of_holdout", "not_sampled")
+
+
+def document_counts(keys: list, k: np.ndarray, reasons: list) -> Counts:
+    """Manifest counts in documents: a document is output when any of its units is in the mixture, else
+    dropped for the first reason of its units in ``DOC_REASON_ORDER`` (held out and the quality gate
+    hold for all units of a document; decontamination and sampling decide per unit)."""
+    rank = {r: i for i, r in enumerate(DOC_REASON_ORDER)}
+    best: dict = {}
+    for key, kk, r in zip(keys, k.tolist(), reasons):
+        here = -1 if kk > 0 else rank.get(r, len(rank))
+        if key not in best or here < best[key][0]:
+            best[key] = (here, r)
+    counts = Counts(input=len(best))
+    for here, r in best.values():
+        if here < 0:
+            counts.output += 1
+        else:
+            counts.drop(r or "not_sampled")
+    return counts
+
+
 def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenizer_path: str, quality_column, parameters: dict,
-                  notes: list[str]) -> str:
+                  notes: list[str], held=(frozenset(), {"fraction": 0.0})) -> str:
     from tailmine.mixtures.tokenize import Encoder
 
     encoder = Encoder(tokenizer_path, cfg.fast_encoder, cfg.eos_token or None)
     budget = make_budget(cfg)
+    held_groups, held_info = held
     work, contamination, units, starts = _read_work(out_dir, tasks, cfg.holdout > 0)
-    plan: Plan = plan_mixture(work, contamination, cfg, budget, quality_column)
+    plan: Plan = plan_mixture(work, contamination, cfg, budget, quality_column, held_groups)
     dtype = token_dtype(encoder.vocab_size)
     cache: dict = {}
-    docs, copies = sequence_order(plan.keys, plan.k, cfg.seed)
-    shards = _write_sequences(out_dir, TOKENS_DIR, "mix", docs, copies, work, units, starts, dtype, cfg.shard_tokens, cache)
+    unit_no = work.column("unit").to_numpy()
+    rows, copies = sequence_order(plan.keys, plan.k, cfg.seed, unit_no)
+    shards = _write_sequences(out_dir, TOKENS_DIR, "mix", rows, copies, work, units, starts, dtype, cfg.shard_tokens, cache, plan.keys)
     held = np.array([r == "held_out" for r in plan.reasons], np.int64)
-    h_docs, h_copies = sequence_order(plan.keys, held, cfg.seed)
-    holdout_shards = _write_sequences(out_dir, HOLDOUT_DIR, "holdout", h_docs, h_copies, work, units, starts, dtype, cfg.shard_tokens, cache)
+    h_rows, h_copies = sequence_order(plan.keys, held, cfg.seed, unit_no)
+    holdout_shards = _write_sequences(out_dir, HOLDOUT_DIR, "holdout", h_rows, h_copies, work, units, starts, dtype, cfg.shard_tokens,
+                                      cache, plan.keys)
     sink = io.BytesIO()
     pq.write_table(plan.bucket_table, sink, compression="zstd")
     write_bytes_atomic(join(out_dir, BUCKETS), sink.getvalue())
     tokens_total = int(sum(s["tokens"] for s in shards))
-    counts = Counts(input=work.num_rows, output=int((plan.k > 0).sum()))
+    counts = document_counts(plan.keys, plan.k, plan.reasons)
+    unit_counts = Counts(input=work.num_rows, output=int((plan.k > 0).sum()))
     for r in plan.reasons:
         if r is not None:
-            counts.drop(r)
+            unit_counts.drop(r)
+    held_docs = len({key for key, r in zip(plan.keys, plan.reasons) if r == "held_out"})
     recipe = {
-        "recipe_format": 1,
+        "recipe_format": 2,
         "tailmine_version": tailmine.__version__,
         "token_budget": budget.tokens,
         "tokens_total": tokens_total,
@@ -261,20 +308,25 @@ def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenize
         "tokenizer": {**encoder.describe(), "path": TOKENIZER, "dtype": str(dtype)},
         "shards": shards,
         "sequences": int(sum(s["sequences"] for s in shards)),
-        "documents": {"input": work.num_rows, "in_mixture": counts.output, "dropped": dict(sorted(counts.dropped.items()))},
+        "documents": {"input": counts.input, "in_mixture": counts.output, "dropped": dict(sorted(counts.dropped.items()))},
+        "units": {"input": unit_counts.input, "in_mixture": unit_counts.output, "dropped": dict(sorted(unit_counts.dropped.items())),
+                  "unit_tokens": cfg.unit_tokens, "eos": "between units" if cfg.eos_between_units else "between documents"},
         "seed": cfg.seed,
         "config": cfg.to_dict(),
         "inputs": [{"path": t.path, "rows": t.rows, "bytes": t.bytes} for t in tasks],
-        "holdout": {"fraction": cfg.holdout, "documents": int(held.sum()), "tokens": int(sum(s["tokens"] for s in holdout_shards)),
+        "holdout": {**held_info, "documents": held_docs, "units": int(held.sum()),
+                    "tokens": int(sum(s["tokens"] for s in holdout_shards)),
                     "shards": len(holdout_shards), "recipe": HOLDOUT_RECIPE if cfg.holdout else None,
-                    "decontaminated": {r: counts.dropped.get(r, 0) for r in ("contaminated_ngram", "near_duplicate_of_holdout")}},
+                    "decontaminated_units": {r: unit_counts.dropped.get(r, 0) for r in ("contaminated_ngram", "near_duplicate_of_holdout")}},
         "notes": list(notes) + budget.warnings(),
         **plan.sections,
     }
     if cfg.holdout:
         write_bytes_atomic(join(out_dir, HOLDOUT_RECIPE), recipe_bytes({
             "tailmine_version": tailmine.__version__, "tokenizer": recipe["tokenizer"], "shards": holdout_shards,
-            "documents": int(held.sum()), "split": "hash of registered domain / book work", "fraction": cfg.holdout, "seed": cfg.seed}))
+            "documents": held_docs, "units": int(held.sum()), "groups": sorted(held_groups),
+            "split": "whole registered domains (web) and book works (books), offered in hash order until the share is reached",
+            "fraction": cfg.holdout, "share": held_info.get("share"), "seed": cfg.seed}))
     write_bytes_atomic(join(out_dir, RECIPE), recipe_bytes(recipe))
     # Token shards are not document Parquet shards: readers of ``outputs`` (the report, later stages)
     # expect documents, so the shards are listed in ``extra`` (and, with lineage, in recipe.json).
@@ -283,7 +335,8 @@ def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenize
         stage=STAGE, tailmine_version=tailmine.__version__, schema_version="1", parameters=parameters,
         inputs=recipe["inputs"], outputs=[], quarantine=[], counts=counts,
         extra={"token_budget": budget.tokens, "tokens_total": tokens_total, "files": [RECIPE, BUCKETS, TOKENIZER] + ([HOLDOUT_RECIPE] if cfg.holdout else []),
-               "token_shards": token_shards, "holdout_shards": [s["path"] for s in holdout_shards]},
+               "token_shards": token_shards, "holdout_shards": [s["path"] for s in holdout_shards],
+               "unit_counts": unit_counts.to_dict()},
     )
     return manifest.write(out_dir)
 
@@ -333,23 +386,25 @@ def run(
         | "PrepareShards" >> beam.ParDo(PrepareShardFn(cfg, in_dirs, out_dir, tokenizer_path, quality_column, run_fingerprint))
     )
     summaries = prepared | "CollectSummaries" >> beam.combiners.ToList()
+    # the held-out groups: one small global choice from the candidate groups' token totals
+    held = beam.pvalue.AsSingleton(summaries | "ChooseHoldout" >> beam.Map(choose_holdout, cfg))
     build = BuildMixtureFn(cfg, out_dir, tasks, tokenizer_path, quality_column, parameters, notes)
     if cfg.holdout > 0:
         task_map = beam.pvalue.AsSingleton(pipeline | "TaskMap" >> beam.Create([{t.unit: t for t in tasks}]))
         index = (
             prepared
-            | "HoldoutIndex" >> beam.ParDo(HoldoutIndexFn(cfg, out_dir), tasks=task_map)
+            | "HoldoutIndex" >> beam.ParDo(HoldoutIndexFn(cfg, out_dir), tasks=task_map, held=held)
             | "MergeIndex" >> beam.combiners.ToList()
             | "Merge" >> beam.Map(merge_indexes, cfg)
         )
         checks = (
             prepared
-            | "Decontaminate" >> beam.ParDo(CheckShardFn(out_dir), index=beam.pvalue.AsSingleton(index), tasks=task_map)
+            | "Decontaminate" >> beam.ParDo(CheckShardFn(out_dir), index=beam.pvalue.AsSingleton(index), tasks=task_map, held=held)
             | "CollectChecks" >> beam.combiners.ToList()
         )
-        summaries | "BuildMixture" >> beam.ParDo(build, checks=beam.pvalue.AsSingleton(checks))
+        summaries | "BuildMixture" >> beam.ParDo(build, held=held, checks=beam.pvalue.AsSingleton(checks))
     else:
-        summaries | "BuildMixture" >> beam.ParDo(build)
+        summaries | "BuildMixture" >> beam.ParDo(build, held=held)
     manifest = finish(pipeline, out_dir, STAGE, len(tasks), sum(t.bytes for t in tasks), progress)
     return manifest
 
