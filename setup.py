@@ -42,8 +42,10 @@ setup(
         "torch>=2.1",
     ],
     extras_require={
-        # trafilatura is the extraction oracle in tests and the reference in benchmarks.
-        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]"],
+        # trafilatura is the extraction oracle in tests and the reference in benchmarks; megatron-core's
+        # IndexedDataset reads the mix stage's .bin/.idx shards in tests (CPU import works).
+        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]",
+                "megatron-core>=0.16"],
         # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)
         "bench": ["rensa"],
         "gcp": ["apache-beam[gcp]"],
