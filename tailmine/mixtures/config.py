@@ -99,7 +99,8 @@ class MixConfig:
             "unit_tokens": "longest training unit in tokens (EOS included): longer documents are cut at paragraph, then "
             "sentence boundaries; weights, epoch caps, sampling and the held-out split act on units",
             "eos_between_units": "also put EOS between the units of one document (default: only between documents)",
-            "max_document_share": "largest share of the mixture's tokens one document may take (its units' copies together)",
+            "max_document_share": "largest share of the mixture's tokens one document may take (its units' copies together; "
+            "at least one unit of any document fits, for budgets below unit_tokens / share)",
             "source_weighting": "natural (by size), explicit, temperature, or unimax (uniform, capped at max_epochs)",
             "source_weights": "explicit weights, e.g. 'warc=0.7,gutenberg=0.3' (source column values)",
             "temperature": "temperature T of source sampling: pi_s ~ U_s^(1/T)",

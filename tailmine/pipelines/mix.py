@@ -43,7 +43,7 @@ from tailmine.errors import ConfigError
 from tailmine.fileio import delete_tree, exists, is_local, join, open_raw, read_bytes, write_bytes_atomic
 from tailmine.mixtures.budget import TokenBudget
 from tailmine.mixtures.config import MixConfig
-from tailmine.mixtures.plan import Plan, plan_mixture, sequence_order
+from tailmine.mixtures import passes as P
 from tailmine.mixtures.prepare import (check_shard, holdout_index_of_shard, load_concept_dfs, merge_indexes, prepare_shard,
                                        work_paths)
 from tailmine.mixtures.recipe import recipe_bytes
@@ -57,6 +57,12 @@ TOKENS_DIR, HOLDOUT_DIR = "tokens", "holdout"
 RECIPE, HOLDOUT_RECIPE, BUCKETS, TOKENIZER = "recipe.json", "holdout.json", "buckets.parquet", "tokenizer.json"
 OUTPUTS = (TOKENS_DIR, HOLDOUT_DIR, WORK_DIR, RECIPE, HOLDOUT_RECIPE, BUCKETS, TOKENIZER, "manifest.json")
 log = logging.getLogger("tailmine.mix")
+
+
+def _vocab_size(tokenizer_path: str) -> int:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(read_bytes(tokenizer_path).decode("utf-8")).get_vocab_size(with_added_tokens=True)
 
 
 def make_budget(cfg: MixConfig) -> TokenBudget:
@@ -157,19 +163,8 @@ class CheckShardFn(beam.DoFn):
 
     def process(self, summary, index, tasks, held):
         task = tasks[summary["unit"]]
-        yield check_shard(task.unit, task.path, self.out_dir, index, held[0])
-
-
-class BuildMixtureFn(beam.DoFn):
-    """The global step: plan and lay out the mixture, write the recipe and the manifest (one worker)."""
-
-    def __init__(self, cfg, out_dir, tasks, tokenizer_path, quality_column, parameters, notes):
-        self.cfg, self.out_dir, self.tasks, self.tokenizer_path = cfg, out_dir, tasks, tokenizer_path
-        self.quality_column, self.parameters, self.notes = quality_column, parameters, notes
-
-    def process(self, summaries, held, checks=None):
-        yield build_mixture(self.cfg, self.out_dir, self.tasks, self.tokenizer_path, self.quality_column, self.parameters, self.notes,
-                            held)
+        check_shard(task.unit, task.path, self.out_dir, index, held[0])
+        yield summary
 
 
 def choose_holdout(summaries: list[dict], cfg: MixConfig) -> tuple[frozenset, dict]:
@@ -184,21 +179,55 @@ def choose_holdout(summaries: list[dict], cfg: MixConfig) -> tuple[frozenset, di
     return frozenset(held), info
 
 
-def _read_work(out_dir: str, tasks: list[ShardTask], holdout: bool) -> tuple[pa.Table, list, np.ndarray, np.ndarray]:
-    tables, contamination, units, starts = [], [], [], []
-    for t in tasks:
-        docs_path, _, contam_path = work_paths(out_dir, t.unit)
-        table = pq.read_table(io.BytesIO(read_bytes(docs_path)))
-        tables.append(table)
-        if holdout:
-            contamination.extend(pq.read_table(io.BytesIO(read_bytes(contam_path))).column(0).to_pylist())
-        else:
-            contamination.extend([None] * table.num_rows)
-        units.append(np.full(table.num_rows, t.unit, np.int64))
-        tok = table.column("tokens").to_numpy()
-        starts.append(np.concatenate([[0], np.cumsum(tok)[:-1]]).astype(np.int64) if len(tok) else np.zeros(0, np.int64))
-    work = pa.concat_tables(tables) if tables else None
-    return work, contamination, np.concatenate(units), np.concatenate(starts)
+# --- the planning passes (tailmine.mixtures.passes), one prepared shard per element ----------------
+
+class MergeSummaries(beam.CombineFn):
+    """Adds shard summaries (:func:`tailmine.mixtures.passes.add_dicts`): the global statistics."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, item):
+        return P.add_dicts(acc, item)
+
+    def merge_accumulators(self, accs):
+        out: dict = {}
+        for a in accs:
+            out = P.add_dicts(out, a)
+        return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+def load_view(out_dir: str, unit: int, holdout: bool) -> "P.ShardView":
+    docs_path, _, contam_path = work_paths(out_dir, unit)
+    work = pq.read_table(io.BytesIO(read_bytes(docs_path)))
+    if holdout:
+        contamination = pq.read_table(io.BytesIO(read_bytes(contam_path))).column(0).to_pylist()
+    else:
+        contamination = [None] * work.num_rows
+    return P.ShardView(unit, work, contamination)
+
+
+def _arrays_path(out_dir: str, unit: int) -> str:
+    return join(out_dir, WORK_DIR, f"plan-{unit:05d}.npz")
+
+
+def _refs_path(out_dir: str, kind: str, unit: int) -> str:
+    return join(out_dir, WORK_DIR, f"refs-{kind}-{unit:05d}.parquet")
+
+
+def _save_arrays(out_dir: str, unit: int, arrays: dict) -> int:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_bytes_atomic(_arrays_path(out_dir, unit), buf.getvalue())
+    return unit
+
+
+def _load_arrays(out_dir: str, unit: int) -> dict:
+    with np.load(io.BytesIO(read_bytes(_arrays_path(out_dir, unit)))) as z:
+        return {k: z[k] for k in z.files}
 
 
 def _load_tokens(out_dir: str, unit: int) -> np.ndarray:
@@ -209,95 +238,143 @@ def _load_tokens(out_dir: str, unit: int) -> np.ndarray:
 
 
 LINEAGE_COLUMNS = ("id", "unit", "char_start", "char_end", "token_start", "source", "bucket", "input_shard", "source_file",
-                   "source_record", "source_offset", "utf8_bytes")
+                   "source_record", "source_offset", "utf8_bytes", "tokens")
 
 
-def _write_sequences(out_dir: str, subdir: str, prefix: str, order_rows, order_copies, work, units, starts, dtype, shard_tokens,
-                     token_cache, keys) -> list[dict]:
-    """One sequence per unit copy, in the given order; a shard closes only between document copies,
-    and the .idx ``doc_idx`` marks where each document copy starts."""
-    shards, seqs, rows, doc_starts, size = [], [], [], [], 0
-    lengths = work.column("tokens").to_numpy()
-    cols = {c: work.column(c).to_pylist() for c in LINEAGE_COLUMNS}
-
-    def flush():
-        nonlocal seqs, rows, doc_starts, size
-        if not seqs:
-            return
-        lineage = pa.Table.from_pylist(rows, schema=LINEAGE_SCHEMA)
-        shards.append(write_token_shard(out_dir, f"{subdir}/{prefix}-{len(shards):05d}", seqs, dtype, lineage, doc_starts))
-        seqs, rows, doc_starts, size = [], [], [], 0
-
-    previous = None
-    for d, c in zip(order_rows.tolist(), order_copies.tolist()):
-        this = (keys[d], c)
-        if this != previous:
-            if size >= shard_tokens:
-                flush()
-            doc_starts.append(len(seqs))
-            previous = this
-        unit = int(units[d])
-        if unit not in token_cache:
-            token_cache[unit] = _load_tokens(out_dir, unit)
-        n = int(lengths[d])
-        start = int(starts[d])
-        seqs.append(np.asarray(token_cache[unit][start : start + n]))
-        rows.append({"sequence": len(rows), "copy": c, "tokens": n, **{name: cols[name][d] for name in LINEAGE_COLUMNS}})
-        size += n
-    flush()
-    return shards
+def _write_references(out_dir: str, view, kind: str, refs: dict) -> None:
+    """The shard's references for ``kind`` with everything the writer needs (lineage, token offsets),
+    so an output shard's writer reads only its own rows."""
+    rows = np.asarray(refs["row"], np.int64)
+    tok = view.work.column("tokens").to_numpy()
+    starts = np.concatenate([[0], np.cumsum(tok)[:-1]]).astype(np.int64) if len(tok) else np.zeros(0, np.int64)
+    idx = pa.array(rows)
+    cols = {"out_shard": pa.array(refs["shard"]), "order": pa.array(refs["order"]), "name": pa.array(refs["name"], pa.string()),
+            "copy": pa.array(refs["copy"], pa.int32()), "input_unit": pa.array(np.full(len(rows), view.unit, np.int64)),
+            "token_offset": pa.array(starts[rows] if len(rows) else np.zeros(0, np.int64))}
+    for c in LINEAGE_COLUMNS:
+        cols[c] = view.work.column(c).take(idx)
+    sink = io.BytesIO()
+    pq.write_table(pa.table(cols).sort_by("out_shard"), sink, compression="zstd", row_group_size=64 * 1024)
+    write_bytes_atomic(_refs_path(out_dir, kind, view.unit), sink.getvalue())
 
 
-DOC_REASON_ORDER = ("held_out", "empty_document", "below_quality_gate", "contaminated_ngram", "near_duplicate_of_holdout", "not_sampled")
+def write_output_shard(out_dir: str, kind: str, shard: int, units: list[int], dtype) -> Optional[dict]:
+    """Output shard ``shard`` of ``kind``: its references from every input shard, in the global hash
+    order (document copy, then unit in reading order), tokens copied from the prepared shards."""
+    parts = []
+    for unit in units:
+        with open_raw(_refs_path(out_dir, kind, unit)) as handle:
+            t = pq.read_table(handle, filters=[("out_shard", "=", shard)])
+        if t.num_rows:
+            parts.append(t)
+    if not parts:
+        return None
+    table = pa.concat_tables(parts).sort_by([("order", "ascending"), ("name", "ascending"), ("unit", "ascending")])
+    cols = {c: table.column(c).to_pylist() for c in ("input_unit", "token_offset", "tokens", "name", "copy") + LINEAGE_COLUMNS}
+    cache: dict = {}
+    seqs, doc_starts, previous = [], [], None
+    for j in range(table.num_rows):
+        if cols["name"][j] != previous:
+            doc_starts.append(j)
+            previous = cols["name"][j]
+        u = cols["input_unit"][j]
+        if u not in cache:
+            cache[u] = _load_tokens(out_dir, u)
+        a = cols["token_offset"][j]
+        seqs.append(np.asarray(cache[u][a : a + cols["tokens"][j]]))
+    lineage = pa.Table.from_pylist(
+        [{"sequence": j, "copy": cols["copy"][j], **{c: cols[c][j] for c in LINEAGE_COLUMNS}} for j in range(table.num_rows)],
+        schema=LINEAGE_SCHEMA)
+    prefix = "mix" if kind == "mixture" else "holdout"
+    subdir = TOKENS_DIR if kind == "mixture" else HOLDOUT_DIR
+    return write_token_shard(out_dir, f"{subdir}/{prefix}-{shard:05d}", seqs, dtype, lineage, doc_starts)
 
 
-def document_counts(keys: list, k: np.ndarray, reasons: list) -> Counts:
-    """Manifest counts in documents: a document is output when any of its units is in the mixture, else
-    dropped for the first reason of its units in ``DOC_REASON_ORDER`` (held out and the quality gate
-    hold for all units of a document; decontamination and sampling decide per unit)."""
-    rank = {r: i for i, r in enumerate(DOC_REASON_ORDER)}
-    best: dict = {}
-    for key, kk, r in zip(keys, k.tolist(), reasons):
-        here = -1 if kk > 0 else rank.get(r, len(rank))
-        if key not in best or here < best[key][0]:
-            best[key] = (here, r)
-    counts = Counts(input=len(best))
-    for here, r in best.values():
-        if here < 0:
-            counts.output += 1
-        else:
-            counts.drop(r or "not_sampled")
-    return counts
+class PlanPasses(beam.PTransform):
+    """Passes 1-5 of :mod:`tailmine.mixtures.passes` over the prepared shards (elements: shard
+    numbers); returns the PCollections of the merged measure summary and the singletons it used."""
+
+    def __init__(self, cfg, out_dir, budget_tokens, quality_column, held):
+        super().__init__()
+        self.cfg, self.out_dir, self.budget, self.quality_column, self.held = cfg, out_dir, budget_tokens, quality_column, held
+
+    def expand(self, shards):
+        cfg, out, hold, held = self.cfg, self.out_dir, self.cfg.holdout > 0, self.held
+        budget, quality_column = self.budget, self.quality_column
+        p = shards.pipeline
+        one = p | "One" >> beam.Create([None])
+
+        def merge(pc, label):
+            return beam.pvalue.AsSingleton(pc | label >> beam.CombineGlobally(MergeSummaries()))
+
+        cand = merge(shards | "Candidates" >> beam.Map(lambda u, h: P.candidate_summary(load_view(out, u, hold), h[0]), held),
+                     "MergeCandidates")
+        at = beam.pvalue.AsSingleton(one | "QualityRank" >> beam.Map(
+            lambda _, c: P.quality_rank(c, cfg.quality_quantile) if quality_column else None, cand))
+        vals = merge(shards | "InBin" >> beam.Map(
+            lambda u, h, a: P.values_in_bin(load_view(out, u, hold), h[0], a[0]) if a else {"values": []}, held, at), "MergeInBin")
+
+        def gate_fn(_, c, a, v):
+            threshold, gate = P.quality_gate(lambda: c, lambda b: v["values"], cfg, quality_column)
+            return threshold, gate
+
+        gate = beam.pvalue.AsSingleton(one | "Gate" >> beam.Map(gate_fn, cand, at, vals))
+        pool = merge(shards | "Pool" >> beam.Map(lambda u, h, g: P.pool_summary(load_view(out, u, hold), h[0], g[0]), held, gate),
+                     "MergePool")
+        weights = beam.pvalue.AsSingleton(one | "Weights" >> beam.Map(lambda _, s: P.plan_weights(s, cfg, budget), pool))
+        ready = shards | "Arrays" >> beam.Map(
+            lambda u, h, g, w: _save_arrays(out, u, P.shard_arrays(load_view(out, u, hold), h[0], g[0], w, cfg, budget)),
+            held, gate, weights)
+        grid = beam.pvalue.AsSingleton(one | "Grid0" >> beam.Map(lambda _: P.first_grid()))
+        for r in range(P.ROUNDS):
+            totals = merge(ready | f"Evaluate{r}" >> beam.Map(lambda u, g: P.evaluate(_load_arrays(out, u), g), grid), f"MergeTotals{r}")
+
+            def step(_, t, r=r):
+                if r == 0:
+                    P.check_ceiling(t, budget, cfg)
+                return P.next_grid(t, budget, last=r == P.ROUNDS - 1)
+
+            grid = beam.pvalue.AsSingleton(one | f"Narrow{r}" >> beam.Map(step, totals))
+        fs = grid
+        for r in range(P.REFINE_ROUNDS):
+            best = merge(ready | f"Propose{r}" >> beam.Map(lambda u, f: P.propose(_load_arrays(out, u), f, budget), fs), f"MergeBest{r}")
+            fs = beam.pvalue.AsSingleton(one | f"Refine{r}" >> beam.Map(lambda _, f, b: P.apply_proposals(f, b, budget), fs, best))
+        n_out = beam.pvalue.AsSingleton(one | "OutShards" >> beam.Map(
+            lambda _, f, h: P.out_shard_counts(f, h[1].get("tokens", 0), cfg), fs, held))
+
+        def measure(u, h, g, f, n):
+            view = load_view(out, u, hold)
+            summary, refs = P.measure(view, _load_arrays(out, u), h[0], g[0], f, cfg.seed, n)
+            for kind, r in refs.items():
+                _write_references(out, view, kind, r)
+            return summary
+
+        summary = shards | "Measure" >> beam.Map(measure, held, gate, fs, n_out) | "MergeMeasure" >> beam.CombineGlobally(MergeSummaries())
+        return summary, gate, weights, fs, n_out
 
 
-def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenizer_path: str, quality_column, parameters: dict,
-                  notes: list[str], held=(frozenset(), {"fraction": 0.0})) -> str:
+def build_mixture(summary: dict, infos: list, cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenizer_path: str,
+                  parameters: dict, notes: list[str], held, gate_pair, weights: dict, fs: dict) -> str:
+    """The recipe and the manifest from the merged statistics and the written shards (small inputs only)."""
     from tailmine.mixtures.tokenize import Encoder
 
     encoder = Encoder(tokenizer_path, cfg.fast_encoder, cfg.eos_token or None)
     budget = make_budget(cfg)
     held_groups, held_info = held
-    work, contamination, units, starts = _read_work(out_dir, tasks, cfg.holdout > 0)
-    plan: Plan = plan_mixture(work, contamination, cfg, budget, quality_column, held_groups)
+    threshold, gate = gate_pair
+    gate = dict(gate)
+    if threshold is not None:
+        gate["dropped"] = summary["unit_reasons"].get("below_quality_gate", 0)
+    plan_sections, bucket_table = P.sections(summary, weights, gate, cfg, fs, budget.tokens)
     dtype = token_dtype(encoder.vocab_size)
-    cache: dict = {}
-    unit_no = work.column("unit").to_numpy()
-    rows, copies = sequence_order(plan.keys, plan.k, cfg.seed, unit_no)
-    shards = _write_sequences(out_dir, TOKENS_DIR, "mix", rows, copies, work, units, starts, dtype, cfg.shard_tokens, cache, plan.keys)
-    held = np.array([r == "held_out" for r in plan.reasons], np.int64)
-    h_rows, h_copies = sequence_order(plan.keys, held, cfg.seed, unit_no)
-    holdout_shards = _write_sequences(out_dir, HOLDOUT_DIR, "holdout", h_rows, h_copies, work, units, starts, dtype, cfg.shard_tokens,
-                                      cache, plan.keys)
+    shards = sorted((i for k, i in infos if k == "mixture"), key=lambda s: s["name"])
+    holdout_shards = sorted((i for k, i in infos if k == "holdout"), key=lambda s: s["name"])
     sink = io.BytesIO()
-    pq.write_table(plan.bucket_table, sink, compression="zstd")
+    pq.write_table(bucket_table, sink, compression="zstd")
     write_bytes_atomic(join(out_dir, BUCKETS), sink.getvalue())
     tokens_total = int(sum(s["tokens"] for s in shards))
-    counts = document_counts(plan.keys, plan.k, plan.reasons)
-    unit_counts = Counts(input=work.num_rows, output=int((plan.k > 0).sum()))
-    for r in plan.reasons:
-        if r is not None:
-            unit_counts.drop(r)
-    held_docs = len({key for key, r in zip(plan.keys, plan.reasons) if r == "held_out"})
+    counts = _counts(summary["doc_reasons"])
+    unit_counts = _counts(summary["unit_reasons"])
     recipe = {
         "recipe_format": 2,
         "tailmine_version": tailmine.__version__,
@@ -314,17 +391,17 @@ def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenize
         "seed": cfg.seed,
         "config": cfg.to_dict(),
         "inputs": [{"path": t.path, "rows": t.rows, "bytes": t.bytes} for t in tasks],
-        "holdout": {**held_info, "documents": held_docs, "units": int(held.sum()),
+        "holdout": {**held_info, "documents": counts.dropped.get("held_out", 0), "units": summary.get("held_units", 0),
                     "tokens": int(sum(s["tokens"] for s in holdout_shards)),
                     "shards": len(holdout_shards), "recipe": HOLDOUT_RECIPE if cfg.holdout else None,
                     "decontaminated_units": {r: unit_counts.dropped.get(r, 0) for r in ("contaminated_ngram", "near_duplicate_of_holdout")}},
         "notes": list(notes) + budget.warnings(),
-        **plan.sections,
+        **plan_sections,
     }
     if cfg.holdout:
         write_bytes_atomic(join(out_dir, HOLDOUT_RECIPE), recipe_bytes({
             "tailmine_version": tailmine.__version__, "tokenizer": recipe["tokenizer"], "shards": holdout_shards,
-            "documents": held_docs, "units": int(held.sum()), "groups": sorted(held_groups),
+            "documents": recipe["holdout"]["documents"], "units": recipe["holdout"]["units"], "groups": sorted(held_groups),
             "split": "whole registered domains (web) and book works (books), offered in hash order until the share is reached",
             "fraction": cfg.holdout, "share": held_info.get("share"), "seed": cfg.seed}))
     write_bytes_atomic(join(out_dir, RECIPE), recipe_bytes(recipe))
@@ -339,6 +416,15 @@ def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenize
                "unit_counts": unit_counts.to_dict()},
     )
     return manifest.write(out_dir)
+
+
+def _counts(outcomes: dict) -> Counts:
+    """Counts from {outcome: n}, ``_output`` being the output."""
+    counts = Counts(input=sum(outcomes.values()), output=outcomes.get("_output", 0))
+    for r, n in sorted(outcomes.items()):
+        if r != "_output":
+            counts.drop(r, n)
+    return counts
 
 
 def run(
@@ -388,7 +474,7 @@ def run(
     summaries = prepared | "CollectSummaries" >> beam.combiners.ToList()
     # the held-out groups: one small global choice from the candidate groups' token totals
     held = beam.pvalue.AsSingleton(summaries | "ChooseHoldout" >> beam.Map(choose_holdout, cfg))
-    build = BuildMixtureFn(cfg, out_dir, tasks, tokenizer_path, quality_column, parameters, notes)
+    ready = prepared
     if cfg.holdout > 0:
         task_map = beam.pvalue.AsSingleton(pipeline | "TaskMap" >> beam.Create([{t.unit: t for t in tasks}]))
         index = (
@@ -397,14 +483,25 @@ def run(
             | "MergeIndex" >> beam.combiners.ToList()
             | "Merge" >> beam.Map(merge_indexes, cfg)
         )
-        checks = (
-            prepared
-            | "Decontaminate" >> beam.ParDo(CheckShardFn(out_dir), index=beam.pvalue.AsSingleton(index), tasks=task_map, held=held)
-            | "CollectChecks" >> beam.combiners.ToList()
-        )
-        summaries | "BuildMixture" >> beam.ParDo(build, held=held, checks=beam.pvalue.AsSingleton(checks))
-    else:
-        summaries | "BuildMixture" >> beam.ParDo(build, held=held)
+        ready = prepared | "Decontaminate" >> beam.ParDo(CheckShardFn(out_dir), index=beam.pvalue.AsSingleton(index), tasks=task_map, held=held)
+    shards = ready | "ShardNumbers" >> beam.Map(lambda summary: summary["unit"])
+    summary, gate, weights, fs, n_out = shards | "Plan" >> PlanPasses(cfg, out_dir, budget.tokens, quality_column, held)
+    # the writers wait for every shard's references: each takes one output shard
+    done = beam.pvalue.AsSingleton(summary | "Written" >> beam.Map(lambda s: len(s)))
+    units = [t.unit for t in tasks]
+    dtype = token_dtype(_vocab_size(tokenizer_path))
+    infos = (
+        pipeline
+        | "One" >> beam.Create([None])
+        | "OutputShards" >> beam.FlatMap(lambda _, n, d: [(k, i) for k in ("mixture", "holdout") for i in range(n[k])], n_out, done)
+        | "SpreadOutputs" >> Spread()
+        | "WriteShards" >> beam.FlatMap(lambda ks: [(ks[0], info) for info in [write_output_shard(out_dir, ks[0], ks[1], units, dtype)] if info])
+        | "CollectShards" >> beam.combiners.ToList()
+    )
+    pipeline_notes = notes
+    summary | "BuildMixture" >> beam.Map(
+        lambda s, i, h, g, w, f: build_mixture(s, i, cfg, out_dir, tasks, tokenizer_path, parameters, pipeline_notes, h, g, w, f),
+        beam.pvalue.AsSingleton(infos), held, gate, weights, fs)
     manifest = finish(pipeline, out_dir, STAGE, len(tasks), sum(t.bytes for t in tasks), progress)
     return manifest
 
