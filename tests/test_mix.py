@@ -191,3 +191,23 @@ def test_mixture_keys_do_not_depend_on_where_the_data_lives():
 
     assert document_keys(table("/tmp/run-1/in")) == document_keys(table("/data/elsewhere"))
     assert domain_key("jsonl", None, None, "/tmp/run-1/in/crawl/x.jsonl") == domain_key("jsonl", None, None, "/mnt/d/crawl/x.jsonl")
+
+
+def test_holdout_groups_reach_the_share_or_say_why():
+    from tailmine.mixtures.holdout import choose_holdout_groups, in_holdout
+
+    rng = np.random.default_rng(4)
+    groups = {f"domain:site{i}.org": int(t) for i, t in enumerate(rng.integers(100, 5000, 3000))}
+    total = sum(groups.values())
+    candidates = {g: t for g, t in groups.items() if in_holdout(g, 0.05, 3)}
+    assert 0 < len(candidates) < len(groups) / 5  # a fraction of the groups is all the choice needs
+    held, info = choose_holdout_groups(candidates, total, 0.05, 3)
+    assert abs(info["share"] - 0.05) <= 0.01 and held <= set(candidates) and info["tokens"] == sum(groups[g] for g in held)
+    assert choose_holdout_groups(candidates, total, 0.05, 3)[0] == held
+    assert choose_holdout_groups(candidates, total, 0.0, 3)[0] == set()
+    # one book of 40% and small pages: 1% cannot come from the book; the pages make it
+    mixed = {"work:a|big book": 4000, **{f"domain:p{i}.org": 10 for i in range(600)}}
+    held, info = choose_holdout_groups(mixed, 10_000, 0.01, 0)
+    assert "work:a|big book" not in held and abs(info["share"] - 0.01) <= 0.002
+    with pytest.raises(ConfigError, match=r"0\.0000% of the 10,000 input tokens.*--holdout 0"):
+        choose_holdout_groups({"work:a|big book": 4000}, 10_000, 0.01, 0)

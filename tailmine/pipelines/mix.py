@@ -65,6 +65,26 @@ def _vocab_size(tokenizer_path: str) -> int:
     return Tokenizer.from_str(read_bytes(tokenizer_path).decode("utf-8")).get_vocab_size(with_added_tokens=True)
 
 
+def _config_error_inside(exc: Exception) -> Exception:
+    """The ConfigError a pipeline step raised (budget past the epoch cap, unreachable held-out share),
+    unwrapped from the runner's exception; other errors as they are."""
+    import re
+
+    if isinstance(exc, ConfigError):
+        return exc
+    found = re.findall(r"tailmine\.errors\.ConfigError: (.+)", str(exc))
+    return ConfigError(found[-1].strip().strip("'\"").replace("\\n", "")) if found else exc
+
+
+def check_unit_tokens(cfg: MixConfig, tokenizer_path: str) -> None:
+    """unit_tokens must fit what the tokenizer declares it can index (its truncation max_length)."""
+    spec = json.loads(read_bytes(tokenizer_path))
+    limit = (spec.get("truncation") or {}).get("max_length")
+    if limit and cfg.unit_tokens > int(limit):
+        raise ConfigError(f"mix unit_tokens {cfg.unit_tokens:,} is larger than the {int(limit):,} positions the tokenizer "
+                          f"{tokenizer_path} can index (its truncation max_length); lower --unit-tokens")
+
+
 def make_budget(cfg: MixConfig) -> TokenBudget:
     if cfg.tokens:
         return TokenBudget.from_tokens(cfg.tokens, cfg.params or None)
@@ -460,8 +480,11 @@ def run(
     quality_column = _quality_column([t.path for t in tasks], cfg.quality_column)
     if quality_column is None:
         notes.append("no quality_* column in the input: quality gate skipped")
+    check_unit_tokens(cfg, tokenizer_path)
     if load_concept_dfs(in_dirs) is None or _concept_extractor(in_dirs) is None:
-        notes.append("input has no concepts.parquet / concepts manifest: one bucket, no concept reweighting or tail metrics")
+        note = "input has no concepts.parquet / concepts manifest: mixing by source weights alone (one bucket, no concept reweighting or tail metrics)"
+        log.warning("mix: %s (%s); run the concepts stage first for rare-concept reweighting", note, ", ".join(in_dirs))
+        notes.append(note)
     parameters = {"step": STAGE, **cfg.to_dict(), "budget": budget.to_dict(), "quality_column": quality_column}
     run_fingerprint = fingerprint({**parameters, "inputs": [(t.path, t.bytes) for t in tasks]})
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
@@ -502,7 +525,10 @@ def run(
     summary | "BuildMixture" >> beam.Map(
         lambda s, i, h, g, w, f: build_mixture(s, i, cfg, out_dir, tasks, tokenizer_path, parameters, pipeline_notes, h, g, w, f),
         beam.pvalue.AsSingleton(infos), held, gate, weights, fs)
-    manifest = finish(pipeline, out_dir, STAGE, len(tasks), sum(t.bytes for t in tasks), progress)
+    try:
+        manifest = finish(pipeline, out_dir, STAGE, len(tasks), sum(t.bytes for t in tasks), progress)
+    except Exception as exc:  # a runner wraps errors of the planning steps; give the user the message
+        raise _config_error_inside(exc) from exc
     return manifest
 
 
