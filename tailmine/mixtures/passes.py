@@ -245,10 +245,12 @@ def draw(f: float, e: np.ndarray, cap: np.ndarray, u: np.ndarray) -> np.ndarray:
     return (base + (u < x - base)).astype(np.int64)
 
 
-def trim(k: np.ndarray, tokens: np.ndarray, doc: np.ndarray, u: np.ndarray, limit) -> np.ndarray:
+def trim(k: np.ndarray, tokens: np.ndarray, doc: np.ndarray, u: np.ndarray, limit, priority=None) -> np.ndarray:
     """No document above its limit (one number, or one per unit, equal within a document): per
-    document, copies are kept in ascending u until the next would pass it (the draws can overshoot
-    the expected cap)."""
+    document, copies are kept in ascending ``priority`` (default u; the planner passes u/e_u, the
+    scale at which a unit draws its first copy, so rarer units stay) until the next would pass it
+    (the draws can overshoot the expected cap)."""
+    priority = u if priority is None else priority
     if not len(k):
         return k
     limit = np.broadcast_to(np.asarray(limit, np.float64), k.shape)
@@ -258,7 +260,7 @@ def trim(k: np.ndarray, tokens: np.ndarray, doc: np.ndarray, u: np.ndarray, limi
     doc_limit[doc] = limit
     if not (per_doc > doc_limit).any():
         return k
-    order = np.lexsort((u, doc))
+    order = np.lexsort((u, priority, doc))
     k_o, t_o, d_o = k[order], tokens[order], doc[order]
     limit = limit[order]
     cum = np.cumsum(k_o * t_o)
@@ -278,7 +280,7 @@ def realised(arrays: dict, f: float, passive: bool, overrides: Optional[dict] = 
     """k per unit of the shard at scale f (trimmed), plus the budget refinement's single-copy changes."""
     e = np.ones_like(arrays["e"]) if passive else arrays["e"]
     k = draw(f, e, arrays["cap"], arrays["u"])
-    k = trim(k, arrays["tokens"], arrays["doc"], arrays["u"], arrays["limit"])
+    k = trim(k, arrays["tokens"], arrays["doc"], arrays["u"], arrays["limit"], arrays["u"] / np.maximum(e, 1e-300))
     if overrides:
         shard = int(arrays["shard"])
         rows = arrays["rows"].tolist()

@@ -447,6 +447,30 @@ def _counts(outcomes: dict) -> Counts:
     return counts
 
 
+def plan_and_write(shards, held, cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenizer_path: str, parameters: dict,
+                   notes: list[str], quality_column: Optional[str], budget_tokens: int) -> None:
+    """Everything after the shards are prepared (and decontaminated): the planning passes, one writer
+    per output shard, then the recipe and the manifest. ``shards``: the prepared shard numbers;
+    ``held``: the singleton (held-out groups, their summary)."""
+    pipeline = shards.pipeline
+    summary, gate, weights, fs, n_out = shards | "Plan" >> PlanPasses(cfg, out_dir, budget_tokens, quality_column, held)
+    # the writers wait for every shard's references: each takes one output shard
+    done = beam.pvalue.AsSingleton(summary | "Written" >> beam.Map(lambda s: len(s)))
+    units = [t.unit for t in tasks]
+    dtype = token_dtype(_vocab_size(tokenizer_path))
+    infos = (
+        pipeline
+        | "OneOutput" >> beam.Create([None])
+        | "OutputShards" >> beam.FlatMap(lambda _, n, d: [(k, i) for k in ("mixture", "holdout") for i in range(n[k])], n_out, done)
+        | "SpreadOutputs" >> Spread()
+        | "WriteShards" >> beam.FlatMap(lambda ks: [(ks[0], info) for info in [write_output_shard(out_dir, ks[0], ks[1], units, dtype)] if info])
+        | "CollectShards" >> beam.combiners.ToList()
+    )
+    summary | "BuildMixture" >> beam.Map(
+        lambda s, i, h, g, w, f: build_mixture(s, i, cfg, out_dir, tasks, tokenizer_path, parameters, notes, h, g, w, f),
+        beam.pvalue.AsSingleton(infos), held, gate, weights, fs)
+
+
 def run(
     in_dirs: str | Sequence[str],
     out_dir: str,
@@ -508,23 +532,7 @@ def run(
         )
         ready = prepared | "Decontaminate" >> beam.ParDo(CheckShardFn(out_dir), index=beam.pvalue.AsSingleton(index), tasks=task_map, held=held)
     shards = ready | "ShardNumbers" >> beam.Map(lambda summary: summary["unit"])
-    summary, gate, weights, fs, n_out = shards | "Plan" >> PlanPasses(cfg, out_dir, budget.tokens, quality_column, held)
-    # the writers wait for every shard's references: each takes one output shard
-    done = beam.pvalue.AsSingleton(summary | "Written" >> beam.Map(lambda s: len(s)))
-    units = [t.unit for t in tasks]
-    dtype = token_dtype(_vocab_size(tokenizer_path))
-    infos = (
-        pipeline
-        | "One" >> beam.Create([None])
-        | "OutputShards" >> beam.FlatMap(lambda _, n, d: [(k, i) for k in ("mixture", "holdout") for i in range(n[k])], n_out, done)
-        | "SpreadOutputs" >> Spread()
-        | "WriteShards" >> beam.FlatMap(lambda ks: [(ks[0], info) for info in [write_output_shard(out_dir, ks[0], ks[1], units, dtype)] if info])
-        | "CollectShards" >> beam.combiners.ToList()
-    )
-    pipeline_notes = notes
-    summary | "BuildMixture" >> beam.Map(
-        lambda s, i, h, g, w, f: build_mixture(s, i, cfg, out_dir, tasks, tokenizer_path, parameters, pipeline_notes, h, g, w, f),
-        beam.pvalue.AsSingleton(infos), held, gate, weights, fs)
+    plan_and_write(shards, held, cfg, out_dir, tasks, tokenizer_path, parameters, notes, quality_column, budget.tokens)
     try:
         manifest = finish(pipeline, out_dir, STAGE, len(tasks), sum(t.bytes for t in tasks), progress)
     except Exception as exc:  # a runner wraps errors of the planning steps; give the user the message
