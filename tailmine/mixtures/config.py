@@ -106,7 +106,7 @@ class MixConfig:
             "temperature": "temperature T of source sampling: pi_s ~ U_s^(1/T)",
             "tail_lambda": "lambda of (1-lambda)*passive + lambda*UniMax(beta, E_max) over concept buckets",
             "tail_beta": "beta of the UniMax target pi_b ~ p_b^(1-beta) (0 passive, 1 uniform)",
-            "max_epochs": "epoch cap E_max per document (Muennighoff et al. 2023)",
+            "max_epochs": "epoch cap E_max per unit (Muennighoff et al. 2023)",
             "quality_column": "score column of the quality gate (default: the first quality_* column, if any)",
             "quality_quantile": "drop documents below this quantile of the quality score (0: no gate)",
             "min_concept_df": "concepts seen in fewer documents are ignored for buckets and metrics (typos)",
@@ -114,8 +114,9 @@ class MixConfig:
             "(e: entity spans, w: word n-grams, c: clusters; empty: all)",
             "holdout": "share of the input tokens held out, as whole registered domains (web) and book works (books), "
             "before any reweighting; the stage stops when it cannot come within 20%% of it (0: no held-out set)",
-            "decontam_min_ngrams": "drop a mixture document sharing this many word 13-grams with the held-out set",
-            "decontam_jaccard": "drop a mixture document whose MinHash Jaccard with a held-out document reaches this",
-            "shard_tokens": "tokens per output shard (a shard closes after the sequence that reaches it)",
+            "decontam_min_ngrams": "drop a mixture unit sharing this many word 13-grams with the held-out set",
+            "decontam_jaccard": "drop a mixture unit whose MinHash Jaccard with a held-out text reaches this",
+            "shard_tokens": "about this many tokens per output shard: the mixture is split by order hash into "
+            "ceil(tokens / shard_tokens) shards, one writer each",
             "seed": "seed of repeat draws, the global shuffle and the held-out split",
         }

@@ -10,15 +10,19 @@ Shape (longtail-methods.md §3.6):
 
 1. Budget: D given, D = C/(6N), or the Chinchilla split of C (:mod:`tailmine.mixtures.budget`).
 2. Tokenizer: the given ``tokenizer.json``, or a byte-level BPE trained on the non-held-out text.
-3. Per input shard, in parallel (Beam): tokenize (EOS after each document), assign each document its
-   concept bucket (rarest concept), decide the held-out split by a hash of the registered domain or
-   book work (:mod:`tailmine.mixtures.prepare`).
-4. With ``--holdout``: the held-out documents' 13-grams and MinHash bands are merged into one index,
-   and every other document is checked against it, shard by shard, in parallel.
-5. One worker: quality gate, source budgets, (1-λ)·passive + λ·UniMax(β, E_max) over buckets, repeat
-   counts by hash scaled to hit the budget, the same for a passive mixture, tail metrics; then the
-   global shuffle and the token shards (``tokens/mix-KKKKK.{bin,idx,lineage.parquet}``), held-out
-   shards (``holdout/``), ``buckets.parquet``, ``recipe.json``, ``holdout.json`` and the manifest.
+3. Per input shard, in parallel (Beam): cut documents into training units (paragraph, then sentence
+   boundaries, at most ``unit_tokens``), tokenize them (EOS after a document's last unit), give each
+   unit its concept bucket (rarest concept) and held-out group key (:mod:`tailmine.mixtures.prepare`).
+4. The held-out groups: chosen from the candidate groups' token totals to reach ``--holdout`` ±20%
+   (:func:`tailmine.mixtures.holdout.choose_holdout_groups`); their text's 13-grams and MinHash bands
+   are merged into one index and every other unit is checked against it, shard by shard.
+5. Planning passes over the prepared shards (:mod:`tailmine.mixtures.passes`), each a per-shard step
+   whose summary a ``CombineFn`` adds up: quality gate, source budgets, (1-λ)·passive + λ·UniMax(β,
+   E_max) over buckets, the budget scale factor, the document-share cap, metrics beside a passive
+   mixture; each shard writes its sequence references by output shard.
+6. One writer per output shard: the token shards (``tokens/mix-KKKKK.{bin,idx,lineage.parquet}``) and
+   held-out shards (``holdout/``); then ``buckets.parquet``, ``recipe.json``, ``holdout.json`` and the
+   manifest (documents; the unit counts are in ``extra.unit_counts`` and the recipe).
 
 The final layout depends only on the documents, the config and the seed: the same inputs give
 byte-identical shards and recipe.
@@ -547,10 +551,13 @@ DESCRIPTION = (
     "Build a training mixture at a token budget: D from --tokens, or from --compute-flops (C = 6ND;\n"
     "with C alone the Chinchilla split D = 20N). Quality gate (quantile of a quality_* column), source\n"
     "weights (natural, explicit, temperature, UniMax), then (1-lambda)*passive + lambda*UniMax(beta,\n"
-    "E_max) over concept buckets, with per-document repeat counts drawn by hash. Tokenizes (EOS between\n"
-    "documents), shuffles globally with --seed, writes DIR/tokens/mix-*.bin/.idx (Megatron MMIDIDX) with\n"
+    "E_max) over concept buckets, acting on training units (documents cut at paragraph, then sentence\n"
+    "boundaries, <= --unit-tokens) with per-unit repeat counts drawn by hash and no document above\n"
+    "--max-document-share. Tokenizes (EOS between documents), shuffles globally with --seed, writes\n"
+    "DIR/tokens/mix-*.bin/.idx (Megatron MMIDIDX) with\n"
     "lineage, DIR/recipe.json (budget, weights, epochs, shard sha256s, tail metrics beside a passive\n"
-    "mixture of the same budget), and with --holdout a decontaminated held-out set in DIR/holdout/."
+    "mixture of the same budget), and with --holdout a decontaminated held-out set of whole domains and\n"
+    "book works within 20% of the requested share in DIR/holdout/."
 )
 
 
