@@ -433,6 +433,12 @@ def measure(view: ShardView, arrays: dict, held: frozenset, threshold: Optional[
         s["unique_tokens"] += t
         s["tokens"] += t * int(k["mixture"][j])
         s["passive_tokens"] += t * int(k["passive"][j])
+    if len(rows):  # documents in the mixture per source (documents never straddle shards)
+        taken = np.bincount(arrays["doc"], weights=k["mixture"]) > 0
+        first = np.zeros(len(taken), np.int64)
+        first[arrays["doc"][::-1]] = rows[::-1]
+        for d in np.flatnonzero(taken).tolist():
+            s_stats[sources[int(first[d])]]["documents"] = s_stats[sources[int(first[d])]].get("documents", 0) + 1
     summary["bucket_stats"], summary["source_stats"] = b_stats, s_stats
     summary["repetition"] = {name: _repetition_parts(k[name], tokens) for name in ("mixture", "passive")}
     summary["spread"] = {name: _spread_parts(k[name], tokens, arrays["doc"]) for name in ("mixture", "passive")}
@@ -546,7 +552,7 @@ def sections(summary: dict, weights: dict, gate: dict, cfg, fs: dict, budget_tok
     total = sum(s["tokens"] for s in summary["source_stats"].values())
     src = {}
     for s in sorted(summary["source_stats"]):
-        x = dict(summary["source_stats"][s])
+        x = {"documents": 0, **summary["source_stats"][s]}
         x["target_tokens"] = weights["per_source"][s]
         x["weight"] = x["tokens"] / max(1, total)
         x["epochs"] = x["tokens"] / max(1, x["unique_tokens"])

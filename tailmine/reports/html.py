@@ -250,6 +250,10 @@ def render(report: dict[str, Any]) -> str:
         if by_source:
             items = [(name, (v.get("tokens") if isinstance(v, dict) else v) or 0) for name, v in by_source.items()]
             body += "<h3>Composition by source</h3>" + bar_chart("composition", items, unit=" tok")
+        spread = mixture.get("spread") or {}
+        if "mixture" in spread:
+            body += "<h3>Spread</h3>" + _table(["mixture", "documents", "units", "largest document share"], [
+                [n, spread[n]["documents"], spread[n]["units"], f"{spread[n]['largest_document_share']:.2%}"] for n in ("mixture", "passive")], numeric=(1, 2, 3))
         epochs = mixture.get("epochs") or mixture.get("repetition_profile") or {}
         if epochs:
             body += "<h3>Epochs</h3>" + bar_chart("epochs", [(str(k), v) for k, v in epochs.items()])
