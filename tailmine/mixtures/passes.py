@@ -55,6 +55,41 @@ class ShardView:
 
 # --- helpers --------------------------------------------------------------------------------------
 
+class KeyedSums:
+    """Sorted unique keys with a row of sums each (``max_columns`` take the maximum): per-concept and
+    per-bucket totals as two arrays, not a dict of objects; ``a + b`` merges (what the combiner does)."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray, max_columns: tuple = ()):
+        self.keys, self.values, self.max_columns = keys, values, tuple(max_columns)
+
+    @classmethod
+    def empty(cls, width: int, max_columns: tuple = ()) -> "KeyedSums":
+        return cls(np.zeros(0, np.int64), np.zeros((0, width)), max_columns)
+
+    @classmethod
+    def of(cls, keys: np.ndarray, values: np.ndarray, max_columns: tuple = ()) -> "KeyedSums":
+        """Rows with equal keys summed (or maxed)."""
+        if not len(keys):
+            return cls(np.asarray(keys), np.zeros((0, values.shape[1])), max_columns)
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        out = np.zeros((len(uniq), values.shape[1]))
+        for c in range(values.shape[1]):
+            if c in max_columns:
+                col = np.full(len(uniq), -np.inf)
+                np.maximum.at(col, inverse, values[:, c])
+                out[:, c] = col
+            else:
+                out[:, c] = np.bincount(inverse, weights=values[:, c], minlength=len(uniq))
+        return cls(uniq, out, max_columns)
+
+    def __add__(self, other: "KeyedSums") -> "KeyedSums":
+        if not len(other.keys):
+            return self
+        if not len(self.keys):
+            return other
+        return KeyedSums.of(np.concatenate([self.keys, other.keys]), np.concatenate([self.values, other.values]), self.max_columns)
+
+
 def document_keys(work: pa.Table) -> list[str]:
     ids = work.column("id").to_pylist()
     files = work.column("source_file").to_pylist()
@@ -406,40 +441,35 @@ def measure(view: ShardView, arrays: dict, held: frozenset, threshold: Optional[
     for r in reasons:
         summary["unit_reasons"][r or "_output"] = summary["unit_reasons"].get(r or "_output", 0) + 1
     summary["doc_reasons"] = _document_outcomes(keys, k_full, reasons)
-    # exposures per concept hash (tail metrics), per bucket and per source
-    lists = work.column("concept_ids").take(pa.array(rows)).to_pylist() if len(rows) else []
-    exp: dict = {}
-    for j, cids in enumerate(lists):
-        for c in cids:
-            v = exp.get(c)
-            if v is None:
-                exp[c] = v = np.zeros(3)
-            v += (k["pool"][j], k["passive"][j], k["mixture"][j])
-    summary["exposures"] = exp
+    # exposures per concept hash (tail metrics) and per-bucket totals, as compact keyed arrays
+    kk = np.stack([k["pool"], k["passive"], k["mixture"]], axis=1).astype(np.float64)
+    lists = work.column("concept_ids").take(pa.array(rows)).combine_chunks() if len(rows) else None
+    if lists is not None and len(lists.values):
+        per_unit = np.diff(lists.offsets.to_numpy())
+        summary["exposures"] = KeyedSums.of(lists.values.to_numpy(), np.repeat(kk, per_unit, axis=0))
+    else:
+        summary["exposures"] = KeyedSums.empty(3)
     buckets, sources = _buckets(work), work.column("source").to_pylist()
-    dfs = _column(work, "bucket_df", -1)
-    b_stats: dict = {}
+    dfs = np.array([-1 if d is None else d for d in _column(work, "bucket_df", -1)], np.float64)
+    t = tokens.astype(np.float64)
+    summary["bucket_stats"] = KeyedSums.of(np.array([buckets[i] for i in rows.tolist()], dtype=object),
+                                          np.stack([dfs[rows], np.ones(len(rows)), t, t * k["mixture"], t * k["passive"]], axis=1)
+                                          if len(rows) else np.zeros((0, 5)), max_columns=(0,))
     s_stats: dict = {}
     for j, i in enumerate(rows.tolist()):
-        t = int(tokens[j])
-        b = b_stats.setdefault(buckets[i], {"max_df": -1 if dfs[i] is None else int(dfs[i]), "units": 0, "unique_tokens": 0,
-                                            "tokens": 0, "passive_tokens": 0})
-        b["units"] += 1
-        b["unique_tokens"] += t
-        b["tokens"] += t * int(k["mixture"][j])
-        b["passive_tokens"] += t * int(k["passive"][j])
-        s = s_stats.setdefault(sources[i], {"units": 0, "unique_tokens": 0, "tokens": 0, "passive_tokens": 0})
-        s["units"] += 1
-        s["unique_tokens"] += t
-        s["tokens"] += t * int(k["mixture"][j])
-        s["passive_tokens"] += t * int(k["passive"][j])
+        tj = int(tokens[j])
+        st = s_stats.setdefault(sources[i], {"units": 0, "unique_tokens": 0, "tokens": 0, "passive_tokens": 0})
+        st["units"] += 1
+        st["unique_tokens"] += tj
+        st["tokens"] += tj * int(k["mixture"][j])
+        st["passive_tokens"] += tj * int(k["passive"][j])
     if len(rows):  # documents in the mixture per source (documents never straddle shards)
         taken = np.bincount(arrays["doc"], weights=k["mixture"]) > 0
         first = np.zeros(len(taken), np.int64)
         first[arrays["doc"][::-1]] = rows[::-1]
         for d in np.flatnonzero(taken).tolist():
             s_stats[sources[int(first[d])]]["documents"] = s_stats[sources[int(first[d])]].get("documents", 0) + 1
-    summary["bucket_stats"], summary["source_stats"] = b_stats, s_stats
+    summary["source_stats"] = s_stats
     summary["repetition"] = {name: _repetition_parts(k[name], tokens) for name in ("mixture", "passive")}
     summary["spread"] = {name: _spread_parts(k[name], tokens, arrays["doc"]) for name in ("mixture", "passive")}
     summary["spread"]["pool"] = {"documents": int(arrays["doc"].max()) + 1 if len(rows) else 0, "units": int(len(rows))}
@@ -528,22 +558,19 @@ def sections(summary: dict, weights: dict, gate: dict, cfg, fs: dict, budget_tok
     """The recipe's plan sections and the per-bucket table, from the merged :func:`measure` summaries."""
     out: dict = {"quality_gate": gate}
     exp = summary["exposures"]
-    if exp:
-        mat = np.array([exp[c] for c in sorted(exp)])
-        metrics = {name: tail_metrics(mat[:, i]) for i, name in enumerate(("pool", "passive", "mixture"))}
+    if len(exp.keys):
+        metrics = {name: tail_metrics(exp.values[:, i]) for i, name in enumerate(("pool", "passive", "mixture"))}
         metrics["cov_10_ratio_mixture_over_passive"] = (
             metrics["mixture"]["cov_10"] / metrics["passive"]["cov_10"] if metrics["passive"]["cov_10"] else None)
         out["tail_metrics"] = metrics
     else:
         out["tail_metrics"] = {"note": "no concept annotations (run the concepts stage first): tail metrics not computed"}
-    names = sorted(summary["bucket_stats"])
     st = summary["bucket_stats"]
-    b_df = np.array([st[b]["max_df"] for b in names], np.int64)
-    b_unique = np.array([st[b]["unique_tokens"] for b in names], np.float64)
-    b_tokens = np.array([st[b]["tokens"] for b in names], np.float64)
-    b_passive = np.array([st[b]["passive_tokens"] for b in names], np.float64)
+    names = [str(b) for b in st.keys]
+    b_df = st.values[:, 0].astype(np.int64)
+    b_unique, b_tokens, b_passive = st.values[:, 2], st.values[:, 3], st.values[:, 4]
     table = pa.table({
-        "bucket": pa.array(names, pa.string()), "df": pa.array(b_df), "units": pa.array([st[b]["units"] for b in names], pa.int64()),
+        "bucket": pa.array(names, pa.string()), "df": pa.array(b_df), "units": pa.array(st.values[:, 1].astype(np.int64)),
         "unique_tokens": pa.array(b_unique.astype(np.int64)), "tokens": pa.array(b_tokens.astype(np.int64)),
         "passive_tokens": pa.array(b_passive.astype(np.int64)),
         "epochs": pa.array(np.divide(b_tokens, b_unique, out=np.zeros(len(names)), where=b_unique > 0)),
