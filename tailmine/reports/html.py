@@ -253,7 +253,7 @@ def render(report: dict[str, Any]) -> str:
         spread = mixture.get("spread") or {}
         if "mixture" in spread:
             body += "<h3>Spread</h3>" + _table(["mixture", "documents", "units", "largest document share"], [
-                [n, spread[n]["documents"], spread[n]["units"], f"{spread[n]['largest_document_share']:.2%}"] for n in ("mixture", "passive")], numeric=(1, 2, 3))
+                [n, spread[n]["documents"], spread[n]["units"], f"{spread[n]['largest_document_share']:.2%}"] for n in ("mixture", "passive")], numeric=(1, 2))
         epochs = mixture.get("epochs") or mixture.get("repetition_profile") or {}
         if epochs:
             body += "<h3>Epochs</h3>" + bar_chart("epochs", [(str(k), v) for k, v in epochs.items()])
