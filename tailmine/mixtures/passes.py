@@ -526,6 +526,7 @@ def _spread_parts(k: np.ndarray, tokens: np.ndarray, doc: np.ndarray) -> dict:
 
 
 REFERENCE_COLUMNS = ("shard", "order", "name", "unit", "copy", "row")
+ORDER_COLUMNS = ("order", "name", "unit")  # the global sequence order: hash, document copy, unit in reading order
 
 
 def _references(view: ShardView, keys: list, rows: np.ndarray, k: np.ndarray, seed: int, n_out: int) -> dict:
@@ -547,7 +548,7 @@ def gather_order(parts: list[tuple[int, dict]], shard: int) -> list[tuple[int, i
     for input_unit, refs in parts:
         m = np.flatnonzero(np.asarray(refs["shard"]) == shard)
         for j in m.tolist():
-            picked.append((float(refs["order"][j]), refs["name"][j], int(refs["unit"][j]), input_unit, int(refs["row"][j]), int(refs["copy"][j])))
+            picked.append(tuple(refs[c][j] for c in ORDER_COLUMNS) + (input_unit, int(refs["row"][j]), int(refs["copy"][j])))
     picked.sort()
     return [(p[3], p[4], p[5]) for p in picked]
 

@@ -293,7 +293,7 @@ def write_output_shard(out_dir: str, kind: str, shard: int, units: list[int], dt
             parts.append(t)
     if not parts:
         return None
-    table = pa.concat_tables(parts).sort_by([("order", "ascending"), ("name", "ascending"), ("unit", "ascending")])
+    table = pa.concat_tables(parts).sort_by([(c, "ascending") for c in P.ORDER_COLUMNS])
     cols = {c: table.column(c).to_pylist() for c in ("input_unit", "token_offset", "tokens", "name", "copy") + LINEAGE_COLUMNS}
     cache: dict = {}
     seqs, doc_starts, previous = [], [], None
