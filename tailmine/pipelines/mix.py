@@ -254,11 +254,41 @@ def _load_arrays(out_dir: str, unit: int) -> dict:
         return {k: z[k] for k in z.files}
 
 
-def _load_tokens(out_dir: str, unit: int) -> np.ndarray:
-    path = work_paths(out_dir, unit)[1]
-    if is_local(path):
-        return np.load(path, mmap_mode="r")
-    return np.load(io.BytesIO(read_bytes(path)))
+class TokenReader:
+    """Slices of one prepared shard's token array. Local files are read slice by slice with pread,
+    not memory-mapped: a writer takes scattered units from every input shard, and mapped pages (with
+    the kernel's read-around) would make its resident memory grow with the corpus."""
+
+    def __init__(self, path: str):
+        self.path = path
+        if is_local(path):
+            import os
+
+            with open(path, "rb") as handle:
+                version = np.lib.format.read_magic(handle)
+                header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                _, _, dtype = header(handle)
+                self.offset = handle.tell()
+            self.dtype = np.dtype(dtype)
+            self.fd = os.open(path, os.O_RDONLY)
+            self.array = None
+        else:
+            self.array, self.fd = np.load(io.BytesIO(read_bytes(path))), None
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        if self.array is not None:
+            return np.asarray(self.array[start : start + n])
+        import os
+
+        size = self.dtype.itemsize
+        return np.frombuffer(os.pread(self.fd, n * size, self.offset + start * size), self.dtype)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            import os
+
+            os.close(self.fd)
+            self.fd = None
 
 
 LINEAGE_COLUMNS = ("id", "unit", "char_start", "char_end", "token_start", "source", "bucket", "input_shard", "source_file",
@@ -303,9 +333,10 @@ def write_output_shard(out_dir: str, kind: str, shard: int, units: list[int], dt
             previous = cols["name"][j]
         u = cols["input_unit"][j]
         if u not in cache:
-            cache[u] = _load_tokens(out_dir, u)
-        a = cols["token_offset"][j]
-        seqs.append(np.asarray(cache[u][a : a + cols["tokens"][j]]))
+            cache[u] = TokenReader(work_paths(out_dir, u)[1])
+        seqs.append(cache[u].read(cols["token_offset"][j], cols["tokens"][j]))
+    for reader in cache.values():
+        reader.close()
     lineage = pa.Table.from_pylist(
         [{"sequence": j, "copy": cols["copy"][j], **{c: cols[c][j] for c in LINEAGE_COLUMNS}} for j in range(table.num_rows)],
         schema=LINEAGE_SCHEMA)
