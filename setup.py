@@ -46,13 +46,15 @@ setup(
         "torch>=2.1",
     ],
     extras_require={
-        # trafilatura is the extraction oracle in tests and the reference in benchmarks.
+        # trafilatura is the extraction oracle in tests and the reference in benchmarks; megatron-core's
+        # IndexedDataset reads the mix stage's .bin/.idx shards in tests (CPU import works).
         "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]",
                 "transformers>=4.40", "safetensors>=0.4",
                 # the language-ID oracle that fastText's lid.176 replaced, compared in tests and benchmarks
                 "py3langid>=0.4",
                 # the S3 tests: Beam's S3 file system (boto3) against moto's S3 server on 127.0.0.1
-                "apache-beam[aws]", "moto[server]>=5.0"],
+                "apache-beam[aws]", "moto[server]>=5.0",
+                "megatron-core>=0.16"],
         # local Hugging Face checkpoints as quality models (classify score --model HF_DIR, classify train --kind encoder)
         "hf": ["transformers>=4.40", "safetensors>=0.4"],
         # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)

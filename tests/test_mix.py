@@ -10,10 +10,11 @@ import pytest
 from tailmine.errors import ConfigError
 from tailmine.mixtures.budget import TokenBudget, effective_tokens
 from tailmine.mixtures.config import MixConfig
-from tailmine.mixtures.plan import plan_mixture, sequence_order
+from tailmine.mixtures.plan import plan_mixture
 from tailmine.mixtures.prepare import WORK_SCHEMA
 from tailmine.mixtures.recipe import exposures, tail_metrics
-from tailmine.mixtures.weights import fit_to_budget, repeat_counts, source_budgets, temperature_weights, uniform_hash, unimax
+from tailmine.mixtures.passes import draw, trim
+from tailmine.mixtures.weights import source_budgets, temperature_weights, uniform_hash, unimax
 
 
 # --- budget -------------------------------------------------------------------------------------
@@ -52,23 +53,24 @@ def test_unimax_water_filling_by_hand():
     assert source_budgets({"a": 3.0, "b": 1.0}, 8, "explicit", 4, explicit={"a": 1, "b": 3}) == {"a": 2.0, "b": 6.0}
 
 
-def test_repeat_counts_are_unbiased_capped_and_hit_the_budget():
+def test_repeat_draws_are_unbiased_capped_and_trimmed_to_the_document_share():
     rng = np.random.default_rng(2)
     n = 20000
     e = rng.uniform(0, 6, n)
     u = uniform_hash([f"doc{i}" for i in range(n)], seed=7)
     assert np.array_equal(u, uniform_hash([f"doc{i}" for i in range(n)], seed=7))
     assert not np.array_equal(u, uniform_hash([f"doc{i}" for i in range(n)], seed=8))
-    k = repeat_counts(e, u, 4)
+    k = draw(1.0, e, np.full(n, 4.0), u)
     assert k.max() == 4 and k.min() == 0
     assert abs(k.mean() - np.minimum(e, 4).mean()) < 0.02
-    tokens = rng.integers(50, 2000, n)
-    for budget in (10_000, 1_000_000, int(3.5 * tokens.sum())):
-        k, _ = fit_to_budget(e, tokens, u, budget, 4)
-        assert abs(int((k * tokens).sum()) - budget) <= max(0.005 * budget, tokens.max())
-        assert k.max() <= 4
-    with pytest.raises(ConfigError, match="epochs"):
-        fit_to_budget(e, tokens, u, int(4.1 * tokens.sum()), 4)
+    # trim: per document, copies kept in ascending u while they fit; a unit that crosses keeps what fits
+    tokens = np.array([10, 10, 10, 5, 7])
+    doc = np.array([0, 0, 0, 1, 1])
+    kk = np.array([2, 1, 3, 1, 1])
+    uu = np.array([0.5, 0.1, 0.9, 0.3, 0.2])
+    assert trim(kk, tokens, doc, uu, 35).tolist() == [2, 1, 0, 1, 1]  # 10 (u .1) + 20 (u .5) = 30; the u .9 unit: no room
+    assert trim(kk, tokens, doc, uu, 45).tolist() == [2, 1, 1, 1, 1]
+    assert trim(kk, tokens, doc, uu, 1000).tolist() == kk.tolist()
 
 
 # --- planning on a synthetic Zipf corpus --------------------------------------------------------
@@ -86,9 +88,11 @@ def zipf_work(n_docs=20000, n_concepts=400, s=1.0, seed=0, quality=False):
     tokens = rng.integers(100, 1000, n_docs)
     q = rng.normal(size=n_docs).tolist() if quality else [None] * n_docs
     return pa.Table.from_pydict({
-        "id": [f"d{i}" for i in range(n_docs)], "source": [("web", "books")[i % 5 == 0] for i in range(n_docs)],
+        "id": [f"d{i}" for i in range(n_docs)], "unit": [0] * n_docs, "last_unit": [True] * n_docs, "doc_row": list(range(n_docs)),
+        "char_start": [0] * n_docs, "char_end": (tokens * 4).tolist(), "token_start": [0] * n_docs,
+        "group": [f"site{i % 50}.org" for i in range(n_docs)], "source": [("web", "books")[i % 5 == 0] for i in range(n_docs)],
         "bucket": [f"c{b}" for b in bucket], "bucket_df": [int(df[b]) for b in bucket], "concept_ids": sets,
-        "tokens": tokens.tolist(), "utf8_bytes": (tokens * 4).tolist(), "quality": q, "holdout": [False] * n_docs,
+        "tokens": tokens.tolist(), "utf8_bytes": (tokens * 4).tolist(), "quality": q,
         "input_shard": ["x"] * n_docs, "source_file": ["f"] * n_docs, "source_record": list(range(n_docs)),
         "source_offset": [None] * n_docs,
     }, schema=WORK_SCHEMA)
@@ -133,31 +137,45 @@ def test_quality_gate_drops_the_bottom_quantile_and_reports_drift():
     assert "skipped" in off.sections["quality_gate"]["note"] and "note" in off.sections["quality_drift"]
 
 
-def test_sequence_order_is_a_seeded_shuffle_independent_of_input_order():
-    keys = [f"k{i}" for i in range(50)]
-    k = np.array([i % 3 for i in range(50)])
-    docs, copies = sequence_order(keys, k, seed=1)
-    assert len(docs) == k.sum() and sorted(zip(docs.tolist(), copies.tolist())) == [(d, c) for d in range(50) for c in range(k[d])]
-    rev = sequence_order(keys[::-1], k[::-1], seed=1)
-    assert [keys[d] for d in docs] == [keys[::-1][d] for d in rev[0]]
-    assert not np.array_equal(sequence_order(keys, k, seed=2)[0], docs)
+def test_plan_hits_the_budget_within_half_a_percent_with_few_long_units_and_caps_every_document():
+    work = zipf_work(n_docs=300)
+    tokens = work.column("tokens").to_numpy()
+    for budget in (20_000, 60_000, int(2.5 * tokens.sum())):
+        cfg = MixConfig(tokens=budget, max_document_share=0.02)
+        plan = plan_mixture(work, [None] * 300, cfg, TokenBudget.from_tokens(budget), None)
+        for k in (plan.k, plan.k_passive):
+            assert abs(int((k * tokens).sum()) - budget) <= 0.005 * budget
+            assert (k * tokens).max() <= max(0.02 * budget, tokens.max()) and k.max() <= 4
+        again = plan_mixture(work, [None] * 300, cfg, TokenBudget.from_tokens(budget), None)
+        assert np.array_equal(again.k, plan.k)
+    with pytest.raises(ConfigError, match=r"budget of [\d,]+ tokens is more than the [\d,]+ tokens available"):
+        plan_mixture(work, [None] * 300, MixConfig(tokens=int(4.1 * tokens.sum())), TokenBudget.from_tokens(int(4.1 * tokens.sum())), None)
+    # 2% per document: fewer than 50 documents cannot fill a budget they could fill 4 times over
+    few = zipf_work(n_docs=30)
+    budget = 2 * int(few.column("tokens").to_numpy().sum())
+    with pytest.raises(ConfigError, match="0.02 of the budget per document"):
+        plan_mixture(few, [None] * 30, MixConfig(tokens=budget), TokenBudget.from_tokens(budget), None)
 
 
-def test_budget_is_hit_within_half_a_percent_even_with_few_long_documents():
-    import numpy as np
+def test_references_are_a_seeded_order_independent_of_input_order():
+    from tailmine.mixtures.passes import gather_order
 
-    from tailmine.mixtures.weights import fit_to_budget
+    work = zipf_work(n_docs=400)
+    budget = int(work.column("tokens").to_numpy().sum() / 3)
+    cfg = MixConfig(tokens=budget)
 
-    rng = np.random.default_rng(7)
-    tokens = rng.integers(500, 3000, size=40)  # each document is 1-5% of the budget
-    epochs = rng.uniform(0.2, 3.0, size=40)
-    u = rng.random(40)
-    budget = 60_000
-    k, _ = fit_to_budget(epochs, tokens, u, budget, max_epochs=4)
-    assert abs(int((k * tokens).sum()) - budget) <= 0.005 * budget
-    assert k.min() >= 0 and k.max() <= 4
-    again, _ = fit_to_budget(epochs, tokens, u, budget, max_epochs=4)
-    assert (again == k).all()
+    def order(table, seed):
+        plan = plan_mixture(table, [None] * table.num_rows, MixConfig(tokens=budget, seed=seed), TokenBudget.from_tokens(budget), None)
+        ids = table.column("id").to_pylist()
+        return [(ids[row], copy) for _, row, copy in gather_order([(0, plan.references["mixture"])], 0)], plan
+
+    seq, plan = order(work, 0)
+    assert len(seq) == plan.k.sum() and sorted(seq) == sorted((i, c) for i, kk in zip(work.column("id").to_pylist(), plan.k) for c in range(kk))
+    rev, _ = order(work.take(pa.array(np.arange(work.num_rows)[::-1])), 0)
+    assert rev == seq
+    other, _ = order(work, 1)
+    assert other != seq
+    assert cfg.unit_tokens == 2048
 
 
 def test_mixture_keys_do_not_depend_on_where_the_data_lives():
@@ -165,7 +183,7 @@ def test_mixture_keys_do_not_depend_on_where_the_data_lives():
     import pyarrow as pa
 
     from tailmine.mixtures.holdout import domain_key
-    from tailmine.mixtures.plan import document_keys
+    from tailmine.mixtures.passes import document_keys
 
     def table(prefix):
         return pa.table({"id": ["a", "b"], "source_file": [f"{prefix}/crawl/x.jsonl", f"{prefix}/crawl/y.jsonl"],
@@ -173,3 +191,23 @@ def test_mixture_keys_do_not_depend_on_where_the_data_lives():
 
     assert document_keys(table("/tmp/run-1/in")) == document_keys(table("/data/elsewhere"))
     assert domain_key("jsonl", None, None, "/tmp/run-1/in/crawl/x.jsonl") == domain_key("jsonl", None, None, "/mnt/d/crawl/x.jsonl")
+
+
+def test_holdout_groups_reach_the_share_or_say_why():
+    from tailmine.mixtures.holdout import choose_holdout_groups, in_holdout
+
+    rng = np.random.default_rng(4)
+    groups = {f"domain:site{i}.org": int(t) for i, t in enumerate(rng.integers(100, 5000, 3000))}
+    total = sum(groups.values())
+    candidates = {g: t for g, t in groups.items() if in_holdout(g, 0.05, 3)}
+    assert 0 < len(candidates) < len(groups) / 5  # a fraction of the groups is all the choice needs
+    held, info = choose_holdout_groups(candidates, total, 0.05, 3)
+    assert abs(info["share"] - 0.05) <= 0.01 and held <= set(candidates) and info["tokens"] == sum(groups[g] for g in held)
+    assert choose_holdout_groups(candidates, total, 0.05, 3)[0] == held
+    assert choose_holdout_groups(candidates, total, 0.0, 3)[0] == set()
+    # one book of 40% and small pages: 1% cannot come from the book; the pages make it
+    mixed = {"work:a|big book": 4000, **{f"domain:p{i}.org": 10 for i in range(600)}}
+    held, info = choose_holdout_groups(mixed, 10_000, 0.01, 0)
+    assert "work:a|big book" not in held and abs(info["share"] - 0.01) <= 0.002
+    with pytest.raises(ConfigError, match=r"0\.0000% of the 10,000 input tokens.*--holdout 0"):
+        choose_holdout_groups({"work:a|big book": 4000}, 10_000, 0.01, 0)

@@ -24,14 +24,15 @@ def concepts_dir(tmp_path_factory):
     from tailmine.concepts.config import ConceptConfig
     from tailmine.demo.sample import synthetic_documents
     from tailmine.ingest.config import IngestConfig
-    from tailmine.mixtures.holdout import in_holdout
+    from tailmine.mixtures.holdout import group_uniform
     from tailmine.pipelines import concepts, ingest
 
     root = tmp_path_factory.mktemp("mix")
     docs = synthetic_documents(N_DOCS, seed=5)
     domains = [f"site{j}.org" for j in range(40)]
-    held = next(d for d in domains if in_holdout(f"domain:{d}", HOLDOUT, 0))
-    kept = next(d for d in domains if not in_holdout(f"domain:{d}", HOLDOUT, 0))
+    # groups are offered to the held-out set in hash order: the first is held out, the last never is
+    by_hash = sorted(domains, key=lambda d: group_uniform(f"domain:{d}", 0))
+    held, kept = by_hash[0], by_hash[-1]
     rows = [{"id": f"d{i}", "text": t, "url": f"https://www.{domains[i % 40]}/p{i}"} for i, t in enumerate(docs)]
     rows.append({"id": "leak-source", "text": docs[0] + "\n\nA final sentence about the weather.", "url": f"https://{held}/leak"})
     rows.append({"id": "leak-copy", "text": docs[0] + "\n\nA final sentence about the harbour.", "url": f"https://{kept}/copy"})
@@ -77,6 +78,7 @@ def test_budget_caps_manifest_and_recipe_keys(mixed, concepts_dir):
     c = manifest.counts
     assert c.input == N_DOCS + 2 and c.unbalanced_by == 0  # the empty row never reaches the stage
     assert c.dropped["held_out"] == recipe["holdout"]["documents"] > 0
+    assert abs(recipe["holdout"]["share"] - HOLDOUT) <= 0.2 * HOLDOUT and recipe["holdout"]["tokens"] > 0
     assert sum(s["tokens"] for s in recipe["sources"].values()) == recipe["tokens_total"]
     for shard in recipe["shards"]:
         data = open(os.path.join(concepts_dir / "mix1", shard["path"]), "rb").read()
@@ -102,9 +104,11 @@ def test_read_back_equals_the_tokens_of_the_lineage_documents(mixed, concepts_di
     sequences = list(TokenShardDataset(out))
     assert len(sequences) == lineage.num_rows == recipe["sequences"]
     copies: dict[str, int] = {}
-    for seq, doc_id in zip(sequences, lineage.column("id").to_pylist()):
-        assert seq.tolist() == tok.encode(text[doc_id], add_special_tokens=False).ids + [eos]
-        copies[doc_id] = copies.get(doc_id, 0) + 1
+    cols = [lineage.column(c).to_pylist() for c in ("id", "char_start", "char_end", "copy")]
+    for seq, (doc_id, a, b, c) in zip(sequences, zip(*cols)):
+        last = b == len(text[doc_id])
+        assert seq.tolist() == tok.encode(text[doc_id][a:b], add_special_tokens=False).ids + [eos] * last
+        copies[doc_id] = max(copies.get(doc_id, 0), c + 1)
     assert max(copies.values()) <= 4
     flat = torch.cat(sequences)
     assert len(flat) == recipe["tokens_total"]
@@ -142,14 +146,40 @@ def test_holdout_is_disjoint_decontaminated_and_evaluable(mixed, concepts_dir):
     assert registered_domain("https://a.b.example.co.uk/x") == "example.co.uk"
 
 
-def test_without_quality_column_or_concepts_the_stage_says_so(concepts_dir):
+def test_without_quality_column_or_concepts_the_stage_says_so(concepts_dir, caplog):
+    from tailmine.errors import ConfigError
+
     _, recipe = _mix(concepts_dir / "concepts", concepts_dir / "mix4", holdout=0.0, tokens=20_000)
     assert "skipped" in recipe["quality_gate"]["note"]
     assert any("quality gate skipped" in n for n in recipe["notes"])
-    _, plain = _mix(concepts_dir / "ingest", concepts_dir / "mix5", holdout=0.0, tokens=20_000)
+    with caplog.at_level("WARNING", logger="tailmine.mix"):
+        _, plain = _mix(concepts_dir / "ingest", concepts_dir / "mix5", holdout=0.0, tokens=20_000)
+    assert any("source weights alone" in r.getMessage() for r in caplog.records)
     assert "note" in plain["tail_metrics"] and plain["buckets"]["count"] == 1
-    with pytest.raises(Exception, match="epochs"):
+    assert abs(plain["budget_error"]) <= 0.005 and plain["sources"]
+    # both numbers: the budget, and what the data gives at the epoch cap
+    with pytest.raises(ConfigError, match=r"budget of 10,000,000 tokens is more than the [\d,]+ tokens available: [\d,]+ unique tokens x the epoch cap \(4 epochs"):
         _mix(concepts_dir / "ingest", concepts_dir / "mix6", holdout=0.0, tokens=10_000_000)
+
+
+def test_bad_unit_sizes_and_unreachable_holdouts_name_the_key(concepts_dir, tmp_path):
+    from tokenizers import Tokenizer
+
+    from tailmine.errors import ConfigError
+    from tailmine.mixtures.config import MixConfig
+
+    with pytest.raises(ConfigError, match="unit_tokens"):
+        MixConfig(tokens=1000, unit_tokens=63)
+    with pytest.raises(ConfigError, match="unit_tokens"):
+        MixConfig(tokens=1000, unit_tokens=2**31)
+    tok = Tokenizer.from_file(str(concepts_dir / "mix1" / "tokenizer.json"))
+    tok.enable_truncation(max_length=512)
+    tok.save(str(tmp_path / "short.json"))
+    with pytest.raises(ConfigError, match=r"unit_tokens 2,048 is larger than the 512 positions"):
+        _mix(concepts_dir / "ingest", tmp_path / "m1", holdout=0.0, tokens=20_000, tokenizer=str(tmp_path / "short.json"))
+    # 40 domains cannot hold out 1% of the tokens within ±20%: the stage says so and stops
+    with pytest.raises(ConfigError, match=r"holdout.*--holdout 0"):
+        _mix(concepts_dir / "ingest", tmp_path / "m2", holdout=0.004, tokens=20_000, tokenizer=str(concepts_dir / "mix1" / "tokenizer.json"))
 
 
 def test_gutenberg_works_share_a_side_of_the_split():

@@ -86,3 +86,24 @@ def test_megatron_index_round_trip(tmp_path):
         assert read_tokens(str(tmp_path / f"s{vocab}.bin"), index).tolist() == [5, 6, 0, 7, 0, 65535, 1, 2, 0]
         assert info["tokens"] == 9 and open(tmp_path / f"s{vocab}.idx", "rb").read(9) == b"MMIDIDX\x00\x00"
     assert token_dtype(1000) == np.uint16 and token_dtype(100_000) == np.int32
+
+
+def test_units_cut_a_real_book_at_paragraphs_within_the_limit(trained, corpora):
+    """A Gutenberg book cut into units: exact cover, each unit's tokens are its text's, all within the
+    limit, and cuts fall on paragraph ends; adversarial text without any boundary is cut too."""
+    from tailmine.mixtures.units import cut_units
+
+    enc = Encoder(trained)
+    path = sorted((corpora / "books" / "gutenberg").glob("*.txt.gz"))[0]
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+        book = f.read(400_000)
+    for text, limit in ((book, 2047), (book[:60_000], 63), ("x" * 20_000, 100), ("日本語の文。" * 3000, 255), ("a. " * 5000, 64)):
+        units = cut_units(text, enc.encode_batch, limit)
+        assert "".join(text[u.char_start : u.char_end] for u in units) == text
+        assert all(0 < len(u.ids) <= limit for u in units)
+        assert [u.ids for u in units] == enc.encode_batch([text[u.char_start : u.char_end] for u in units])
+    units = cut_units(book, enc.encode_batch, 2047)
+    at_paragraph = sum(book[u.char_start : u.char_end].endswith("\n\n") or "\n\n" in book[u.char_end - 4 : u.char_end] for u in units[:-1])
+    assert len(units) > 20 and at_paragraph >= 0.9 * (len(units) - 1)
+    assert sum(len(u.ids) for u in units) >= 0.9 * 2047 * (len(units) - 1) * 0.8  # packed, not one paragraph per unit
+    assert cut_units("short text", enc.encode_batch, 64)[0].ids == enc.encode_batch(["short text"])[0]

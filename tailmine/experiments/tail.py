@@ -82,7 +82,8 @@ def make_arm(concepts_dir: str, out_dir: str, arm: Arm, tokens: int, seed: int, 
 
     emax = 1e6 if math.isinf(arm.max_epochs) else arm.max_epochs  # a cap that never binds
     cfg = MixConfig(tokens=tokens, tail_lambda=arm.tail_lambda, tail_beta=arm.tail_beta, max_epochs=emax, tokenizer=tokenizer,
-                    vocab_size=vocab_size, seed=seed, holdout=0.0, shard_tokens=1 << 40)
+                    vocab_size=vocab_size, seed=seed, holdout=0.0, shard_tokens=1 << 40,
+                    max_document_share=1.0)  # the arms compare epoch caps alone
     mix.run(concepts_dir, out_dir, cfg, BEAM, force=True, progress=False)
     return json.loads((Path(out_dir) / "recipe.json").read_text())
 

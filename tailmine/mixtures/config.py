@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from tailmine.errors import ConfigError
 
 SOURCE_WEIGHTINGS = ("natural", "explicit", "temperature", "unimax")
+MIN_UNIT_TOKENS = 64          # below this a unit is a sentence fragment, not training context
+MAX_UNIT_TOKENS = 2**31 - 2   # sizes in the .idx are int32, and the EOS may follow
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,9 @@ class MixConfig:
     vocab_size: int = 32000
     eos_token: str = ""
     fast_encoder: bool = True
+    unit_tokens: int = 2048
+    eos_between_units: bool = False
+    max_document_share: float = 0.02
     source_weighting: str = "natural"
     source_weights: str = ""
     temperature: float = 1.0
@@ -52,6 +57,11 @@ class MixConfig:
             raise ConfigError(f"mix max_epochs must be at least 1, got {self.max_epochs}")
         if not 0.0 <= self.quality_quantile < 1.0:
             raise ConfigError(f"mix quality_quantile must be in [0, 1), got {self.quality_quantile}")
+        if not MIN_UNIT_TOKENS <= self.unit_tokens <= MAX_UNIT_TOKENS:
+            raise ConfigError(f"mix unit_tokens must be in [{MIN_UNIT_TOKENS}, {MAX_UNIT_TOKENS:,}] (a unit is one Megatron "
+                              f"sequence, its size an int32), got {self.unit_tokens}")
+        if not 0.0 < self.max_document_share <= 1.0:
+            raise ConfigError(f"mix max_document_share must be in (0, 1], got {self.max_document_share}")
         if not 0.0 <= self.holdout < 1.0:
             raise ConfigError(f"mix holdout must be in [0, 1), got {self.holdout}")
         if self.temperature <= 0 or self.vocab_size < 300 or self.shard_tokens < 1 or self.min_concept_df < 1:
@@ -86,20 +96,27 @@ class MixConfig:
             "vocab_size": "vocabulary size when training the tokenizer",
             "eos_token": "end-of-document token (default: <|endoftext|>, </s>, ... whichever the vocabulary has)",
             "fast_encoder": "use the tiktoken byte-level BPE encoder when it reproduces tokenizers exactly",
+            "unit_tokens": "longest training unit in tokens (EOS included): longer documents are cut at paragraph, then "
+            "sentence boundaries; weights, epoch caps, sampling and the held-out split act on units",
+            "eos_between_units": "also put EOS between the units of one document (default: only between documents)",
+            "max_document_share": "largest share of the mixture's tokens one document may take (its units' copies together; "
+            "at least one unit of any document fits, for budgets below unit_tokens / share)",
             "source_weighting": "natural (by size), explicit, temperature, or unimax (uniform, capped at max_epochs)",
             "source_weights": "explicit weights, e.g. 'warc=0.7,gutenberg=0.3' (source column values)",
             "temperature": "temperature T of source sampling: pi_s ~ U_s^(1/T)",
             "tail_lambda": "lambda of (1-lambda)*passive + lambda*UniMax(beta, E_max) over concept buckets",
             "tail_beta": "beta of the UniMax target pi_b ~ p_b^(1-beta) (0 passive, 1 uniform)",
-            "max_epochs": "epoch cap E_max per document (Muennighoff et al. 2023)",
+            "max_epochs": "epoch cap E_max per unit (Muennighoff et al. 2023)",
             "quality_column": "score column of the quality gate (default: the first quality_* column, if any)",
             "quality_quantile": "drop documents below this quantile of the quality score (0: no gate)",
             "min_concept_df": "concepts seen in fewer documents are ignored for buckets and metrics (typos)",
             "salient_kinds": "comma-separated concept kinds that form buckets and the tail-metric concept set "
             "(e: entity spans, w: word n-grams, c: clusters; empty: all)",
-            "holdout": "fraction of registered domains / book works held out before any reweighting",
-            "decontam_min_ngrams": "drop a mixture document sharing this many word 13-grams with the held-out set",
-            "decontam_jaccard": "drop a mixture document whose MinHash Jaccard with a held-out document reaches this",
-            "shard_tokens": "tokens per output shard (a shard closes after the sequence that reaches it)",
+            "holdout": "share of the input tokens held out, as whole registered domains (web) and book works (books), "
+            "before any reweighting; the stage stops when it cannot come within 20%% of it (0: no held-out set)",
+            "decontam_min_ngrams": "drop a mixture unit sharing this many word 13-grams with the held-out set",
+            "decontam_jaccard": "drop a mixture unit whose MinHash Jaccard with a held-out text reaches this",
+            "shard_tokens": "about this many tokens per output shard: the mixture is split by order hash into "
+            "ceil(tokens / shard_tokens) shards, one writer each",
             "seed": "seed of repeat draws, the global shuffle and the held-out split",
         }

@@ -3,8 +3,9 @@
 * :func:`domain_key`: the unit that is split — a book's *work* (normalised author + title from the
   Gutenberg metadata, so two editions of one book share it), else the registered domain of the URL
   (last two labels, three under common second-level suffixes such as ``co.uk``), else the source file.
-* :func:`in_holdout`: a hash of that key against the fraction, so the split is decided before any
-  reweighting and is the same on every worker.
+* :func:`choose_holdout_groups`: whole groups, offered in the order of a hash of their key, until the
+  held-out tokens reach the requested share (±20%, else an error); decided before any reweighting,
+  from per-group token totals of the candidate groups only (:func:`in_holdout`).
 * :class:`ContaminationIndex`: word 13-gram hashes and MinHash LSH bands of the held-out documents;
   a mixture document is dropped when it shares ≥ ``min_ngrams`` 13-grams (or at least half of its
   own) with the held-out set, or when its MinHash Jaccard with a held-out document is ≥ ``jaccard``.
@@ -70,11 +71,57 @@ def domain_key(source: str, url: Optional[str], metadata: Optional[str], source_
     return f"file:{stable_file_key(source_file)}"
 
 
-def in_holdout(key: str, fraction: float, seed: int) -> bool:
-    if fraction <= 0:
-        return False
+HOLDOUT_TOLERANCE = 0.2   # the held-out share must be within ±20% of the requested one
+CANDIDATE_RANGE = 3.0     # groups with u(g) < 3·fraction may be held out (and never train the tokenizer)
+
+
+def group_uniform(key: str, seed: int) -> float:
+    """u(g) ∈ [0, 1) from blake2b(seed, key): the order in which groups are offered to the held-out set."""
     h = hashlib.blake2b(f"holdout\x1f{seed}\x1f{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(h, "little") / 2.0**64 < fraction
+    return int.from_bytes(h, "little") / 2.0**64
+
+
+def candidate_bound(fraction: float) -> float:
+    return min(1.0, CANDIDATE_RANGE * fraction) if fraction > 0 else 0.0
+
+
+def in_holdout(key: str, fraction: float, seed: int) -> bool:
+    """True when group ``key`` *may* be held out (a candidate): the tokenizer never trains on these.
+
+    Which candidates are held out is decided by :func:`choose_holdout_groups` from their token counts."""
+    return fraction > 0 and group_uniform(key, seed) < candidate_bound(fraction)
+
+
+def choose_holdout_groups(candidate_tokens: dict, total_tokens: int, fraction: float, seed: int) -> tuple[set, dict]:
+    """The held-out groups: candidates offered in u(g) order, each taken while the held-out tokens stay
+    under the target + 10% (a group that would overshoot is skipped), until the target is reached.
+
+    ``candidate_tokens``: group key -> input tokens, for the candidate groups only (a fraction of all
+    groups, so it never holds every row). Raises :class:`ConfigError` when the share cannot come
+    within ±20% of ``fraction`` (too few or too large groups); ``--holdout 0`` turns the split off."""
+    from tailmine.errors import ConfigError
+
+    if fraction <= 0:
+        return set(), {"fraction": 0.0}
+    target = fraction * total_tokens
+    order = sorted(candidate_tokens, key=lambda g: (group_uniform(g, seed), g))
+    taken, held = 0, set()
+    for g in order:
+        if taken >= target:
+            break
+        t = int(candidate_tokens[g])
+        if taken + t <= target * (1 + HOLDOUT_TOLERANCE / 2):
+            held.add(g)
+            taken += t
+    share = taken / total_tokens if total_tokens else 0.0
+    summary = {"fraction": fraction, "share": share, "tokens": int(taken), "input_tokens": int(total_tokens), "groups": len(held),
+               "candidate_groups": len(candidate_tokens)}
+    if abs(share - fraction) > HOLDOUT_TOLERANCE * fraction:
+        raise ConfigError(
+            f"mix holdout: could hold out only {share:.4%} of the {total_tokens:,} input tokens ({len(held)} of "
+            f"{len(candidate_tokens)} candidate domains/works) against the requested {fraction:.4%} ± 20%: the input has too "
+            f"few or too large domains and book works for this share; change --holdout, or pass --holdout 0 for no held-out set")
+    return held, summary
 
 
 def ngram_hashes(text: str, n: int = NGRAM) -> np.ndarray:

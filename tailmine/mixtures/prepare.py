@@ -2,10 +2,12 @@
 
 :func:`prepare_shard` reads one document shard and writes, under ``OUT/_work/``:
 
-* ``docs-UUUUU.parquet``: one row per document, in input order — id, source, bucket (the rarest
-  concept with df ≥ ``min_concept_df``, ties by name), hashed concept ids (for the tail metrics),
-  token count (EOS included), UTF-8 bytes, quality score, held-out flag and lineage columns;
-* ``tokens-UUUUU.npy``: the documents' tokens, concatenated (uint32), each followed by EOS.
+* ``docs-UUUUU.parquet``: one row per training unit (documents cut at paragraph, then sentence
+  boundaries into units of at most ``unit_tokens``), in input order — id, unit number, char and token
+  offsets, held-out group key, source, bucket (the unit's rarest concept with df ≥ ``min_concept_df``,
+  ties by name), hashed concept ids (for the tail metrics), token count (EOS included), UTF-8 bytes,
+  quality score and lineage columns;
+* ``tokens-UUUUU.npy``: the units' tokens, concatenated (uint32); EOS after each document's last unit.
 
 :func:`check_shard` is the decontamination pass: the mixture-side documents of one shard against
 the :class:`~tailmine.mixtures.holdout.ContaminationIndex` of the held-out set.
@@ -26,6 +28,13 @@ from tailmine.mixtures.holdout import ContaminationIndex, domain_key, in_holdout
 WORK_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string()),
+        pa.field("unit", pa.int32(), metadata={"doc": "0-based index of the unit in its document (reading order)"}),
+        pa.field("last_unit", pa.bool_(), metadata={"doc": "the document's last unit (EOS follows it)"}),
+        pa.field("doc_row", pa.int64(), metadata={"doc": "row of the document in its input shard"}),
+        pa.field("char_start", pa.int64()),
+        pa.field("char_end", pa.int64()),
+        pa.field("token_start", pa.int64(), metadata={"doc": "tokens of the document's earlier units (EOS excluded)"}),
+        pa.field("group", pa.string(), metadata={"doc": "held-out split key: book work, registered domain or file"}),
         pa.field("source", pa.string()),
         pa.field("bucket", pa.string()),
         pa.field("bucket_df", pa.int64()),
@@ -33,7 +42,6 @@ WORK_SCHEMA = pa.schema(
         pa.field("tokens", pa.int64()),
         pa.field("utf8_bytes", pa.int64()),
         pa.field("quality", pa.float64()),
-        pa.field("holdout", pa.bool_()),
         pa.field("input_shard", pa.string()),
         pa.field("source_file", pa.string()),
         pa.field("source_record", pa.int64()),
@@ -67,15 +75,39 @@ def work_paths(out_dir: str, unit: int) -> tuple[str, str, str]:
             join(out_dir, "_work", f"contam-{unit:05d}.parquet"))
 
 
+def _bucket(extractor, dfs, text: str, min_concept_df: int, prefixes: tuple) -> tuple:
+    """(bucket, its df, sorted concept hashes): the bucket is the rarest salient concept, ties by name."""
+    if dfs is None or extractor is None:
+        return None, None, []
+    best, cids = None, []
+    for c in extractor.extract(text):
+        df = dfs.get(c, 0)
+        if df >= min_concept_df and (not prefixes or c.startswith(prefixes)):
+            cids.append(concept_hash(c))
+            if best is None or (df, c) < best:
+                best = (df, c)
+    cids.sort()
+    return (best[1], best[0], cids) if best else (None, None, cids)
+
+
 def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: Optional[dict[str, int]],
                   quality_column: Optional[str], holdout: float, seed: int, min_concept_df: int,
-                  salient: tuple = ("e",), batch_rows: int = 1024) -> dict:
-    """``salient``: concept kinds (``e`` entity spans, ``w`` word n-grams, ``c`` clusters) that define
-    buckets and the concept set of the tail metrics; empty means every kind."""
+                  salient: tuple = ("e",), batch_rows: int = 1024, unit_tokens: int = 2048,
+                  eos_between_units: bool = False) -> dict:
+    """Cut every document into training units (:func:`~tailmine.mixtures.units.cut_units`), tokenize
+    them and give each its concept bucket. ``salient``: concept kinds (``e`` entity spans, ``w`` word
+    n-grams, ``c`` clusters) that define buckets and the tail metrics' concept set; empty: every kind.
+
+    The summary carries the input tokens and, for the groups that may be held out, their tokens: the
+    global held-out choice needs only those (:func:`~tailmine.mixtures.holdout.choose_holdout_groups`)."""
+    from tailmine.mixtures.units import cut_units
+
     prefixes = tuple(f"{k}:" for k in salient)
     docs_path, tokens_path, _ = work_paths(out_dir, unit)
     columns = {name: [] for name in WORK_SCHEMA.names}
     token_parts: list[np.ndarray] = []
+    candidates: dict[str, int] = {}
+    row = 0
     with open_raw(path) as handle:
         parquet = pq.ParquetFile(handle)
         names = set(parquet.schema_arrow.names)
@@ -84,38 +116,36 @@ def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: O
             rows = batch.to_pydict()
             texts = [t or "" for t in rows["text"]]
             n = len(texts)
-            ids = encoder.encode_batch(texts)
-            for i in range(n):
-                seq = np.empty(len(ids[i]) + 1, np.uint32)
-                seq[:-1] = ids[i]
-                seq[-1] = encoder.eos_id
-                token_parts.append(seq)
-                columns["tokens"].append(len(seq))
-                columns["utf8_bytes"].append(len(texts[i].encode("utf-8", "surrogatepass")))
-                key = domain_key(rows["source"][i], (rows.get("url") or [None] * n)[i], (rows.get("metadata") or [None] * n)[i], rows["source_file"][i])
-                columns["holdout"].append(in_holdout(key, holdout, seed))
-                bucket, bucket_df, cids = None, None, []
-                if dfs is not None and extractor is not None:
-                    best = None
-                    for c in extractor.extract(texts[i]):
-                        df = dfs.get(c, 0)
-                        if df >= min_concept_df and (not prefixes or c.startswith(prefixes)):
-                            cids.append(concept_hash(c))
-                            if best is None or (df, c) < best:
-                                best = (df, c)
-                    if best is not None:
-                        bucket_df, bucket = best
-                    cids.sort()
-                columns["bucket"].append(bucket)
-                columns["bucket_df"].append(bucket_df)
-                columns["concept_ids"].append(cids)
-            columns["id"].extend(rows["id"])
-            columns["source"].extend(rows["source"])
+            whole = encoder.encode_batch(texts)
             q = rows.get(quality_column) if quality_column else None
-            columns["quality"].extend([None if v is None else float(v) for v in q] if q is not None else [None] * n)
-            columns["input_shard"].extend([path] * n)
-            for c in ("source_file", "source_record", "source_offset"):
-                columns[c].extend(rows.get(c) or [None] * n)
+            for i in range(n):
+                key = domain_key(rows["source"][i], (rows.get("url") or [None] * n)[i], (rows.get("metadata") or [None] * n)[i], rows["source_file"][i])
+                units = cut_units(texts[i], encoder.encode_batch, unit_tokens - 1, whole[i])
+                token_start, doc_tokens = 0, 0
+                for j, u in enumerate(units):
+                    last = j == len(units) - 1
+                    eos = last or eos_between_units
+                    seq = np.empty(len(u.ids) + eos, np.uint32)
+                    seq[: len(u.ids)] = u.ids
+                    if eos:
+                        seq[-1] = encoder.eos_id
+                    token_parts.append(seq)
+                    piece = texts[i][u.char_start : u.char_end]
+                    bucket, bucket_df, cids = _bucket(extractor, dfs, piece, min_concept_df, prefixes)
+                    for name, value in (("id", rows["id"][i]), ("unit", j), ("last_unit", last), ("doc_row", row),
+                                        ("char_start", u.char_start), ("char_end", u.char_end), ("token_start", token_start),
+                                        ("group", key), ("source", rows["source"][i]), ("bucket", bucket), ("bucket_df", bucket_df),
+                                        ("concept_ids", cids), ("tokens", len(seq)),
+                                        ("utf8_bytes", len(piece.encode("utf-8", "surrogatepass"))),
+                                        ("quality", None if q is None or q[i] is None else float(q[i])), ("input_shard", path),
+                                        ("source_file", rows["source_file"][i]), ("source_record", (rows.get("source_record") or [None] * n)[i]),
+                                        ("source_offset", (rows.get("source_offset") or [None] * n)[i])):
+                        columns[name].append(value)
+                    token_start += len(u.ids)
+                    doc_tokens += len(seq)
+                if in_holdout(key, holdout, seed):
+                    candidates[key] = candidates.get(key, 0) + doc_tokens
+                row += 1
     table = pa.Table.from_pydict(columns, schema=WORK_SCHEMA)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
@@ -124,19 +154,31 @@ def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: O
     buf = io.BytesIO()
     np.save(buf, flat)
     write_bytes_atomic(tokens_path, buf.getvalue())
-    return {"unit": unit, "input": path, "documents": table.num_rows, "tokens": int(flat.size),
-            "holdout_documents": int(sum(columns["holdout"]))}
+    return {"unit": unit, "input": path, "documents": row, "units": table.num_rows, "tokens": int(flat.size),
+            "holdout_candidates": candidates}
 
 
-def holdout_index_of_shard(unit: int, path: str, out_dir: str, cfg) -> ContaminationIndex:
-    """The held-out documents of one shard as a partial :class:`ContaminationIndex` (merged globally)."""
+def held_flags(docs_path: str, held: frozenset) -> np.ndarray:
+    """Per unit row of a prepared shard: is its group held out."""
+    groups = pq.read_table(io.BytesIO(read_bytes(docs_path)), columns=["group"]).column(0).to_pylist()
+    return np.array([g in held for g in groups], bool)
+
+
+def _unit_texts(path: str, docs_path: str) -> list[str]:
+    """The text of every unit row of a prepared shard, cut from its input shard by the char offsets."""
+    meta = pq.read_table(io.BytesIO(read_bytes(docs_path)), columns=["doc_row", "char_start", "char_end"])
+    with open_raw(path) as handle:
+        texts = pq.ParquetFile(handle).read(columns=["text"]).column(0).to_pylist()
+    return [(texts[r] or "")[a:b] for r, a, b in zip(*(meta.column(c).to_pylist() for c in meta.column_names))]
+
+
+def holdout_index_of_shard(unit: int, path: str, out_dir: str, cfg, held: frozenset) -> ContaminationIndex:
+    """The held-out text of one shard as a partial :class:`ContaminationIndex` (merged globally)."""
     index = ContaminationIndex(cfg.decontam_min_ngrams, cfg.decontam_jaccard)
     docs_path, _, _ = work_paths(out_dir, unit)
-    flags = pq.read_table(io.BytesIO(read_bytes(docs_path)), columns=["holdout"]).column(0).to_numpy(zero_copy_only=False)
+    flags = held_flags(docs_path, held)
     if flags.any():
-        with open_raw(path) as handle:
-            texts = pq.ParquetFile(handle).read(columns=["text"]).column(0).to_pylist()
-        index.add([t or "" for t, f in zip(texts, flags) if f])
+        index.add([t for t, f in zip(_unit_texts(path, docs_path), flags) if f])
     return index
 
 
@@ -152,18 +194,16 @@ def merge_indexes(indexes, cfg) -> ContaminationIndex:
     return merged
 
 
-def check_shard(unit: int, path: str, out_dir: str, index: ContaminationIndex, batch_rows: int = 512) -> dict:
+def check_shard(unit: int, path: str, out_dir: str, index: ContaminationIndex, held: frozenset, batch_rows: int = 512) -> dict:
+    """Every training unit of one shard against the held-out index: its contamination reason or None."""
     docs_path, _, contam_path = work_paths(out_dir, unit)
-    flags = pq.read_table(io.BytesIO(read_bytes(docs_path)), columns=["holdout"]).column(0).to_numpy(zero_copy_only=False)
+    flags = held_flags(docs_path, held)
+    texts = _unit_texts(path, docs_path)
     reasons: list[Optional[str]] = []
-    with open_raw(path) as handle:
-        offset = 0
-        for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_rows, columns=["text"]):
-            texts = [t or "" for t in batch.column(0).to_pylist()]
-            mine = flags[offset : offset + len(texts)]
-            checked = iter(index.check([t for t, f in zip(texts, mine) if not f]))
-            reasons.extend(None if f else next(checked) for f in mine)
-            offset += len(texts)
+    for start in range(0, len(texts), batch_rows):
+        part, mine = texts[start : start + batch_rows], flags[start : start + batch_rows]
+        checked = iter(index.check([t for t, f in zip(part, mine) if not f]))
+        reasons.extend(None if f else next(checked) for f in mine)
     sink = io.BytesIO()
     pq.write_table(pa.table({"contamination": pa.array(reasons, pa.string())}), sink)
     write_bytes_atomic(contam_path, sink.getvalue())

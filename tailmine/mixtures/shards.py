@@ -3,9 +3,11 @@
 ``NAME.bin`` is the flat token array (uint16 when the vocabulary fits, else int32 — Megatron has no
 uint32 code; ids < 2³¹ read the same). ``NAME.idx`` is Megatron-LM's ``MMIDIDX`` index: header,
 version 1, dtype code, sequence count, document count, then ``sizes`` (int32 tokens per sequence),
-``pointers`` (int64 byte offset of each sequence) and ``doc_idx`` (int64, 0..n). One sequence is one
-copy of one document with its EOS token. ``NAME.lineage.parquet`` has one row per sequence: the
-document id, which copy it is, and its source file/record/offset, so every token traces back.
+``pointers`` (int64 byte offset of each sequence) and ``doc_idx`` (int64: the first sequence of each
+document copy, then n). One sequence is one copy of one training unit (a document, or a piece of one
+cut at paragraph/sentence boundaries); EOS ends a document's last unit. ``NAME.lineage.parquet`` has
+one row per sequence: the document id, the unit with its character and token offsets in the document,
+which copy it is, and its source file/record/offset, so every token traces back.
 """
 from __future__ import annotations
 
@@ -29,7 +31,11 @@ LINEAGE_SCHEMA = pa.schema(
     [
         pa.field("sequence", pa.int64()),
         pa.field("id", pa.string()),
-        pa.field("copy", pa.int32(), metadata={"doc": "0-based copy number of the document in this mixture"}),
+        pa.field("unit", pa.int32(), metadata={"doc": "0-based unit of the document (reading order)"}),
+        pa.field("char_start", pa.int64(), metadata={"doc": "the unit is text[char_start:char_end] of the document"}),
+        pa.field("char_end", pa.int64()),
+        pa.field("token_start", pa.int64(), metadata={"doc": "tokens of the document's earlier units (EOS excluded)"}),
+        pa.field("copy", pa.int32(), metadata={"doc": "0-based copy number of the unit in this mixture"}),
         pa.field("tokens", pa.int32(), metadata={"doc": "tokens of the sequence, EOS included"}),
         pa.field("utf8_bytes", pa.int64()),
         pa.field("source", pa.string()),
@@ -46,12 +52,15 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 65535 else np.dtype(np.int32)
 
 
-def index_bytes(sizes: np.ndarray, dtype: np.dtype) -> bytes:
+def index_bytes(sizes: np.ndarray, dtype: np.dtype, doc_starts=None) -> bytes:
     sizes = np.asarray(sizes, np.int32)
     pointers = np.zeros(len(sizes), np.int64)
     if len(sizes) > 1:
         pointers[1:] = np.cumsum(sizes[:-1].astype(np.int64)) * dtype.itemsize
-    doc_idx = np.arange(len(sizes) + 1, dtype=np.int64)
+    if doc_starts is None:
+        doc_idx = np.arange(len(sizes) + 1, dtype=np.int64)
+    else:
+        doc_idx = np.append(np.asarray(doc_starts, np.int64), np.int64(len(sizes)))
     out = io.BytesIO()
     out.write(INDEX_HEADER)
     out.write(struct.pack("<Q", INDEX_VERSION))
@@ -93,8 +102,10 @@ def read_index(path: str) -> TokenIndex:
     return TokenIndex(CODE_DTYPES[code], sizes, pointers, doc_idx)
 
 
-def write_token_shard(out_dir: str, name: str, sequences: list[np.ndarray], dtype: np.dtype, lineage: pa.Table) -> dict:
-    """Write ``name``.bin/.idx/.lineage.parquet atomically; returns the shard's entry for the recipe."""
+def write_token_shard(out_dir: str, name: str, sequences: list[np.ndarray], dtype: np.dtype, lineage: pa.Table,
+                      doc_starts=None) -> dict:
+    """Write ``name``.bin/.idx/.lineage.parquet atomically; returns the shard's entry for the recipe.
+    ``doc_starts``: index of the first sequence of each document (default: every sequence is one)."""
     from tailmine.fileio import join
 
     flat = np.concatenate(sequences).astype(dtype, copy=False) if sequences else np.zeros(0, dtype)
@@ -103,7 +114,7 @@ def write_token_shard(out_dir: str, name: str, sequences: list[np.ndarray], dtyp
     sizes = np.array([len(s) for s in sequences], np.int32)
     payload = {
         f"{name}.bin": flat.tobytes(),
-        f"{name}.idx": index_bytes(sizes, dtype),
+        f"{name}.idx": index_bytes(sizes, dtype, doc_starts),
     }
     sink = io.BytesIO()
     pq.write_table(lineage, sink, compression="zstd")

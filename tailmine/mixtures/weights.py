@@ -6,9 +6,8 @@
   β = 0: passive).
 * :func:`document_epochs`: concept-balanced expected epochs e_d = (1−λ)·passive + λ·UniMax(β, E_max)
   over concept buckets, capped at E_max.
-* :func:`repeat_counts`: k_d = ⌊e_d⌋ + 1[u(d) < frac(e_d)], u(d) from blake2b(seed ‖ doc id), and
-  :func:`fit_to_budget`, which scales all e_d by one factor (bisection) so that Σ k_d·len_d hits the
-  budget to within one document. Everything is a pure function of ids, lengths and the seed.
+* :func:`uniform_hash`: u ∈ [0, 1) from blake2b(seed ‖ key); the repeat draws, the budget search
+  and the document-share cap that use it are the passes of :mod:`tailmine.mixtures.passes`.
 """
 from __future__ import annotations
 
@@ -113,80 +112,3 @@ def document_epochs(bucket: np.ndarray, tokens: np.ndarray, budget: float, lam: 
     bucket_epochs = np.divide(alloc, unique, out=np.zeros_like(alloc), where=unique > 0)
     e = (1.0 - lam) * passive + lam * bucket_epochs[bucket]
     return np.minimum(e, max_epochs), {"unique_tokens": unique, "epochs": np.minimum((1 - lam) * passive + lam * bucket_epochs, max_epochs)}
-
-
-def repeat_counts(epochs: np.ndarray, u: np.ndarray, max_epochs: float) -> np.ndarray:
-    """k_d = ⌊e⌋ + 1[u < e − ⌊e⌋], with e capped at E_max (so k_d ≤ ⌈E_max⌉, and ≤ E_max for integer caps)."""
-    e = np.minimum(np.asarray(epochs, np.float64), max_epochs)
-    base = np.floor(e)
-    return (base + (u < e - base)).astype(np.int64)
-
-
-def fit_to_budget(epochs: np.ndarray, tokens: np.ndarray, u: np.ndarray, budget: int, max_epochs: float,
-                  iterations: int = 100) -> tuple[np.ndarray, float]:
-    """Scale every e_d by one factor so that Σ k_d·len_d is as close to ``budget`` as the hash draws allow.
-
-    Σ k_d·len_d is non-decreasing in the factor (each k_d is), so bisection finds the crossing; the
-    result is the closer of the two sides. Raises when even E_max epochs of everything is too little.
-    """
-    tokens = np.asarray(tokens, np.int64)
-    ceiling = int((repeat_counts(np.full(len(tokens), float(max_epochs)), u, max_epochs) * tokens).sum())
-    if ceiling < budget:
-        raise ConfigError(
-            f"the budget of {budget:,} tokens needs more than {max_epochs:g} epochs of the {int(tokens.sum()):,} "
-            f"unique tokens available ({ceiling:,} at most): add data, lower --tokens or raise --max-epochs"
-        )
-    base = np.asarray(epochs, np.float64)
-
-    def realised(f):
-        k = repeat_counts(base * f, u, max_epochs)
-        return k, int((k * tokens).sum())
-
-    lo, hi = 0.0, 1.0
-    while realised(hi)[1] < budget:
-        hi *= 2.0
-        if hi > 1e12:
-            break
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        if realised(mid)[1] < budget:
-            lo = mid
-        else:
-            hi = mid
-    (k_lo, t_lo), (k_hi, t_hi) = realised(lo), realised(hi)
-    k, factor = (k_lo, lo) if budget - t_lo <= t_hi - budget else (k_hi, hi)
-    return refine_to_budget(k, tokens, u, budget, max_epochs), factor
-
-
-def refine_to_budget(k: np.ndarray, tokens: np.ndarray, u: np.ndarray, budget: int, max_epochs: float,
-                     max_steps: int = 10_000) -> np.ndarray:
-    """Close the gap left by the scale factor with single-copy changes.
-
-    One global factor moves whole documents in and out at once, so with few, long documents it can
-    stay more than one document's length from the budget. Each step adds (under budget) or removes
-    (over) one copy of the document whose length best closes the gap, never past the epoch cap and
-    never below zero; ties go to the smaller hash, so the result stays deterministic. Stops when no
-    single change brings the total closer.
-    """
-    k = k.copy()
-    tokens = np.asarray(tokens, np.int64)
-    cap = np.floor(max_epochs + 1e-9)
-    order = np.argsort(np.asarray(u), kind="stable")  # deterministic tie-break
-    tokens_o = tokens[order]
-    total = int((k * tokens).sum())
-    for _ in range(max_steps):
-        gap = budget - total
-        if gap == 0:
-            break
-        k_o = k[order]
-        movable = (k_o < cap) if gap > 0 else (k_o > 0)
-        new_gap = np.abs(gap - np.sign(gap) * tokens_o)
-        new_gap = np.where(movable, new_gap, np.iinfo(np.int64).max)
-        best = int(np.argmin(new_gap))
-        if new_gap[best] >= abs(gap):
-            break
-        doc = order[best]
-        step = 1 if gap > 0 else -1
-        k[doc] += step
-        total += step * int(tokens[doc])
-    return k

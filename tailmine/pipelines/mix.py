@@ -10,15 +10,19 @@ Shape (longtail-methods.md §3.6):
 
 1. Budget: D given, D = C/(6N), or the Chinchilla split of C (:mod:`tailmine.mixtures.budget`).
 2. Tokenizer: the given ``tokenizer.json``, or a byte-level BPE trained on the non-held-out text.
-3. Per input shard, in parallel (Beam): tokenize (EOS after each document), assign each document its
-   concept bucket (rarest concept), decide the held-out split by a hash of the registered domain or
-   book work (:mod:`tailmine.mixtures.prepare`).
-4. With ``--holdout``: the held-out documents' 13-grams and MinHash bands are merged into one index,
-   and every other document is checked against it, shard by shard, in parallel.
-5. One worker: quality gate, source budgets, (1-λ)·passive + λ·UniMax(β, E_max) over buckets, repeat
-   counts by hash scaled to hit the budget, the same for a passive mixture, tail metrics; then the
-   global shuffle and the token shards (``tokens/mix-KKKKK.{bin,idx,lineage.parquet}``), held-out
-   shards (``holdout/``), ``buckets.parquet``, ``recipe.json``, ``holdout.json`` and the manifest.
+3. Per input shard, in parallel (Beam): cut documents into training units (paragraph, then sentence
+   boundaries, at most ``unit_tokens``), tokenize them (EOS after a document's last unit), give each
+   unit its concept bucket (rarest concept) and held-out group key (:mod:`tailmine.mixtures.prepare`).
+4. The held-out groups: chosen from the candidate groups' token totals to reach ``--holdout`` ±20%
+   (:func:`tailmine.mixtures.holdout.choose_holdout_groups`); their text's 13-grams and MinHash bands
+   are merged into one index and every other unit is checked against it, shard by shard.
+5. Planning passes over the prepared shards (:mod:`tailmine.mixtures.passes`), each a per-shard step
+   whose summary a ``CombineFn`` adds up: quality gate, source budgets, (1-λ)·passive + λ·UniMax(β,
+   E_max) over buckets, the budget scale factor, the document-share cap, metrics beside a passive
+   mixture; each shard writes its sequence references by output shard.
+6. One writer per output shard: the token shards (``tokens/mix-KKKKK.{bin,idx,lineage.parquet}``) and
+   held-out shards (``holdout/``); then ``buckets.parquet``, ``recipe.json``, ``holdout.json`` and the
+   manifest (documents; the unit counts are in ``extra.unit_counts`` and the recipe).
 
 The final layout depends only on the documents, the config and the seed: the same inputs give
 byte-identical shards and recipe.
@@ -43,7 +47,7 @@ from tailmine.errors import ConfigError
 from tailmine.fileio import delete_tree, exists, is_local, join, open_raw, read_bytes, write_bytes_atomic
 from tailmine.mixtures.budget import TokenBudget
 from tailmine.mixtures.config import MixConfig
-from tailmine.mixtures.plan import Plan, plan_mixture, sequence_order
+from tailmine.mixtures import passes as P
 from tailmine.mixtures.prepare import (check_shard, holdout_index_of_shard, load_concept_dfs, merge_indexes, prepare_shard,
                                        work_paths)
 from tailmine.mixtures.recipe import recipe_bytes
@@ -57,6 +61,32 @@ TOKENS_DIR, HOLDOUT_DIR = "tokens", "holdout"
 RECIPE, HOLDOUT_RECIPE, BUCKETS, TOKENIZER = "recipe.json", "holdout.json", "buckets.parquet", "tokenizer.json"
 OUTPUTS = (TOKENS_DIR, HOLDOUT_DIR, WORK_DIR, RECIPE, HOLDOUT_RECIPE, BUCKETS, TOKENIZER, "manifest.json")
 log = logging.getLogger("tailmine.mix")
+
+
+def _vocab_size(tokenizer_path: str) -> int:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(read_bytes(tokenizer_path).decode("utf-8")).get_vocab_size(with_added_tokens=True)
+
+
+def _config_error_inside(exc: Exception) -> Exception:
+    """The ConfigError a pipeline step raised (budget past the epoch cap, unreachable held-out share),
+    unwrapped from the runner's exception; other errors as they are."""
+    import re
+
+    if isinstance(exc, ConfigError):
+        return exc
+    found = re.findall(r"tailmine\.errors\.ConfigError: (.+)", str(exc))
+    return ConfigError(found[-1].strip().strip("'\"").replace("\\n", "")) if found else exc
+
+
+def check_unit_tokens(cfg: MixConfig, tokenizer_path: str) -> None:
+    """unit_tokens must fit what the tokenizer declares it can index (its truncation max_length)."""
+    spec = json.loads(read_bytes(tokenizer_path))
+    limit = (spec.get("truncation") or {}).get("max_length")
+    if limit and cfg.unit_tokens > int(limit):
+        raise ConfigError(f"mix unit_tokens {cfg.unit_tokens:,} is larger than the {int(limit):,} positions the tokenizer "
+                          f"{tokenizer_path} can index (its truncation max_length); lower --unit-tokens")
 
 
 def make_budget(cfg: MixConfig) -> TokenBudget:
@@ -132,7 +162,7 @@ class PrepareShardFn(beam.DoFn):
             return
         summary = prepare_shard(task.unit, task.path, self.out_dir, self.encoder, self.extractor, self.dfs, self.quality_column,
                                 self.cfg.holdout, self.cfg.seed, self.cfg.min_concept_df,
-                                self.cfg.salient())
+                                self.cfg.salient(), unit_tokens=self.cfg.unit_tokens, eos_between_units=self.cfg.eos_between_units)
         summary["fingerprint"] = self.fingerprint
         summary["counts"] = {"input": summary["documents"], "output": summary["documents"]}
         summary["input_bytes"] = task.bytes
@@ -146,113 +176,262 @@ class HoldoutIndexFn(beam.DoFn):
     def __init__(self, cfg, out_dir):
         self.cfg, self.out_dir = cfg, out_dir
 
-    def process(self, summary, tasks):
+    def process(self, summary, tasks, held):
         task = tasks[summary["unit"]]
-        yield holdout_index_of_shard(task.unit, task.path, self.out_dir, self.cfg)
+        yield holdout_index_of_shard(task.unit, task.path, self.out_dir, self.cfg, held[0])
 
 
 class CheckShardFn(beam.DoFn):
     def __init__(self, out_dir):
         self.out_dir = out_dir
 
-    def process(self, summary, index, tasks):
+    def process(self, summary, index, tasks, held):
         task = tasks[summary["unit"]]
-        yield check_shard(task.unit, task.path, self.out_dir, index)
+        check_shard(task.unit, task.path, self.out_dir, index, held[0])
+        yield summary
 
 
-class BuildMixtureFn(beam.DoFn):
-    """The global step: plan and lay out the mixture, write the recipe and the manifest (one worker)."""
+def choose_holdout(summaries: list[dict], cfg: MixConfig) -> tuple[frozenset, dict]:
+    """The held-out groups from the shards' candidate-group tokens (a fraction of the groups only)."""
+    from tailmine.mixtures.holdout import choose_holdout_groups
 
-    def __init__(self, cfg, out_dir, tasks, tokenizer_path, quality_column, parameters, notes):
-        self.cfg, self.out_dir, self.tasks, self.tokenizer_path = cfg, out_dir, tasks, tokenizer_path
-        self.quality_column, self.parameters, self.notes = quality_column, parameters, notes
+    candidates: dict[str, int] = {}
+    for s in summaries:
+        for g, t in s.get("holdout_candidates", {}).items():
+            candidates[g] = candidates.get(g, 0) + int(t)
+    held, info = choose_holdout_groups(candidates, sum(int(s["tokens"]) for s in summaries), cfg.holdout, cfg.seed)
+    return frozenset(held), info
 
-    def process(self, summaries, checks=None):
-        yield build_mixture(self.cfg, self.out_dir, self.tasks, self.tokenizer_path, self.quality_column, self.parameters, self.notes)
+
+# --- the planning passes (tailmine.mixtures.passes), one prepared shard per element ----------------
+
+class MergeSummaries(beam.CombineFn):
+    """Adds shard summaries (:func:`tailmine.mixtures.passes.add_dicts`): the global statistics."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, item):
+        return P.add_dicts(acc, item)
+
+    def merge_accumulators(self, accs):
+        out: dict = {}
+        for a in accs:
+            out = P.add_dicts(out, a)
+        return out
+
+    def extract_output(self, acc):
+        return acc
 
 
-def _read_work(out_dir: str, tasks: list[ShardTask], holdout: bool) -> tuple[pa.Table, list, np.ndarray, np.ndarray]:
-    tables, contamination, units, starts = [], [], [], []
-    for t in tasks:
-        docs_path, _, contam_path = work_paths(out_dir, t.unit)
-        table = pq.read_table(io.BytesIO(read_bytes(docs_path)))
-        tables.append(table)
-        if holdout:
-            contamination.extend(pq.read_table(io.BytesIO(read_bytes(contam_path))).column(0).to_pylist())
+def load_view(out_dir: str, unit: int, holdout: bool) -> "P.ShardView":
+    docs_path, _, contam_path = work_paths(out_dir, unit)
+    work = pq.read_table(io.BytesIO(read_bytes(docs_path)))
+    if holdout:
+        contamination = pq.read_table(io.BytesIO(read_bytes(contam_path))).column(0).to_pylist()
+    else:
+        contamination = [None] * work.num_rows
+    return P.ShardView(unit, work, contamination)
+
+
+def _arrays_path(out_dir: str, unit: int) -> str:
+    return join(out_dir, WORK_DIR, f"plan-{unit:05d}.npz")
+
+
+def _refs_path(out_dir: str, kind: str, unit: int) -> str:
+    return join(out_dir, WORK_DIR, f"refs-{kind}-{unit:05d}.parquet")
+
+
+def _save_arrays(out_dir: str, unit: int, arrays: dict) -> int:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_bytes_atomic(_arrays_path(out_dir, unit), buf.getvalue())
+    return unit
+
+
+def _load_arrays(out_dir: str, unit: int) -> dict:
+    with np.load(io.BytesIO(read_bytes(_arrays_path(out_dir, unit)))) as z:
+        return {k: z[k] for k in z.files}
+
+
+class TokenReader:
+    """Slices of one prepared shard's token array. Local files are read slice by slice with pread,
+    not memory-mapped: a writer takes scattered units from every input shard, and mapped pages (with
+    the kernel's read-around) would make its resident memory grow with the corpus."""
+
+    def __init__(self, path: str):
+        self.path = path
+        if is_local(path):
+            import os
+
+            with open(path, "rb") as handle:
+                version = np.lib.format.read_magic(handle)
+                header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                _, _, dtype = header(handle)
+                self.offset = handle.tell()
+            self.dtype = np.dtype(dtype)
+            self.fd = os.open(path, os.O_RDONLY)
+            self.array = None
         else:
-            contamination.extend([None] * table.num_rows)
-        units.append(np.full(table.num_rows, t.unit, np.int64))
-        tok = table.column("tokens").to_numpy()
-        starts.append(np.concatenate([[0], np.cumsum(tok)[:-1]]).astype(np.int64) if len(tok) else np.zeros(0, np.int64))
-    work = pa.concat_tables(tables) if tables else None
-    return work, contamination, np.concatenate(units), np.concatenate(starts)
+            self.array, self.fd = np.load(io.BytesIO(read_bytes(path))), None
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        if self.array is not None:
+            return np.asarray(self.array[start : start + n])
+        import os
+
+        size = self.dtype.itemsize
+        return np.frombuffer(os.pread(self.fd, n * size, self.offset + start * size), self.dtype)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            import os
+
+            os.close(self.fd)
+            self.fd = None
 
 
-def _load_tokens(out_dir: str, unit: int) -> np.ndarray:
-    path = work_paths(out_dir, unit)[1]
-    if is_local(path):
-        return np.load(path, mmap_mode="r")
-    return np.load(io.BytesIO(read_bytes(path)))
+LINEAGE_COLUMNS = ("id", "unit", "char_start", "char_end", "token_start", "source", "bucket", "input_shard", "source_file",
+                   "source_record", "source_offset", "utf8_bytes", "tokens")
 
 
-def _write_sequences(out_dir: str, subdir: str, prefix: str, order_docs, order_copies, work, units, starts, dtype, shard_tokens,
-                     token_cache) -> list[dict]:
-    shards, seqs, rows, size = [], [], [], 0
-    lengths = work.column("tokens").to_numpy()
-    cols = {c: work.column(c).to_pylist() for c in ("id", "source", "bucket", "input_shard", "source_file", "source_record", "source_offset", "utf8_bytes")}
-
-    def flush():
-        nonlocal seqs, rows, size
-        if not seqs:
-            return
-        lineage = pa.Table.from_pylist(rows, schema=LINEAGE_SCHEMA)
-        shards.append(write_token_shard(out_dir, f"{subdir}/{prefix}-{len(shards):05d}", seqs, dtype, lineage))
-        seqs, rows, size = [], [], 0
-
-    for d, c in zip(order_docs.tolist(), order_copies.tolist()):
-        unit = int(units[d])
-        if unit not in token_cache:
-            token_cache[unit] = _load_tokens(out_dir, unit)
-        n = int(lengths[d])
-        start = int(starts[d])
-        seq = np.asarray(token_cache[unit][start : start + n])
-        seqs.append(seq)
-        rows.append({"sequence": len(rows), "id": cols["id"][d], "copy": c, "tokens": n, "utf8_bytes": cols["utf8_bytes"][d],
-                     "source": cols["source"][d], "bucket": cols["bucket"][d], "input_shard": cols["input_shard"][d],
-                     "source_file": cols["source_file"][d], "source_record": cols["source_record"][d],
-                     "source_offset": cols["source_offset"][d]})
-        size += n
-        if size >= shard_tokens:
-            flush()
-    flush()
-    return shards
+def _write_references(out_dir: str, view, kind: str, refs: dict) -> None:
+    """The shard's references for ``kind`` with everything the writer needs (lineage, token offsets),
+    so an output shard's writer reads only its own rows."""
+    rows = np.asarray(refs["row"], np.int64)
+    tok = view.work.column("tokens").to_numpy()
+    starts = np.concatenate([[0], np.cumsum(tok)[:-1]]).astype(np.int64) if len(tok) else np.zeros(0, np.int64)
+    idx = pa.array(rows)
+    cols = {"out_shard": pa.array(refs["shard"]), "order": pa.array(refs["order"]), "name": pa.array(refs["name"], pa.string()),
+            "copy": pa.array(refs["copy"], pa.int32()), "input_unit": pa.array(np.full(len(rows), view.unit, np.int64)),
+            "token_offset": pa.array(starts[rows] if len(rows) else np.zeros(0, np.int64))}
+    for c in LINEAGE_COLUMNS:
+        cols[c] = view.work.column(c).take(idx)
+    sink = io.BytesIO()
+    pq.write_table(pa.table(cols).sort_by("out_shard"), sink, compression="zstd", row_group_size=64 * 1024)
+    write_bytes_atomic(_refs_path(out_dir, kind, view.unit), sink.getvalue())
 
 
-def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenizer_path: str, quality_column, parameters: dict,
-                  notes: list[str]) -> str:
+def write_output_shard(out_dir: str, kind: str, shard: int, units: list[int], dtype) -> Optional[dict]:
+    """Output shard ``shard`` of ``kind``: its references from every input shard, in the global hash
+    order (document copy, then unit in reading order), tokens copied from the prepared shards."""
+    parts = []
+    for unit in units:
+        with open_raw(_refs_path(out_dir, kind, unit)) as handle:
+            t = pq.read_table(handle, filters=[("out_shard", "=", shard)])
+        if t.num_rows:
+            parts.append(t)
+    if not parts:
+        return None
+    table = pa.concat_tables(parts).sort_by([(c, "ascending") for c in P.ORDER_COLUMNS])
+    cols = {c: table.column(c).to_pylist() for c in ("input_unit", "token_offset", "tokens", "name", "copy") + LINEAGE_COLUMNS}
+    cache: dict = {}
+    seqs, doc_starts, previous = [], [], None
+    for j in range(table.num_rows):
+        if cols["name"][j] != previous:
+            doc_starts.append(j)
+            previous = cols["name"][j]
+        u = cols["input_unit"][j]
+        if u not in cache:
+            cache[u] = TokenReader(work_paths(out_dir, u)[1])
+        seqs.append(cache[u].read(cols["token_offset"][j], cols["tokens"][j]))
+    for reader in cache.values():
+        reader.close()
+    lineage = pa.Table.from_pylist(
+        [{"sequence": j, "copy": cols["copy"][j], **{c: cols[c][j] for c in LINEAGE_COLUMNS}} for j in range(table.num_rows)],
+        schema=LINEAGE_SCHEMA)
+    prefix = "mix" if kind == "mixture" else "holdout"
+    subdir = TOKENS_DIR if kind == "mixture" else HOLDOUT_DIR
+    return write_token_shard(out_dir, f"{subdir}/{prefix}-{shard:05d}", seqs, dtype, lineage, doc_starts)
+
+
+class PlanPasses(beam.PTransform):
+    """Passes 1-5 of :mod:`tailmine.mixtures.passes` over the prepared shards (elements: shard
+    numbers); returns the PCollections of the merged measure summary and the singletons it used."""
+
+    def __init__(self, cfg, out_dir, budget_tokens, quality_column, held):
+        super().__init__()
+        self.cfg, self.out_dir, self.budget, self.quality_column, self.held = cfg, out_dir, budget_tokens, quality_column, held
+
+    def expand(self, shards):
+        cfg, out, hold, held = self.cfg, self.out_dir, self.cfg.holdout > 0, self.held
+        budget, quality_column = self.budget, self.quality_column
+        p = shards.pipeline
+        one = p | "One" >> beam.Create([None])
+
+        def merge(pc, label):
+            return beam.pvalue.AsSingleton(pc | label >> beam.CombineGlobally(MergeSummaries()))
+
+        cand = merge(shards | "Candidates" >> beam.Map(lambda u, h: P.candidate_summary(load_view(out, u, hold), h[0]), held),
+                     "MergeCandidates")
+        at = beam.pvalue.AsSingleton(one | "QualityRank" >> beam.Map(
+            lambda _, c: P.quality_rank(c, cfg.quality_quantile) if quality_column else None, cand))
+        vals = merge(shards | "InBin" >> beam.Map(
+            lambda u, h, a: P.values_in_bin(load_view(out, u, hold), h[0], a[0]) if a else {"values": []}, held, at), "MergeInBin")
+
+        def gate_fn(_, c, a, v):
+            threshold, gate = P.quality_gate(lambda: c, lambda b: v["values"], cfg, quality_column)
+            return threshold, gate
+
+        gate = beam.pvalue.AsSingleton(one | "Gate" >> beam.Map(gate_fn, cand, at, vals))
+        pool = merge(shards | "Pool" >> beam.Map(lambda u, h, g: P.pool_summary(load_view(out, u, hold), h[0], g[0]), held, gate),
+                     "MergePool")
+        weights = beam.pvalue.AsSingleton(one | "Weights" >> beam.Map(lambda _, s: P.plan_weights(s, cfg, budget), pool))
+        ready = shards | "Arrays" >> beam.Map(
+            lambda u, h, g, w: _save_arrays(out, u, P.shard_arrays(load_view(out, u, hold), h[0], g[0], w, cfg, budget)),
+            held, gate, weights)
+        grid = beam.pvalue.AsSingleton(one | "Grid0" >> beam.Map(lambda _: P.first_grid()))
+        for r in range(P.ROUNDS):
+            totals = merge(ready | f"Evaluate{r}" >> beam.Map(lambda u, g: P.evaluate(_load_arrays(out, u), g), grid), f"MergeTotals{r}")
+
+            def step(_, t, r=r):
+                if r == 0:
+                    P.check_ceiling(t, budget, cfg)
+                return P.next_grid(t, budget, last=r == P.ROUNDS - 1)
+
+            grid = beam.pvalue.AsSingleton(one | f"Narrow{r}" >> beam.Map(step, totals))
+        fs = grid
+        for r in range(P.REFINE_ROUNDS):
+            best = merge(ready | f"Propose{r}" >> beam.Map(lambda u, f: P.propose(_load_arrays(out, u), f, budget), fs), f"MergeBest{r}")
+            fs = beam.pvalue.AsSingleton(one | f"Refine{r}" >> beam.Map(lambda _, f, b: P.apply_proposals(f, b, budget), fs, best))
+        n_out = beam.pvalue.AsSingleton(one | "OutShards" >> beam.Map(
+            lambda _, f, h: P.out_shard_counts(f, h[1].get("tokens", 0), cfg), fs, held))
+
+        def measure(u, h, g, f, n):
+            view = load_view(out, u, hold)
+            summary, refs = P.measure(view, _load_arrays(out, u), h[0], g[0], f, cfg.seed, n)
+            for kind, r in refs.items():
+                _write_references(out, view, kind, r)
+            return summary
+
+        summary = shards | "Measure" >> beam.Map(measure, held, gate, fs, n_out) | "MergeMeasure" >> beam.CombineGlobally(MergeSummaries())
+        return summary, gate, weights, fs, n_out
+
+
+def build_mixture(summary: dict, infos: list, cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenizer_path: str,
+                  parameters: dict, notes: list[str], held, gate_pair, weights: dict, fs: dict) -> str:
+    """The recipe and the manifest from the merged statistics and the written shards (small inputs only)."""
     from tailmine.mixtures.tokenize import Encoder
 
     encoder = Encoder(tokenizer_path, cfg.fast_encoder, cfg.eos_token or None)
     budget = make_budget(cfg)
-    work, contamination, units, starts = _read_work(out_dir, tasks, cfg.holdout > 0)
-    plan: Plan = plan_mixture(work, contamination, cfg, budget, quality_column)
+    held_groups, held_info = held
+    threshold, gate = gate_pair
+    gate = dict(gate)
+    if threshold is not None:
+        gate["dropped"] = summary["unit_reasons"].get("below_quality_gate", 0)
+    plan_sections, bucket_table = P.sections(summary, weights, gate, cfg, fs, budget.tokens)
     dtype = token_dtype(encoder.vocab_size)
-    cache: dict = {}
-    docs, copies = sequence_order(plan.keys, plan.k, cfg.seed)
-    shards = _write_sequences(out_dir, TOKENS_DIR, "mix", docs, copies, work, units, starts, dtype, cfg.shard_tokens, cache)
-    held = np.array([r == "held_out" for r in plan.reasons], np.int64)
-    h_docs, h_copies = sequence_order(plan.keys, held, cfg.seed)
-    holdout_shards = _write_sequences(out_dir, HOLDOUT_DIR, "holdout", h_docs, h_copies, work, units, starts, dtype, cfg.shard_tokens, cache)
+    shards = sorted((i for k, i in infos if k == "mixture"), key=lambda s: s["name"])
+    holdout_shards = sorted((i for k, i in infos if k == "holdout"), key=lambda s: s["name"])
     sink = io.BytesIO()
-    pq.write_table(plan.bucket_table, sink, compression="zstd")
+    pq.write_table(bucket_table, sink, compression="zstd")
     write_bytes_atomic(join(out_dir, BUCKETS), sink.getvalue())
     tokens_total = int(sum(s["tokens"] for s in shards))
-    counts = Counts(input=work.num_rows, output=int((plan.k > 0).sum()))
-    for r in plan.reasons:
-        if r is not None:
-            counts.drop(r)
+    counts = _counts(summary["doc_reasons"])
+    unit_counts = _counts(summary["unit_reasons"])
     recipe = {
-        "recipe_format": 1,
+        "recipe_format": 2,
         "tailmine_version": tailmine.__version__,
         "token_budget": budget.tokens,
         "tokens_total": tokens_total,
@@ -261,20 +440,25 @@ def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenize
         "tokenizer": {**encoder.describe(), "path": TOKENIZER, "dtype": str(dtype)},
         "shards": shards,
         "sequences": int(sum(s["sequences"] for s in shards)),
-        "documents": {"input": work.num_rows, "in_mixture": counts.output, "dropped": dict(sorted(counts.dropped.items()))},
+        "documents": {"input": counts.input, "in_mixture": counts.output, "dropped": dict(sorted(counts.dropped.items()))},
+        "units": {"input": unit_counts.input, "in_mixture": unit_counts.output, "dropped": dict(sorted(unit_counts.dropped.items())),
+                  "unit_tokens": cfg.unit_tokens, "eos": "between units" if cfg.eos_between_units else "between documents"},
         "seed": cfg.seed,
         "config": cfg.to_dict(),
         "inputs": [{"path": t.path, "rows": t.rows, "bytes": t.bytes} for t in tasks],
-        "holdout": {"fraction": cfg.holdout, "documents": int(held.sum()), "tokens": int(sum(s["tokens"] for s in holdout_shards)),
+        "holdout": {**held_info, "documents": counts.dropped.get("held_out", 0), "units": summary.get("held_units", 0),
+                    "tokens": int(sum(s["tokens"] for s in holdout_shards)),
                     "shards": len(holdout_shards), "recipe": HOLDOUT_RECIPE if cfg.holdout else None,
-                    "decontaminated": {r: counts.dropped.get(r, 0) for r in ("contaminated_ngram", "near_duplicate_of_holdout")}},
+                    "decontaminated_units": {r: unit_counts.dropped.get(r, 0) for r in ("contaminated_ngram", "near_duplicate_of_holdout")}},
         "notes": list(notes) + budget.warnings(),
-        **plan.sections,
+        **plan_sections,
     }
     if cfg.holdout:
         write_bytes_atomic(join(out_dir, HOLDOUT_RECIPE), recipe_bytes({
             "tailmine_version": tailmine.__version__, "tokenizer": recipe["tokenizer"], "shards": holdout_shards,
-            "documents": int(held.sum()), "split": "hash of registered domain / book work", "fraction": cfg.holdout, "seed": cfg.seed}))
+            "documents": recipe["holdout"]["documents"], "units": recipe["holdout"]["units"], "groups": sorted(held_groups),
+            "split": "whole registered domains (web) and book works (books), offered in hash order until the share is reached",
+            "fraction": cfg.holdout, "share": held_info.get("share"), "seed": cfg.seed}))
     write_bytes_atomic(join(out_dir, RECIPE), recipe_bytes(recipe))
     # Token shards are not document Parquet shards: readers of ``outputs`` (the report, later stages)
     # expect documents, so the shards are listed in ``extra`` (and, with lineage, in recipe.json).
@@ -283,9 +467,43 @@ def build_mixture(cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenize
         stage=STAGE, tailmine_version=tailmine.__version__, schema_version="1", parameters=parameters,
         inputs=recipe["inputs"], outputs=[], quarantine=[], counts=counts,
         extra={"token_budget": budget.tokens, "tokens_total": tokens_total, "files": [RECIPE, BUCKETS, TOKENIZER] + ([HOLDOUT_RECIPE] if cfg.holdout else []),
-               "token_shards": token_shards, "holdout_shards": [s["path"] for s in holdout_shards]},
+               "token_shards": token_shards, "holdout_shards": [s["path"] for s in holdout_shards],
+               "unit_counts": unit_counts.to_dict()},
     )
     return manifest.write(out_dir)
+
+
+def _counts(outcomes: dict) -> Counts:
+    """Counts from {outcome: n}, ``_output`` being the output."""
+    counts = Counts(input=sum(outcomes.values()), output=outcomes.get("_output", 0))
+    for r, n in sorted(outcomes.items()):
+        if r != "_output":
+            counts.drop(r, n)
+    return counts
+
+
+def plan_and_write(shards, held, cfg: MixConfig, out_dir: str, tasks: list[ShardTask], tokenizer_path: str, parameters: dict,
+                   notes: list[str], quality_column: Optional[str], budget_tokens: int) -> None:
+    """Everything after the shards are prepared (and decontaminated): the planning passes, one writer
+    per output shard, then the recipe and the manifest. ``shards``: the prepared shard numbers;
+    ``held``: the singleton (held-out groups, their summary)."""
+    pipeline = shards.pipeline
+    summary, gate, weights, fs, n_out = shards | "Plan" >> PlanPasses(cfg, out_dir, budget_tokens, quality_column, held)
+    # the writers wait for every shard's references: each takes one output shard
+    done = beam.pvalue.AsSingleton(summary | "Written" >> beam.Map(lambda s: len(s)))
+    units = [t.unit for t in tasks]
+    dtype = token_dtype(_vocab_size(tokenizer_path))
+    infos = (
+        pipeline
+        | "OneOutput" >> beam.Create([None])
+        | "OutputShards" >> beam.FlatMap(lambda _, n, d: [(k, i) for k in ("mixture", "holdout") for i in range(n[k])], n_out, done)
+        | "SpreadOutputs" >> Spread()
+        | "WriteShards" >> beam.FlatMap(lambda ks: [(ks[0], info) for info in [write_output_shard(out_dir, ks[0], ks[1], units, dtype)] if info])
+        | "CollectShards" >> beam.combiners.ToList()
+    )
+    summary | "BuildMixture" >> beam.Map(
+        lambda s, i, h, g, w, f: build_mixture(s, i, cfg, out_dir, tasks, tokenizer_path, parameters, notes, h, g, w, f),
+        beam.pvalue.AsSingleton(infos), held, gate, weights, fs)
 
 
 def run(
@@ -322,8 +540,11 @@ def run(
     quality_column = _quality_column([t.path for t in tasks], cfg.quality_column)
     if quality_column is None:
         notes.append("no quality_* column in the input: quality gate skipped")
+    check_unit_tokens(cfg, tokenizer_path)
     if load_concept_dfs(in_dirs) is None or _concept_extractor(in_dirs) is None:
-        notes.append("input has no concepts.parquet / concepts manifest: one bucket, no concept reweighting or tail metrics")
+        note = "input has no concepts.parquet / concepts manifest: mixing by source weights alone (one bucket, no concept reweighting or tail metrics)"
+        log.warning("mix: %s (%s); run the concepts stage first for rare-concept reweighting", note, ", ".join(in_dirs))
+        notes.append(note)
     parameters = {"step": STAGE, **cfg.to_dict(), "budget": budget.to_dict(), "quality_column": quality_column}
     run_fingerprint = fingerprint({**parameters, "inputs": [(t.path, t.bytes) for t in tasks]})
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
@@ -334,24 +555,24 @@ def run(
         | "PrepareShards" >> beam.ParDo(PrepareShardFn(cfg, in_dirs, out_dir, tokenizer_path, quality_column, run_fingerprint))
     )
     summaries = prepared | "CollectSummaries" >> beam.combiners.ToList()
-    build = BuildMixtureFn(cfg, out_dir, tasks, tokenizer_path, quality_column, parameters, notes)
+    # the held-out groups: one small global choice from the candidate groups' token totals
+    held = beam.pvalue.AsSingleton(summaries | "ChooseHoldout" >> beam.Map(choose_holdout, cfg))
+    ready = prepared
     if cfg.holdout > 0:
         task_map = beam.pvalue.AsSingleton(pipeline | "TaskMap" >> beam.Create([{t.unit: t for t in tasks}]))
         index = (
             prepared
-            | "HoldoutIndex" >> beam.ParDo(HoldoutIndexFn(cfg, out_dir), tasks=task_map)
+            | "HoldoutIndex" >> beam.ParDo(HoldoutIndexFn(cfg, out_dir), tasks=task_map, held=held)
             | "MergeIndex" >> beam.combiners.ToList()
             | "Merge" >> beam.Map(merge_indexes, cfg)
         )
-        checks = (
-            prepared
-            | "Decontaminate" >> beam.ParDo(CheckShardFn(out_dir), index=beam.pvalue.AsSingleton(index), tasks=task_map)
-            | "CollectChecks" >> beam.combiners.ToList()
-        )
-        summaries | "BuildMixture" >> beam.ParDo(build, checks=beam.pvalue.AsSingleton(checks))
-    else:
-        summaries | "BuildMixture" >> beam.ParDo(build)
-    manifest = finish(pipeline, out_dir, STAGE, len(tasks), sum(t.bytes for t in tasks), progress)
+        ready = prepared | "Decontaminate" >> beam.ParDo(CheckShardFn(out_dir), index=beam.pvalue.AsSingleton(index), tasks=task_map, held=held)
+    shards = ready | "ShardNumbers" >> beam.Map(lambda summary: summary["unit"])
+    plan_and_write(shards, held, cfg, out_dir, tasks, tokenizer_path, parameters, notes, quality_column, budget.tokens)
+    try:
+        manifest = finish(pipeline, out_dir, STAGE, len(tasks), sum(t.bytes for t in tasks), progress)
+    except Exception as exc:  # a runner wraps errors of the planning steps; give the user the message
+        raise _config_error_inside(exc) from exc
     return manifest
 
 
@@ -362,10 +583,13 @@ DESCRIPTION = (
     "Build a training mixture at a token budget: D from --tokens, or from --compute-flops (C = 6ND;\n"
     "with C alone the Chinchilla split D = 20N). Quality gate (quantile of a quality_* column), source\n"
     "weights (natural, explicit, temperature, UniMax), then (1-lambda)*passive + lambda*UniMax(beta,\n"
-    "E_max) over concept buckets, with per-document repeat counts drawn by hash. Tokenizes (EOS between\n"
-    "documents), shuffles globally with --seed, writes DIR/tokens/mix-*.bin/.idx (Megatron MMIDIDX) with\n"
+    "E_max) over concept buckets, acting on training units (documents cut at paragraph, then sentence\n"
+    "boundaries, <= --unit-tokens) with per-unit repeat counts drawn by hash and no document above\n"
+    "--max-document-share. Tokenizes (EOS between documents), shuffles globally with --seed, writes\n"
+    "DIR/tokens/mix-*.bin/.idx (Megatron MMIDIDX) with\n"
     "lineage, DIR/recipe.json (budget, weights, epochs, shard sha256s, tail metrics beside a passive\n"
-    "mixture of the same budget), and with --holdout a decontaminated held-out set in DIR/holdout/."
+    "mixture of the same budget), and with --holdout a decontaminated held-out set of whole domains and\n"
+    "book works within 20% of the requested share in DIR/holdout/."
 )
 
 

@@ -7,7 +7,8 @@ Run it::
 Reads the ``text`` column of every document shard of the given finished stage(s), in manifest order
 (up to ``--max-bytes`` of text), and trains a byte-level BPE with ``tokenizers`` (GPT-2
 pre-tokenizer, no normalizer, ``<|endoftext|>`` as the end-of-document token). Held-out documents
-can be left out with ``--holdout FRACTION --seed S`` (the same split ``tailmine mix`` makes).
+can be left out with ``--holdout FRACTION --seed S``: every domain or book work that ``tailmine mix``
+may hold out at that fraction and seed (its candidates, a superset of the groups it holds out).
 """
 from __future__ import annotations
 

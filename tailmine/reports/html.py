@@ -396,9 +396,15 @@ def composition_section(mixture: Optional[dict]) -> str:
     largest = mixture.get("largest_document")
     if largest:
         body += f"<p>Largest document: {_e(largest['id'])} ({_e(largest['source'])}), {_num(largest['tokens'])} tokens, {_num(100 * largest['share'])}% of the mixture.</p>"
-    epochs = mixture.get("epochs") or (mixture.get("repetition_profile") or {}).get("documents_by_epochs") or {}
-    if epochs:
-        body += "<h3>Documents by epochs</h3>" + bar_chart("epochs", [(f"{k} epoch(s)", v) for k, v in epochs.items()], unit=" docs")
+    spread = mixture.get("spread") or {}
+    if "mixture" in spread:
+        body += "<h3>Spread</h3>" + _table(["mixture", "documents", "units", "largest document share"], [
+            [n, spread[n]["documents"], spread[n]["units"], f"{_num(100 * spread[n]['largest_document_share'])}%"] for n in ("mixture", "passive") if n in spread], numeric=(1, 2))
+    profile = mixture.get("repetition_profile") or {}
+    epochs = mixture.get("epochs") or profile.get("units_by_epochs") or profile.get("documents_by_epochs") or {}
+    if epochs:  # the mix stage counts training units (recipe format 2); older recipes counted documents
+        what = "units" if mixture.get("recipe_format", 1) >= 2 or "units_by_epochs" in profile else "docs"
+        body += f"<h3>{'Units' if what == 'units' else 'Documents'} by epochs</h3>" + bar_chart("epochs", [(f"{k} epoch(s)", v) for k, v in epochs.items()], unit=f" {what}")
     holdout = mixture.get("holdout") or {}
     if holdout.get("fraction"):
         body += f"<p>Holdout: {_num(holdout.get('documents'))} documents, {_num(holdout.get('tokens'))} tokens (fraction {_num(holdout.get('fraction'))}).</p>"
