@@ -13,7 +13,7 @@ from tailmine.filters.config import FilterConfig
 from tailmine.filters.langid import LanguageIdentifier
 from tailmine.filters.pii import redact
 from tailmine.filters.quality import quality_signals
-from tailmine.filters.rules import RULES, RULES_BY_NAME
+from tailmine.filters.rules import RULES, RULES_BY_NAME, builtin_thresholds
 from tailmine.filters.text import split_words, split_words_regex
 
 
@@ -25,7 +25,8 @@ def _fails(rule, text, lang="en"):
     if (text, lang) not in _SIGNALS:
         _SIGNALS.clear()  # the last document only: tests ask about one text several times in a row
         _SIGNALS[text, lang] = quality_signals(text, lang)
-    return r.fails(_SIGNALS[text, lang][r.signal[:-3]], r.default)
+    threshold = r.default if r.default is not None else builtin_thresholds("book", lang)[rule]  # off on the web
+    return r.fails(_SIGNALS[text, lang][r.signal[:-3]], threshold)
 
 
 def _book(corpora, name="205-0.txt.gz", start=60000, size=6000, reflow=True):
@@ -99,6 +100,7 @@ def test_every_rule_passes_real_prose_and_fails_a_real_text_counterexample(corpo
         "gopher_too_many_bullets": "\n".join("- " + line for line in lines),
         "gopher_too_many_end_ellipsis": "\n".join(line + "..." for line in lines),
         "gopher_below_alpha_threshold": " ".join(re.findall(r"\d+", moby_dick)),
+        "junk_window_frac": " ".join(re.findall(r"\d+", moby_dick)),  # a book that is a number table
         "gopher_too_few_stop_words": re.sub(r"\b(?:the|be|to|of|and|that|have|with)\b", "", prose, flags=re.I),
         "c4_lorem_ipsum": prose + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit.",
         "c4_curly_bracket": prose + "\nThe snippet function f() { return 1; } is in the page.",
@@ -125,11 +127,11 @@ def test_every_rule_passes_real_prose_and_fails_a_real_text_counterexample(corpo
 def test_rules_are_language_aware_for_chinese():
     zh = "今天天气很好，我们去公园散步。" * 20
     s = quality_signals(zh, "zh")
-    assert s["gopher_words"] > 100  # one word per character
-    cfg = FilterConfig()
-    table = cfg.threshold_table()
-    assert table["zh"]["gopher_too_few_stop_words"] is None and table["zh"]["gopher_below_avg_word_length"] is None
-    assert s["gopher_stop_words"] != s["gopher_stop_words"]  # NaN: no stop-word list for zh
+    assert s["gopher_words"] == 20 * 7  # jieba's words: 今天 天气 很 好 我们 去 公园散步 (not one per character)
+    limits = FilterConfig().thresholds_for("web", "zh")
+    assert limits["gopher_below_avg_word_length"] is None and limits["c4_too_few_sentences"] is None
+    assert limits["gopher_too_few_stop_words"] == 2 and s["gopher_stop_words"] == 0  # no 的/是/在/了/... here
+    assert quality_signals("我的猫是黑色的，它在睡觉了。", "zh")["gopher_stop_words"] == 5  # 我 的 是 在 了
 
 
 def test_pii_redaction_counts_per_type():

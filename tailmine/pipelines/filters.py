@@ -6,14 +6,16 @@ Run it::
 
 ``annotate`` adds ``lang``, ``lang_score``, every quality signal (``gopher_*_v1``, ``c4_*_v1``,
 ``fineweb_*_v1``) and ``pii_<type>_count``, and replaces PII in ``text`` by typed placeholders (signals
-are measured on the text as it arrived). ``decide`` applies the thresholds of the config, per language;
-a dropped document's reason is the first failed rule's name (``lang_not_allowed`` when its language is
+are measured on the text as it arrived). ``decide`` applies the thresholds of the config for the
+document's source kind (its ``source`` column, or the config's ``source_kind``) and language; a dropped
+document's reason is the first failed rule's name (``lang_not_allowed`` when its language is
 not in ``allowed_languages``). To change thresholds without recomputing signals, run the stage again on
 its own output with a new config: the signal columns are reused when present.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Optional
 
 import pyarrow as pa
@@ -22,7 +24,8 @@ from tailmine.filters.config import FilterConfig
 from tailmine.filters.langid import LanguageIdentifier
 from tailmine.filters.pii import PII_TYPES, redact
 from tailmine.filters.quality import SIGNAL_NAMES, VERSION, quality_signals
-from tailmine.filters.rules import RULES
+from tailmine.filters.segment import Segmenters
+from tailmine.filters.rules import RULES, SOURCE_KINDS
 from tailmine.pipelines.stage import ShardStep, run_map_stage
 from tailmine.schemas.manifest import Manifest
 
@@ -37,13 +40,15 @@ class FilterStep(ShardStep):
     def __init__(self, cfg: Optional[FilterConfig] = None):
         self.cfg = cfg or FilterConfig()
         self._langid = LanguageIdentifier(self.cfg.langid_max_chars)
-        self._table = self.cfg.threshold_table()
+        self._segmenters = Segmenters(self.cfg.segmenters)
 
     def parameters(self) -> dict:
         return self.cfg.to_dict()
 
     def setup(self) -> None:
         self._langid.setup()
+        # Every segmenter a document could need, before any is read: a missing package fails here.
+        self._segmenters.check(self.cfg.allowed_languages or None)
 
     def annotate(self, table: pa.Table) -> pa.Table:
         if all(c in table.column_names for c in ("lang", "lang_score", *SIGNAL_COLUMNS, *PII_COLUMNS)):
@@ -57,7 +62,7 @@ class FilterStep(ShardStep):
             lang, score = self._langid.identify(text)
             langs.append(lang)
             scores.append(score)
-            for name, value in quality_signals(text, lang).items():
+            for name, value in quality_signals(text, lang, self._segmenters).items():
                 signals[name].append(value)
             if self.cfg.pii:
                 text, counts = redact(text, self.cfg.pii_types)
@@ -76,21 +81,26 @@ class FilterStep(ShardStep):
         return table
 
     def decide(self, table: pa.Table) -> list[Optional[str]]:
-        return decide_rows(table, self.cfg, self._table)
+        return decide_rows(table, self.cfg)
 
 
-def decide_rows(table: pa.Table, cfg: FilterConfig, thresholds: Optional[dict] = None, rules=RULES) -> list[Optional[str]]:
-    """Per row, the first failed rule's name (or ``lang_not_allowed``), None to keep."""
-    thresholds = thresholds or cfg.threshold_table()
+def decide_rows(table: pa.Table, cfg: FilterConfig, rules=RULES) -> list[Optional[str]]:
+    """Per row, the first failed rule's name (or ``lang_not_allowed``), None to keep; thresholds by the
+    row's source kind and language (:meth:`FilterConfig.thresholds_for`)."""
     columns = {r.signal: table.column(r.signal).to_pylist() for r in rules}
     langs = table.column("lang").to_pylist()
+    sources = table.column("source").to_pylist() if "source" in table.column_names else [None] * table.num_rows
     allowed = set(cfg.allowed_languages)
+    cache: dict[tuple[str, str], dict] = {}
     reasons: list[Optional[str]] = []
     for i, lang in enumerate(langs):
         if allowed and lang not in allowed:
             reasons.append("lang_not_allowed")
             continue
-        limits = thresholds.get(lang, thresholds["*"])
+        key = (cfg.kind_of(sources[i]), lang)
+        limits = cache.get(key)
+        if limits is None:
+            limits = cache[key] = cfg.thresholds_for(*key)
         reason = None
         for rule in rules:
             if rule.fails(columns[rule.signal][i], limits[rule.name]):
@@ -119,9 +129,13 @@ HELP = "language ID, Gopher/C4/FineWeb quality rules, PII redaction (annotate, t
 DESCRIPTION = (
     "Annotate every document with lang, lang_score, quality signals (gopher_*_v1, c4_*_v1,\n"
     "fineweb_*_v1) and PII counts, redact e-mails, IPs and phone numbers, then drop documents that\n"
-    "fail a rule (the reason is the rule's name). Thresholds come from --config (YAML or JSON: keys\n"
-    "allowed_languages, langid_max_chars, thresholds, languages, pii, pii_types); running the stage\n"
-    "again on its own output with a new config re-selects without recomputing signals."
+    "fail a rule (the reason is the rule's name). Rules and thresholds depend on the source kind (web,\n"
+    "book, text, jsonl, parquet: from the source column or --source-kind) and the language. Thresholds\n"
+    "come from --config (YAML or JSON: keys allowed_languages, langid_max_chars, thresholds, sources,\n"
+    "languages, source_kind, segmenters, pii, pii_types); running the stage again on its own output\n"
+    "with a new config re-selects without recomputing signals.\n\n"
+    "  tailmine filter calibrate --reference DIR --out thresholds.yaml\n"
+    "writes per-language thresholds fitted on a reference sample (see --help there)."
 )
 
 
@@ -129,6 +143,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON thresholds (default: published defaults)")
+    parser.add_argument("--source-kind", choices=SOURCE_KINDS, help="judge every document as this kind (default: its source column)")
     parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
@@ -138,6 +153,8 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from tailmine.cli import summarize
 
     cfg = FilterConfig.load(args.config) if args.config else FilterConfig()
+    if args.source_kind:
+        cfg = dataclasses.replace(cfg, source_kind=args.source_kind)
     manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
     print(summarize(manifest, args.out))
     return 0
