@@ -40,10 +40,16 @@ setup(
         "datasketch>=1.6",
         "tokenizers>=0.15",
         "torch>=2.1",
+        # word boundaries of unspaced scripts for the filter rules (the segmenters datatrove uses)
+        "rjieba>=0.2",  # Chinese: jieba-rs
+        "sudachipy>=0.6",  # Japanese: Sudachi, split mode C
+        "sudachidict-core",
+        "pythainlp>=5.0",  # Thai: newmm-safe
     ],
     extras_require={
         # trafilatura is the extraction oracle in tests and the reference in benchmarks.
-        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]"],
+        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]",
+                "datatrove>=0.10"],  # the reference of the filter rules, in tests (its own test cases) and benchmarks
         # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)
         "bench": ["rensa"],
         "gcp": ["apache-beam[gcp]"],

@@ -200,3 +200,70 @@ def test_filter_stage_annotates_drops_with_rule_names_and_reselects(tmp_path, in
     # re-select with a stricter threshold on the annotated output: no signal is recomputed
     m2 = filters.run(str(tmp_path / "f"), str(tmp_path / "f2"), FilterConfig(thresholds={"gopher_short_doc": 10**6}), TEST_BEAM_ARGS, progress=False)
     assert m2.counts.dropped == {"gopher_short_doc": 2}
+
+
+# --- datatrove's own filter test cases (tests/pipeline/filters/test_filters.py of huggingface/datatrove),
+# run on tailmine's signals and rules: same inputs, same thresholds, same first failed rule.
+_FRODO = (
+    "I wish it need not have happened in my time,' said Frodo. 'So do I,' said Gandalf, 'and so do all who live to "
+    "see such times. But that is not for them to decide. All we have to decide is what to do with the time that is "
+    "given us.'"
+)
+_FAMILIES = {
+    "repetition": [r.name for r in RULES if r.name.startswith(("gopher_dup", "gopher_top"))],
+    "quality": ["gopher_short_doc", "gopher_long_doc", "gopher_below_avg_word_length", "gopher_above_avg_word_length",
+                "gopher_too_many_hashes", "gopher_too_many_ellipsis", "gopher_too_many_bullets",
+                "gopher_too_many_end_ellipsis", "gopher_below_alpha_threshold", "gopher_too_few_stop_words"],
+    "c4": ["c4_lorem_ipsum", "c4_curly_bracket", "c4_too_few_sentences"],
+    "fineweb": [r.name for r in RULES if r.name.startswith("fineweb_")],
+}
+_C4_GOOD = (
+    "This is a well-written paragraph with several sentences.\nThe content continues with more good information here.\n"
+    "Another important point is being made in this line.\nWe can see that this document has quality content.\n"
+    "Finally, the conclusion wraps everything up nicely.\nAn additional sentence to ensure we pass the threshold."
+)
+_C4_TAIL = "Another sentence follows this one.\nMore content to fill out the document.\nEven more content is needed to pass.\nThe final sentence of the document."
+_FW_GOOD = (
+    "This is a well-written paragraph that ends with proper punctuation.\nThe content here is substantial and has meaningful information.\n"
+    "Quality filtering ensures that only the best documents pass through.\nEach line here is long enough and ends with a terminal punctuation mark.\n"
+    "This document should pass all the quality checks applied by the filter."
+)
+DATATROVE_CASES = [  # (family, text, thresholds over the defaults, first failed rule or None)
+    ("repetition", "I am your father.\n" * 4, {}, "gopher_dup_line_frac"),
+    ("repetition", "I am your father.\n\n" * 4, {}, "gopher_dup_para_frac"),
+    ("repetition", "I am groot.\n\nYou are a wizard.\n\nI am your father.\n\n" + f"{'x' * 30}.\n\n" * 2, {}, "gopher_dup_para_char_frac"),
+    ("repetition", "I am groot.\nYou are a wizard.\nI am your father.\n" + f"{'x' * 40}.\n" * 2, {}, "gopher_dup_line_char_frac"),
+    ("repetition", "I am Frank, I am Frank, I am Frank", {}, "gopher_top_2gram"),
+    ("repetition", "I am Frank, you are Jhon. I am Frank. I am Frank you are Jhon", {}, "gopher_top_3gram"),
+    ("repetition", "I am a solo traveller " * 4 + _FRODO, {}, "gopher_dup_5gram"),
+    ("quality", "I am too small...", {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_short_doc"),
+    ("quality", "I am " * 20, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_below_avg_word_length"),
+    ("quality", "interconnection " * 20, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_above_avg_word_length"),
+    ("quality", "# comment " * 20, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_too_many_hashes"),
+    ("quality", "... comment " * 20, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_too_many_ellipsis"),
+    ("quality", "the ./!*?<><> apple <?////> orange  ++ interconnection !<>??? have" * 20,
+     {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_below_alpha_threshold"),
+    ("quality", _FRODO, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, None),
+    ("c4", _C4_GOOD, {}, None),
+    ("c4", "This is a sentence with lorem ipsum dolor sit amet.\nAnother sentence with proper punctuation.\n"
+           "More content to fill out the document.\nEven more content is needed to pass the check.\nThe final sentence of the document.",
+     {}, "c4_lorem_ipsum"),
+    ("c4", "This is some code with a { bracket.\n" + _C4_TAIL, {}, "c4_curly_bracket"),
+    ("c4", "Just one sentence.", {}, "c4_too_few_sentences"),
+    ("fineweb", "No punctuation here\nAnother line without any\nStill nothing", {"fineweb_line_punct_ratio": 0.5}, "fineweb_line_punct_ratio"),
+    ("fineweb", "hi.\nbye.\nok.\nno.\nyes.", {"fineweb_short_line_ratio": 0.5, "fineweb_line_punct_ratio": 0.0}, "fineweb_short_line_ratio"),
+    ("fineweb", _FW_GOOD, {}, None),
+    # datatrove asserts only a drop here; its first failed check is the line punctuation, as here
+    ("fineweb", "\n".join(["a"] * 50), {"fineweb_list_ratio": 0.1}, "fineweb_line_punct_ratio"),
+    ("fineweb", "\n".join(["a"] * 50), {"fineweb_list_ratio": 0.1, "fineweb_line_punct_ratio": None,
+                                          "fineweb_short_line_ratio": None, "fineweb_char_dup_ratio": None}, "fineweb_list_ratio"),
+]
+
+
+@pytest.mark.parametrize("family,text,thresholds,expected", DATATROVE_CASES)
+def test_datatrove_filter_test_cases_pass(family, text, thresholds, expected):
+    limits = FilterConfig(thresholds=thresholds).thresholds_for("web", "en")
+    signals = quality_signals(text, "en")
+    failed = next((name for name in _FAMILIES[family]
+                   if RULES_BY_NAME[name].fails(signals[RULES_BY_NAME[name].signal[:-3]], limits[name])), None)
+    assert failed == expected

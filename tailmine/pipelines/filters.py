@@ -20,6 +20,7 @@ from typing import Optional
 
 import pyarrow as pa
 
+from tailmine.errors import ConfigError
 from tailmine.filters.config import FilterConfig
 from tailmine.filters.langid import LanguageIdentifier
 from tailmine.filters.pii import PII_TYPES, redact
@@ -139,9 +140,60 @@ DESCRIPTION = (
 )
 
 
+def calibrate_reference(reference: str, out: str, cfg: FilterConfig, calibration: Optional["CalibrationConfig"] = None) -> dict:
+    """``tailmine filter calibrate``: annotate the reference documents (a finished stage's folder, or a
+    folder of document Parquet shards) shard by shard, fit per-language thresholds
+    (:mod:`tailmine.filters.calibrate`) and write them to ``out`` as a filter config."""
+    import glob
+    import os
+
+    from tailmine.filters.calibrate import CalibrationConfig, calibrate, to_yaml
+    from tailmine.fileio import write_bytes_atomic
+    from tailmine.schemas import read_documents
+
+    calibration = calibration or CalibrationConfig()
+    if os.path.exists(os.path.join(reference, "manifest.json")):
+        from tailmine.schemas.manifest import read_manifest
+
+        paths = [os.path.join(reference, s.path) for s in read_manifest(reference).outputs]
+    else:
+        paths = sorted(glob.glob(os.path.join(reference, "**", "*.parquet"), recursive=True))
+    if not paths:
+        raise ConfigError(f"calibrate: --reference {reference}: no document shards (a stage's output folder or *.parquet files)")
+    step = FilterStep(cfg)
+    step.setup()
+    rows = []
+    for path in paths:
+        table = step.annotate(read_documents([path]))
+        columns = ["lang", "lang_score", *sorted({r.signal for r in RULES})]
+        data = {c: table.column(c).to_pylist() for c in columns}
+        sources = table.column("source").to_pylist() if "source" in table.column_names else [None] * table.num_rows
+        for i in range(table.num_rows):
+            rows.append({**{c: data[c][i] for c in columns}, "kind": cfg.kind_of(sources[i])})
+    result = calibrate(rows, calibration)
+    write_bytes_atomic(out, to_yaml(result, reference, calibration).encode("utf-8"))
+    return result
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    sub = parser.add_subparsers(dest="filter_command", metavar="ACTION")
+    cal = sub.add_parser("calibrate", help="fit per-language thresholds on a reference sample (FineWeb2's approach)",
+                         description=(
+                             "Annotate the documents of --reference (a finished stage's folder or Parquet document shards)\n"
+                             "and write per-language thresholds as a filter config: language-ID threshold\n"
+                             "max(0.3, min(0.9, median - std)) of each language's lang_score; every other rule matched by\n"
+                             "quantile: it drops the same share of each language's reference as the built-in threshold\n"
+                             "drops of the --anchor language's (English)."),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    cal.add_argument("--reference", required=True, metavar="DIR", help="documents known to be good")
+    cal.add_argument("--out", dest="calibrate_out", required=True, metavar="FILE", help="thresholds.yaml to write")
+    cal.add_argument("--anchor", default="en", help="language whose built-in thresholds the others are matched to (default en)")
+    cal.add_argument("--drop-fraction", type=float, default=0.05, help="share of the reference each rule drops without anchor documents (default 0.05)")
+    cal.add_argument("--min-docs", type=int, default=20, help="languages with fewer reference documents are left out (default 20)")
+    cal.add_argument("--config", dest="calibrate_config", metavar="FILE", help="filter config (segmenters, source kind)")
+    cal.add_argument("--source-kind", dest="calibrate_source_kind", choices=SOURCE_KINDS, help="judge every reference document as this kind")
+    parser.add_argument("--in", dest="in_dir", metavar="DIR", help="output folder of a finished stage (required)")
+    parser.add_argument("--out", metavar="DIR", help="output directory (required)")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON thresholds (default: published defaults)")
     parser.add_argument("--source-kind", choices=SOURCE_KINDS, help="judge every document as this kind (default: its source column)")
     parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
@@ -152,6 +204,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from tailmine.cli import summarize
 
+    if getattr(args, "filter_command", None) == "calibrate":
+        from tailmine.filters.calibrate import CalibrationConfig
+
+        cfg = FilterConfig.load(args.calibrate_config) if args.calibrate_config else FilterConfig()
+        if args.calibrate_source_kind:
+            cfg = dataclasses.replace(cfg, source_kind=args.calibrate_source_kind)
+        result = calibrate_reference(args.reference, args.calibrate_out, cfg,
+                                     CalibrationConfig(anchor=args.anchor, drop_fraction=args.drop_fraction, min_docs=args.min_docs))
+        print(f"calibrate: {sum(result['reference'].values())} reference documents, thresholds for "
+              f"{len(result['languages'])} language(s) ({', '.join(result['languages']) or 'none'}) -> {args.calibrate_out}")
+        return 0
+    if not args.in_dir or not args.out:
+        raise ConfigError("filter: --in DIR and --out DIR are required (or: tailmine filter calibrate --reference DIR --out FILE)")
     cfg = FilterConfig.load(args.config) if args.config else FilterConfig()
     if args.source_kind:
         cfg = dataclasses.replace(cfg, source_kind=args.source_kind)
