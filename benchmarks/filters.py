@@ -82,7 +82,8 @@ for d in docs:
         r = flt.filter(Document(text=d["text"], id=d["id"]))
         out["decisions"].setdefault(name, {})[d["id"]] = None if r is True else (r[1] if isinstance(r, tuple) else "dropped")
 english = [d for d in docs if d["lang"] == "en"]
-for name, flt in (("repetition", GopherRepetitionFilter()), ("quality", GopherQualityFilter())):
+for name, flt in (("repetition", GopherRepetitionFilter()), ("quality", GopherQualityFilter()),
+                  ("c4", C4QualityFilter()), ("fineweb", FineWebQualityFilter())):
     best = None
     for _ in range(repeat):
         t = time.process_time()
@@ -289,6 +290,9 @@ def bench_gopher(docs: list[dict], repeat: int, dt_python: str, work: Path) -> d
             lang_mb = sum(len(d["text"].encode()) for d in docs if d["lang"] == lang) / 1e6
             results["segmenters"][f"{lang}_datatrove_spacy_MBps"] = round(lang_mb / dt["seconds"][f"tokenize_{lang}"], 2)
     results["agreement"] = per_rule_agreement(docs, ours, dt["decisions"])
+    all_four = sum(dt["seconds"][k] for k in ("repetition", "quality", "c4", "fineweb"))
+    results["datatrove_all_four_MBps"] = round(mb / all_four, 3)
+    results["speedup_all_signals_vs_datatrove_all_four"] = round(results["tailmine_all_signals_MBps"] / results["datatrove_all_four_MBps"], 1)
     both = dt["seconds"]["repetition"] + dt["seconds"]["quality"]
     results["datatrove_both_MBps"] = round(mb / both, 3)
     results["speedup_vs_datatrove_both"] = round(results["tailmine_gopher_both_MBps"] / results["datatrove_both_MBps"], 1)

@@ -115,6 +115,17 @@ def test_a_missing_segmenter_is_a_clear_error_at_start(monkeypatch):
     assert segment.Segmenters({"zh": "characters"}).spans("你好", "zh") is None
 
 
+def test_the_stage_checks_segmenters_before_it_reads_anything(monkeypatch, tmp_path):
+    from tailmine.pipelines import filters
+
+    def missing():
+        raise ImportError("No module named 'sudachipy'")
+
+    monkeypatch.setitem(segment._LOADERS, "sudachi", missing)
+    with pytest.raises(ConfigError, match="'ja' is segmented with 'sudachi'.*sudachidict-core"):
+        filters.run(str(tmp_path / "no-such-stage"), str(tmp_path / "out"), FilterConfig(), progress=False)
+
+
 def test_long_japanese_text_is_cut_for_sudachi_without_losing_characters():
     line = "今日は良い天気です。\n"
     text = line * 3000  # 33,000 characters, over Sudachi's input limit in one piece

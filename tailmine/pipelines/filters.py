@@ -121,6 +121,9 @@ def run(
     progress: bool = True,
 ) -> Manifest:
     """Run the filter stage over the finished stage in ``in_dir``; return its manifest."""
+    cfg = cfg or FilterConfig()
+    # a segmenter that is not installed fails here, before Beam starts, not on a worker mid-run
+    Segmenters(cfg.segmenters).check(cfg.allowed_languages or None)
     return run_map_stage(FilterStep(cfg), in_dir, out_dir, beam_args, force=force, resume=resume, progress=progress)
 
 
