@@ -17,6 +17,7 @@ missing package is a clear error before any document is read, not a crash mid-ru
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, Iterable, Optional
 
 import numpy as np
@@ -35,11 +36,25 @@ DEFAULT_SEGMENTERS = {"zh": "jieba", "ja": "sudachi", "th": "pythainlp"}
 _SUDACHI_MAX_CHARS = 8000  # Sudachi refuses inputs over 49,149 bytes; 8,000 characters is <= 32,000 bytes
 
 
+# Python jieba (datatrove's) cuts a run of non-Han characters that is not in its dictionary with this
+# pattern (jieba/finalseg re_skip): "2012-06-04" -> 2012 - 06 - 04, "www.041696.com" -> www.041696 . com;
+# jieba-rs keeps such runs whole, so its non-Han tokens are cut again the same way.
+_JIEBA_SKIP = re.compile(r"([a-zA-Z0-9]+(?:\.\d+)?%?)")
+_ALNUM_OR_HAN = re.compile(r"[a-zA-Z0-9]+|.*[\u4e00-\u9fd5].*", re.S)
+
+
 def _load_jieba() -> Callable[[str], Iterable[tuple[int, int]]]:
     import rjieba
 
     def spans(text: str):
-        return ((s, e) for _, s, e in rjieba.tokenize(text))
+        for word, s, e in rjieba.tokenize(text):
+            if e - s == 1 or _ALNUM_OR_HAN.fullmatch(word):
+                yield s, e
+                continue
+            for piece in _JIEBA_SKIP.split(word):
+                if piece:
+                    yield s, s + len(piece)
+                    s += len(piece)
 
     return spans
 
