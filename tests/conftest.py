@@ -1,7 +1,9 @@
 """Shared fixtures. Real data comes only through ``corpora``; everything else is tiny and inline."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,33 @@ def ingest(tmp_path):
         return manifest, docs, quarantine
 
     return run
+
+
+def benchmark_module(name: str):
+    """A script of benchmarks/ imported as a module, for the helpers it shares with the tests (the folder
+    is not a package, and putting it on sys.path would shadow names like ``filters``)."""
+    spec = importlib.util.spec_from_file_location(f"tailmine_benchmark_{name}", REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def translations():
+    """Debian's translated manuals, one labelled page per language per section (benchmarks/translations.py):
+    the module, with ``.pages`` loaded. Built on first use into $TAILMINE_TRANSLATIONS or
+    ~/.cache/tailmine/translations (``apt-get download`` of two packages, ~30 s), reused after.
+
+    Skips with a clear message when the packages cannot be fetched; under CI=true that is a failure.
+    """
+    module = benchmark_module("translations")
+    try:
+        path = module.build(module.DEFAULT_CACHE)
+    except module.CorpusUnavailable as exc:
+        message = f"translated Debian manuals unavailable: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " -- CI=true requires them")
+        pytest.skip(message)
+    module.pages = module.load(path)
+    return module

@@ -3,10 +3,13 @@ plus the stage end to end (drop, excise, contamination.parquet, manifest summary
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
+import io
 import json
 import random
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tailmine.errors import ConfigError, InputError
-from tailmine.filters.decontam import DecontamConfig, EvalIndex, EvalItem, excise, normalize_words, read_eval_items
+from tailmine.filters.decontam import DecontamConfig, EvalIndex, EvalItem, document_words, excise, normalize_words, read_eval_items
 from tailmine.pipelines import decontaminate
 
 from conftest import TEST_BEAM_ARGS
@@ -214,17 +217,19 @@ NQ = "who sang the theme song for the tv show cheers"
 FILLER = "The harbour was quiet that morning, and the fishing boats had not yet gone out to sea. "
 
 
+STAGE_DOCS = [
+    ("clean-1", FILLER * 3),
+    ("gsm-verbatim", FILLER + GSM + " " + FILLER),
+    ("nq-edited", FILLER + "Who sang the theme song for the TV show Cheers?" + FILLER),
+    ("both", GSM.lower() + "\n" + NQ),
+    ("only-item", GSM),
+    ("clean-2", "Which bolts does the robe take? Fiber, blue and white, for the show. " * 3),
+]
+
+
 @pytest.fixture
 def stage_input(tmp_path, ingest):
-    docs = [
-        ("clean-1", FILLER * 3),
-        ("gsm-verbatim", FILLER + GSM + " " + FILLER),
-        ("nq-edited", FILLER + "Who sang the theme song for the TV show Cheers?" + FILLER),
-        ("both", GSM.lower() + "\n" + NQ),
-        ("only-item", GSM),
-        ("clean-2", "Which bolts does the robe take? Fiber, blue and white, for the show. " * 3),
-    ]
-    (tmp_path / "docs.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in docs))
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in STAGE_DOCS))
     ingest([tmp_path / "docs.jsonl"], out=tmp_path / "ingest")
     (tmp_path / "gsm.jsonl").write_text(json.dumps({"question": GSM, "answer": "3"}) + "\n")
     (tmp_path / "nq.jsonl.gz").write_bytes(gzip.compress((json.dumps({"question": "short one"}) + "\n" + json.dumps({"question": NQ, "id": "nq-7"}) + "\n").encode()))
@@ -259,11 +264,19 @@ def test_stage_drops_and_writes_contamination_file_and_summary(stage_input):
     ]
     assert all(r["overlap"] == 1.0 for r in audit)
     summary = {Path(k).name: v for k, v in manifest.extra["decontamination"].items()}
+    # every document is under excise_min_words, so the default (auto) drops it: all its tokens are removed
+    docs = {i: t for i, t in STAGE_DOCS}
+    gsm_tokens = sum(len(document_words(docs[i])) for i in ("gsm-verbatim", "both", "only-item"))
+    nq_tokens = sum(len(document_words(docs[i])) for i in ("nq-edited", "both"))
     assert summary == {
-        "gsm.jsonl": {"items": 1, "items_too_short": 0, "items_found": 1, "documents_affected": 3},
-        "nq.jsonl.gz": {"items": 2, "items_too_short": 1, "items_found": 1, "documents_affected": 2},
-        "empty.jsonl": {"items": 0, "items_too_short": 0, "items_found": 0, "documents_affected": 0},
+        "gsm.jsonl": {"items": 1, "items_too_short": 0, "items_found": 1, "documents_affected": 3,
+                      "documents_excised": 0, "documents_dropped": 3, "tokens_removed": gsm_tokens},
+        "nq.jsonl.gz": {"items": 2, "items_too_short": 1, "items_found": 1, "documents_affected": 2,
+                        "documents_excised": 0, "documents_dropped": 2, "tokens_removed": nq_tokens},
+        "empty.jsonl": {"items": 0, "items_too_short": 0, "items_found": 0, "documents_affected": 0,
+                        "documents_excised": 0, "documents_dropped": 0, "tokens_removed": 0},
     }
+    assert {r["action"] for r in audit} == {"drop"}
     # balances: every dropped document is in the audit file, and nothing else is
     assert manifest.extra["documents_affected"] == c.dropped["contaminated"] == len({r["id"] for r in audit})
     assert c.input == c.output + sum(c.dropped.values())
@@ -314,3 +327,89 @@ def test_cli_entry_points(stage_input, capsys):
     args = parser.parse_args(["--in", str(tmp_path / "ingest"), "--eval", evals[0], "--eval-field", "body", "--out", str(tmp_path / "x")])
     with pytest.raises(InputError, match="body"):
         decontaminate.main(args, TEST_BEAM_ARGS)
+
+
+# --- default action on real books; eval archives and folders ----------------------------------------
+
+def test_default_excises_one_gsm8k_item_from_a_real_book_and_leaves_a_clean_book_untouched(corpora, tmp_path, ingest):
+    """Issue 15: a book holding one eval item keeps >= 99% of its text with the item removed (the default
+    action excises in documents of >= 2,000 words); a clean book comes out byte for byte."""
+    books = corpora / "books" / "gutenberg"
+    book = gzip.open(books / "11-0.txt.gz", "rt", encoding="utf-8-sig").read()
+    clean = gzip.open(books / "1155-0.txt.gz", "rt", encoding="utf-8-sig").read()
+    gsm = str(corpora / "eval" / "gsm8k-test.jsonl.gz")
+    question = json.loads(gzip.open(gsm, "rt").readline())["question"]
+    middle = book.index("\n\n", len(book) // 2)
+    contaminated = book[:middle] + "\n\n" + question + book[middle:]
+    (tmp_path / "books.jsonl").write_text(json.dumps({"id": "book", "text": contaminated}) + "\n" + json.dumps({"id": "clean", "text": clean}) + "\n")
+    _, ingested, _ = ingest([tmp_path / "books.jsonl"], out=tmp_path / "ingest")
+    before = dict(zip(ingested.column("id").to_pylist(), ingested.column("text").to_pylist()))
+    manifest = decontaminate.run(str(tmp_path / "ingest"), [gsm], str(tmp_path / "d"), None, TEST_BEAM_ARGS, force=True, progress=False)
+    assert (manifest.counts.output, manifest.counts.dropped) == (2, {})
+    kept = {r["id"]: r["text"] for r in _table(tmp_path / "d", manifest.outputs).to_pylist()}
+    assert kept["clean"] == before["clean"] and len(before["clean"]) > 100_000
+    assert question in before["book"] and question not in kept["book"]
+    assert len(kept["book"]) >= 0.99 * len(before["book"])
+    assert normalize_words(kept["book"])[0] == normalize_words(book)[0]  # exactly the question's words are gone
+    (summary,) = manifest.extra["decontamination"].values()
+    assert (summary["items_found"], summary["documents_excised"], summary["documents_dropped"]) == (1, 1, 0)
+    assert summary["tokens_removed"] == len(document_words(question))
+
+
+def test_eval_archives_load_as_archives_of_eval_files(corpora):
+    """MMLU's CSVs and BBH's JSON files are read straight from their .tar.gz (never as text); BBH's README
+    is skipped with a note."""
+    cfg = DecontamConfig()
+    mmlu, bbh = str(corpora / "eval" / "mmlu-test-57-subjects.tar.gz"), str(corpora / "eval" / "bbh-27-tasks.tar.gz")
+    notes = []
+    mmlu_items = read_eval_items(mmlu, cfg, notes)
+    bbh_items = read_eval_items(bbh, cfg, notes)
+    assert len(mmlu_items) == 14042 and len({it.eval_file for it in mmlu_items}) == 57
+    assert len(bbh_items) == 6511 and len({it.eval_file for it in bbh_items}) == 27
+    assert {it.eval_set for it in mmlu_items} == {mmlu} and mmlu_items[0].eval_file.startswith(mmlu + "::test/")
+    assert notes == [f"{bbh}::bbh/README.md: skipped: documentation, not eval items"]
+    first = mmlu_items[0]
+    with tarfile.open(mmlu) as tar:
+        rows = list(csv.DictReader(io.StringIO(tar.extractfile(first.eval_file.split("::")[1]).read().decode())))
+    assert first.text == rows[0]["question"]
+
+
+def test_unreadable_archive_names_the_file_and_member(corpora, tmp_path):
+    data = (corpora / "eval" / "bbh-27-tasks.tar.gz").read_bytes()
+    cut = tmp_path / "bbh-cut.tar.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"bbh-cut\.tar\.gz.*member.*bbh/"):
+        read_eval_items(str(cut), DecontamConfig())
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(InputError, match=r"broken\.zip: not a readable archive"):
+        read_eval_items(str(broken), DecontamConfig())
+    bad_member = tmp_path / "bad-member.zip"
+    with zipfile.ZipFile(bad_member, "w") as z:
+        z.writestr("sets/ok.jsonl", json.dumps({"question": GSM}) + "\n")
+        z.writestr("sets/bad.jsonl.gz", b"\x1f\x8b\x08\x00 truncated gzip")
+    with pytest.raises(InputError, match=r"bad-member\.zip: member sets/bad\.jsonl\.gz"):
+        read_eval_items(str(bad_member), DecontamConfig())
+
+
+def test_eval_folders_skip_readme_and_license_with_a_note_and_unknown_files_are_errors(tmp_path):
+    folder = tmp_path / "evals"
+    folder.mkdir()
+    (folder / "README.md").write_text("# My eval sets\nWhich of these organs produces insulin in the human body?\n")
+    (folder / "LICENSE").write_text("MIT License\n")
+    (folder / "gsm.jsonl").write_text(json.dumps({"question": GSM}) + "\n")
+    with zipfile.ZipFile(folder / "more.zip", "w") as z:
+        z.writestr("nq.jsonl", json.dumps({"question": NQ}) + "\n")
+        z.writestr("LICENSE.txt", "Apache License 2.0, every line of it\n")
+    notes = []
+    index, paths, _ = decontaminate.load_index(DecontamConfig(eval=(str(folder),)), notes)
+    assert [Path(p).name for p in paths] == ["gsm.jsonl", "more.zip"]
+    assert sorted(it.text for it in index.items) == sorted([GSM, NQ])
+    assert sorted(Path(n.split(":")[0]).name for n in notes) == ["LICENSE", "README.md", "more.zip"]
+    assert any("more.zip::LICENSE.txt: skipped" in n for n in notes)
+    with pytest.raises(InputError, match=r"README\.md: not an eval file format"):
+        decontaminate.load_index(DecontamConfig(eval=(str(folder / "README.md"),)))
+    with pytest.raises(ConfigError, match="action"):
+        DecontamConfig(action="cut")
+    with pytest.raises(ConfigError, match="excise_min_words"):
+        DecontamConfig(excise_min_words=0)

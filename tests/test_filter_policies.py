@@ -98,6 +98,15 @@ def test_japanese_prose_is_words_not_characters():
     assert limits["gopher_below_avg_word_length"] is None and limits["c4_too_few_sentences"] is None
 
 
+def test_chinese_words_are_jieba_s():
+    """The words Python jieba (datatrove's Chinese segmenter) gives for this line, checked by hand:
+    jieba-rs keeps '2012-06-04' whole, jieba cuts it; tailmine cuts it as jieba does."""
+    text = "日期：2012-06-04，网址 www.041696.com 股票08008.HK"
+    starts, ends = segment.Segmenters().spans(text, "zh")
+    assert [text[s:e] for s, e in zip(starts, ends)] == [
+        "日期", "：", "2012", "-", "06", "-", "04", "，", "网址", "www.041696", ".", "com", "股票", "08008", ".", "HK"]
+
+
 def test_thai_is_segmented():
     s = quality_signals("ภาษาไทยเป็นภาษาที่มีระดับเสียงของคำแน่นอน", "th")
     assert 5 <= s["gopher_words"] <= 15

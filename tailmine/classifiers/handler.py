@@ -1,4 +1,4 @@
-"""A Beam RunInference ``ModelHandler`` for tailmine quality models (fastText or torch).
+"""A Beam RunInference ``ModelHandler`` for quality models (fastText, torch, or a local Hugging Face checkpoint).
 
 The element is a whole document shard: an Arrow table (or record batch) with a ``text`` column.
 ``RunInference(QualityModelHandler(model_dir))`` yields, per shard, ``PredictionResult(shard, scores)``
@@ -44,28 +44,29 @@ class QualityModelHandler(ModelHandler[Shard, PredictionResult, Any]):
         batch_size: int = 512,
         share_across_processes: Optional[bool] = None,
         cpu_threads: int = 1,
+        trust_pickle: bool = False,
+        max_batch_tokens: int = 32768,
     ):
         """``device``: auto (cuda when available), cpu or cuda[:N] (torch models; fastText is CPU only).
         ``batch_size``: texts per model call. ``cpu_threads``: torch intra-op threads on CPU (Beam already
-        runs one worker per core, so more threads would oversubscribe)."""
+        runs one worker per core, so more threads would oversubscribe). ``trust_pickle``: let a Hugging Face
+        folder without safetensors load its pickle checkpoint (with ``torch.load(weights_only=True)``).
+        ``max_batch_tokens``: Hugging Face models: padded tokens per forward pass (texts sorted by length)."""
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model_dir, self.device, self.batch_size = model_dir, device, batch_size
-        self.cpu_threads = cpu_threads
+        self.cpu_threads, self.trust_pickle, self.max_batch_tokens = cpu_threads, trust_pickle, max_batch_tokens
         self._share = share_across_processes
 
     def load_model(self):
-        from tailmine.classifiers.card import read_card
-        from tailmine.classifiers.train import load_model
+        from tailmine.classifiers.models import load_scorer, runs_on_torch
 
-        card = read_card(self.model_dir)
-        if card["kind"] == "torch":
+        if runs_on_torch(self.model_dir) and self.cpu_threads > 0 and not self._on_gpu():
             import torch
 
-            if self.cpu_threads > 0 and not self._on_gpu():
-                torch.set_num_threads(self.cpu_threads)
-        return load_model(self.model_dir, self.device)
+            torch.set_num_threads(self.cpu_threads)
+        return load_scorer(self.model_dir, self.device, self.trust_pickle, self.max_batch_tokens)
 
     def _on_gpu(self) -> bool:
         if self.device == "cpu":
@@ -93,6 +94,6 @@ class QualityModelHandler(ModelHandler[Shard, PredictionResult, Any]):
     def share_model_across_processes(self) -> bool:
         if self._share is not None:
             return self._share
-        from tailmine.classifiers.card import read_card
+        from tailmine.classifiers.models import runs_on_torch
 
-        return read_card(self.model_dir)["kind"] == "torch" and self._on_gpu()
+        return runs_on_torch(self.model_dir) and self._on_gpu()

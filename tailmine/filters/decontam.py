@@ -58,10 +58,14 @@ _STOP_WORDS = frozenset(
 """English function words: seeds made only of these are not indexed (they match everywhere)."""
 
 
+ACTIONS = ("auto", "drop", "excise")
+
+
 @dataclass(frozen=True)
 class DecontamConfig:
     eval: tuple[str, ...] = ()
-    """Evaluation files (JSONL, JSON, Parquet, CSV or text; gzip/zstd; files, globs or folders). The
+    """Evaluation files (JSONL, JSON, Parquet, CSV or text; gzip/zstd; .tar.gz/.zip archives of them; files,
+    globs or folders, where README/LICENSE-like and other non-eval files are skipped with a note). The
     ``decontaminate`` command takes them from ``--eval``; a pipeline config lists them here."""
     ngram: int = 13
     """Matched words that mark a long item found (GPT-3's 13-gram unit), unless ``min_overlap`` asks for more."""
@@ -81,8 +85,12 @@ class DecontamConfig:
     """Candidates need seeds covering at least (matched words needed - seed_slack) item words."""
     max_seed_items: int = 50
     """Seeds shared by more eval items than this are not indexed (they only cost time)."""
-    action: str = "drop"
-    """'drop' the document (reason 'contaminated') or 'excise' the matching spans and keep the rest."""
+    action: str = "auto"
+    """'auto': excise the matching spans from documents of at least ``excise_min_words`` words and drop
+    shorter ones (where the item is a large part of the document); 'drop' every contaminated document
+    (reason 'contaminated'); 'excise' the spans from every one (a document left with no words is dropped)."""
+    excise_min_words: int = 2000
+    """With action 'auto': documents of at least this many words lose only the matching spans."""
     eval_fields: tuple[str, ...] = ("question", "prompt", "input", "text", "problem")
     """JSONL/JSON/Parquet/CSV: fields holding the item text; the first present is used."""
     id_fields: tuple[str, ...] = ("id", "task_id")
@@ -106,8 +114,10 @@ class DecontamConfig:
                 raise ConfigError(f"{name}: must lie in (0, 1], got {value}")
         if self.max_seed_items < 1:
             raise ConfigError(f"max_seed_items: must be at least 1, got {self.max_seed_items}")
-        if self.action not in ("drop", "excise"):
-            raise ConfigError(f"action: {self.action!r} is not one of drop, excise")
+        if self.action not in ACTIONS:
+            raise ConfigError(f"action: {self.action!r} is not one of {', '.join(ACTIONS)}")
+        if isinstance(self.excise_min_words, bool) or not isinstance(self.excise_min_words, int) or self.excise_min_words < 1:
+            raise ConfigError(f"excise_min_words: must be a positive integer, got {self.excise_min_words!r}")
         if not all(isinstance(f, str) and f for f in self.eval):
             raise ConfigError(f"eval: expected a list of file paths, got {list(self.eval)!r}")
         if not self.eval_fields or not all(isinstance(f, str) and f for f in self.eval_fields):
@@ -138,46 +148,191 @@ class DecontamConfig:
 @dataclass(frozen=True)
 class EvalItem:
     eval_file: str
+    """The file the item came from; ``ARCHIVE::MEMBER`` for a file inside an archive."""
     index: int
     item_id: str
     text: str
+    eval_set: str = ""
+    """The eval set it is counted under (the input file or archive); defaults to ``eval_file``."""
+
+    def __post_init__(self):
+        if not self.eval_set:
+            object.__setattr__(self, "eval_set", self.eval_file)
 
 
-def read_eval_items(path: str, cfg: DecontamConfig) -> list[EvalItem]:
-    """Items of one eval file: JSONL, JSON (a list, or BBH's {"examples": [...]}), Parquet, CSV, or text
-    (one item a line); gzip/zstd transparently."""
-    from tailmine.fileio import open_input
+EVAL_FORMATS = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".txt")
+"""Eval file formats read (each also gzip- or zstd-compressed); anything else is never read as text."""
+ARCHIVE_FORMATS = (".tar.gz", ".tgz", ".tar.zst", ".tar", ".zip")
+"""Archives of eval files (MMLU ships CSVs in a .tar.gz, BBH JSON files): each member is an eval file."""
+_COMPRESSIONS = (".gz", ".zst", ".zstd")
+_NOT_EVAL = re.compile(r"^(readme|license|licence|copying|notice|authors|changelog|changes|contributing|citation)([._-].*)?$", re.I)
 
-    name = path.lower()
-    for suffix in (".gz", ".zst", ".zstd"):
+
+def eval_format(name: str) -> Optional[str]:
+    """The eval format of a file name (``.csv`` for ``x.csv.gz``), or None when it is not one."""
+    name = name.lower()
+    for suffix in _COMPRESSIONS:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-    if name.endswith(".parquet"):
+            break
+    return next((f for f in EVAL_FORMATS if name.endswith(f)), None)
+
+
+def is_archive(name: str) -> bool:
+    return name.lower().endswith(ARCHIVE_FORMATS)
+
+
+def skip_reason(name: str) -> Optional[str]:
+    """Why a file met inside a folder or an archive is not read as an eval file (None: read it)."""
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    if base.startswith((".", "_")):
+        return "hidden"
+    if _NOT_EVAL.match(base):
+        return "documentation, not eval items"
+    if eval_format(base) is None and not is_archive(base):
+        return f"not an eval format ({', '.join(EVAL_FORMATS)}, optionally .gz/.zst, or an archive)"
+    return None
+
+
+def _decompress(data: bytes) -> bytes:
+    from tailmine.fileio import sniff_compression
+
+    kind = sniff_compression(data[:4])
+    if kind == "gzip":
+        import gzip
+
+        return gzip.decompress(data)
+    if kind is not None:
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    return data
+
+
+def parse_eval_records(data: bytes, fmt: str, where: str) -> list:
+    """Records of one eval file's (decompressed) bytes: JSONL, JSON (a list, or BBH's {"examples": [...]}),
+    Parquet, CSV, or text (one item a line)."""
+    if fmt == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        with open_input(path) as handle:
-            records = pq.read_table(handle).to_pylist()
-    else:
-        with open_input(path) as handle:
-            raw = handle.read().decode("utf-8-sig")
-        if name.endswith((".jsonl", ".ndjson")):
-            records = [json.loads(line) for line in raw.splitlines() if line.strip()]
-        elif name.endswith(".json"):
+        try:
+            return pq.read_table(pa.BufferReader(data)).to_pylist()
+        except Exception as exc:
+            raise InputError(f"{where}: not a readable Parquet file: {exc}") from None
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{where}: not UTF-8 text: {exc}") from None
+    if fmt in (".jsonl", ".ndjson"):
+        records = []
+        for n, line in enumerate(raw.splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError as exc:
+                    raise InputError(f"{where}: line {n}: not JSON: {exc}") from None
+        return records
+    if fmt == ".json":
+        try:
             data = json.loads(raw)
-            records = data.get("examples", data) if isinstance(data, dict) else data
-        elif name.endswith(".csv"):
-            records = list(csv.DictReader(io.StringIO(raw)))
-        else:
-            records = [{"text": line} for line in raw.splitlines() if line.strip()]
+        except ValueError as exc:
+            raise InputError(f"{where}: not JSON: {exc}") from None
+        return data.get("examples", data) if isinstance(data, dict) else data
+    if fmt == ".csv":
+        return list(csv.DictReader(io.StringIO(raw)))
+    return [{"text": line} for line in raw.splitlines() if line.strip()]
+
+
+def eval_items(records: list, eval_file: str, cfg: "DecontamConfig", eval_set: str = "") -> list[EvalItem]:
     items = []
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
-            raise InputError(f"{path}: record {i} is not an object")
+            raise InputError(f"{eval_file}: record {i} is not an object")
         text = next((rec[f] for f in cfg.eval_fields if isinstance(rec.get(f), str)), None)
         if text is None:
-            raise InputError(f"{path}: record {i} has none of the eval fields {', '.join(cfg.eval_fields)} (set --eval-field)")
+            raise InputError(f"{eval_file}: record {i} has none of the eval fields {', '.join(cfg.eval_fields)} (set --eval-field)")
         item_id = next((str(rec[f]) for f in cfg.id_fields if rec.get(f) is not None), str(i))
-        items.append(EvalItem(path, i, item_id, text))
+        items.append(EvalItem(eval_file, i, item_id, text, eval_set))
+    return items
+
+
+def read_eval_items(path: str, cfg: "DecontamConfig", notes: Optional[list[str]] = None) -> list[EvalItem]:
+    """Items of one eval file, or of every eval file inside an archive (``.tar.gz``, ``.zip``...).
+
+    A file whose format is not an eval format is an error naming it (it is never read as text); inside an
+    archive such members, and README/LICENSE-like ones, are skipped with a line in ``notes``.
+    """
+    from tailmine.fileio import open_input
+
+    if is_archive(path):
+        return read_eval_archive(path, cfg, notes)
+    fmt = eval_format(path)
+    if fmt is None:
+        raise InputError(f"{path}: not an eval file format ({', '.join(EVAL_FORMATS)}, optionally .gz/.zst, "
+                         f"or an archive {', '.join(ARCHIVE_FORMATS)})")
+    try:
+        with open_input(path) as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: unreadable: {exc}") from None
+    return eval_items(parse_eval_records(data, fmt, path), path, cfg)
+
+
+def _archive_members(path: str, data: bytes):
+    """(name, read()) of every regular file in the archive, sorted by name."""
+    import tarfile
+    import zipfile
+
+    if path.lower().endswith(".zip"):
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        return [(info.filename, lambda info=info: archive.read(info)) for info in sorted(archive.infolist(), key=lambda i: i.filename) if not info.is_dir()]
+    if path.lower().endswith(".tar.zst"):
+        data = _decompress(data)
+    archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")
+    members = []
+    while True:  # member by member, so a cut names the last member read
+        try:
+            info = archive.next()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            # tar skips a member's data on the way to the next header: the cut lies in the last member listed
+            where = f"member {members[-1][0]} or the header after it" if members else "its first member"
+            raise InputError(f"{path}: {where}: unreadable archive: {exc}") from None
+        if info is None:
+            break
+        if info.isfile():
+            members.append((info.name, lambda info=info: archive.extractfile(info).read()))
+    return sorted(members, key=lambda m: m[0])
+
+
+def read_eval_archive(path: str, cfg: "DecontamConfig", notes: Optional[list[str]] = None) -> list[EvalItem]:
+    import tarfile
+    import zipfile
+    import zlib
+
+    from tailmine.fileio import open_raw
+
+    try:
+        with open_raw(path) as handle:
+            data = handle.read()
+        members = _archive_members(path, data)
+    except InputError:
+        raise
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error, ValueError) as exc:
+        raise InputError(f"{path}: not a readable archive: {exc}") from None
+    items: list[EvalItem] = []
+    for name, read in members:
+        where = f"{path}::{name}"
+        reason = skip_reason(name) or ("an archive inside an archive" if is_archive(name) else None)
+        if reason:
+            if notes is not None:
+                notes.append(f"{where}: skipped: {reason}")
+            continue
+        try:
+            raw = _decompress(read())
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error, ValueError, RuntimeError) as exc:
+            raise InputError(f"{path}: member {name}: unreadable: {exc}") from None
+        items += eval_items(parse_eval_records(raw, eval_format(name), where), where, cfg, eval_set=path)
     return items
 
 
@@ -283,7 +438,7 @@ class EvalIndex:
             words, _ = normalize_words(item.text)
             self.item_words.append(len(words))
             if len(words) < cfg.min_item_words:
-                self.skipped[item.eval_file] = self.skipped.get(item.eval_file, 0) + 1
+                self.skipped[item.eval_set] = self.skipped.get(item.eval_set, 0) + 1
                 self.item_ids.append(None)
                 continue
             key = tuple(words)

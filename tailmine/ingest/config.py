@@ -19,10 +19,11 @@ class IngestConfig:
     """JSONL/Parquet: the field holding the document text; a comma list (text,content) takes the first present."""
     id_field: str = "id"
     """JSONL/Parquet: the field(s) holding an existing document id (kept as is); generated when absent."""
-    url_field: str = "url"
-    """JSONL/Parquet: the field(s) holding the document URL, if any."""
-    title_field: str = "title"
-    """JSONL/Parquet: the field(s) holding the title, if any."""
+    url_field: str = "url,URL,metadata.url,meta.url,source_url,page_url,warc_target_uri,uri,link"
+    """JSONL/Parquet: the field(s) holding the document URL, the first present wins; a dotted name reaches
+    into a nested object (CCNet/Dolma keep it under ``metadata.url``, RedPajama under ``meta.url``)."""
+    title_field: str = "title,metadata.title,meta.title"
+    """JSONL/Parquet: the field(s) holding the title, if any (dotted names as for ``url_field``)."""
     extractor: str = "tailmine"
     """HTML main-text extractor: tailmine (default), resiliparse or trafilatura."""
     max_doc_bytes: int = 16 * MiB

@@ -3,7 +3,8 @@
 Lines are read with a length cap so one giant line cannot exhaust memory: an over-long line is
 skipped to its end in chunks and dropped as ``document_too_large``. Uncompressed files can be read in
 byte ranges (a range owns the lines that start inside it), which lets large files spread over workers.
-Fields other than id/text/url/title go into the metadata column, unknown fields included.
+Fields other than id/text/url/title go into the metadata column, unknown fields included (a nested
+field read as the URL or title, e.g. Dolma's ``metadata.url``, stays in its object there too).
 """
 from __future__ import annotations
 
@@ -120,9 +121,16 @@ def _str_or_none(value) -> Optional[str]:
 
 
 def _first(obj: dict, names: tuple[str, ...]) -> tuple[str | None, object]:
+    """The first of ``names`` present (not null) in ``obj`` and its value; ``a.b`` is ``obj["a"]["b"]``
+    (a top-level key spelled with a dot is tried first)."""
     for name in names:
-        if obj.get(name) is not None:
-            return name, obj[name]
+        value = obj.get(name)
+        if value is None and "." in name:
+            value = obj
+            for part in name.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            return name, value
     return None, None
 
 
@@ -144,7 +152,7 @@ def row_from_mapping(obj: dict, source: str, path: str, record, offset, names: F
     return {
         "id": _str_or_none(existing) if existing not in (None, "") else r.generated_id(source, path, locator),
         "source": source,
-        "url": _str_or_none(url),
+        "url": r.clean_url(url),
         "title": _str_or_none(title),
         "text": text,
         "raw_bytes": raw_bytes,

@@ -13,7 +13,7 @@ DROPPED = "dropped"
 QUARANTINED = "quarantined"
 
 # Dropped: well-formed input that is not a document we keep.
-NON_DOCUMENT_RECORD = "non_document_record"  # warcinfo, request, metadata, revisit records
+NON_DOCUMENT_RECORD = "non_document_record"  # warcinfo, request, metadata, resource, revisit records
 NON_TEXT_CONTENT_TYPE = "non_text_content_type"  # images, CSS, JavaScript, PDFs ...
 HTTP_ERROR_STATUS = "http_error_status"  # non-2xx responses: error pages and redirects
 EMPTY_TEXT = "empty_text"  # nothing left after extraction
@@ -65,3 +65,14 @@ def generated_id(source: str, path: str, locator: int | str) -> str:
     tail = stable_file_key(path)
     digest = hashlib.blake2b(f"{tail}\0{locator}".encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
     return f"{source}:{digest}"
+
+
+def clean_url(value) -> Optional[str]:
+    """A URL as a document keeps it: a string, surrounding whitespace and one pair of ``<...>`` brackets
+    removed (WARC/1.1 drafts and some writers wrap WARC-Target-URI in them); None when empty."""
+    if value is None:
+        return None
+    url = (value if isinstance(value, str) else str(value)).strip()
+    if url.startswith("<") and url.endswith(">"):
+        url = url[1:-1].strip()
+    return url or None

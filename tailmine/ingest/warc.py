@@ -60,7 +60,7 @@ def payload_to_document(
     extractor,
     cfg,
 ) -> tuple[Optional[str], str, Optional[r.Reject], dict]:
-    """Turn an HTTP/resource payload into (title, text) or a Reject. Shared by the WARC and ARC paths."""
+    """Turn an HTTP or conversion payload into (title, text) or a Reject. Shared by the WARC and ARC paths."""
     if mime and not (mime in HTML_TYPES or mime in PLAIN_TYPES):
         return None, "", r.drop(r.NON_TEXT_CONTENT_TYPE, record, offset, mime, body), {}
     if looks_binary(body):
@@ -114,13 +114,15 @@ def read_warc(path: str, cfg, extractor, source_hint: str = "warc") -> Iterator[
 def _warc_record(rec, index: int, path: str, cfg, extractor, types) -> dict | r.Reject:
     rtype = rec.record_type
     offset = rec.stream_pos
-    if rtype not in (types.response, types.resource, types.conversion):
+    if rtype not in (types.response, types.conversion):
+        # only HTTP responses and conversions (WET text) are crawled documents: resource and metadata
+        # records hold the crawler's own files (wget's log, its arguments), warcinfo/request/revisit none
         return r.drop(r.NON_DOCUMENT_RECORD, index, offset, str(rtype).rsplit(".", 1)[-1])
     declared = rec.content_length
     if declared > cfg.max_doc_bytes:
         return r.drop(r.DOCUMENT_TOO_LARGE, index, offset, f"{declared} bytes > max_doc_bytes {cfg.max_doc_bytes}")
     headers = rec.headers
-    url = headers.get("WARC-Target-URI")
+    url = r.clean_url(headers.get("WARC-Target-URI"))
     body = rec.reader.read(cfg.max_doc_bytes + 1)
     if len(body) < declared:
         return r.quarantine(r.TRUNCATED_RECORD, index, offset, f"{len(body)} of {declared} declared bytes present", body)

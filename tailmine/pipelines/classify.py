@@ -59,7 +59,9 @@ log = logging.getLogger("tailmine.classify")
 @dataclass(frozen=True)
 class ScoreConfig:
     models: tuple[str, ...]
-    """Model directories (each with card.json); one score column per model, named by the card."""
+    """Model directories: tailmine models (card.json; the column is the card's name) or local Hugging Face
+    folders (config.json, model.safetensors, tokenizer.json; the column is quality_<folder name>, plus
+    <column>_int for regression heads)."""
     device: str = "auto"
     """Torch models: auto (cuda when available), cpu or cuda[:N]."""
     batch_size: int = 512
@@ -68,19 +70,32 @@ class ScoreConfig:
     """(column, threshold) pairs: rows scoring below a threshold are removed with reason low_<column>."""
     read_rows: int = 2048
     """Rows per Parquet batch when writing shards (a shard is read whole)."""
+    trust_pickle: bool = False
+    """Let a Hugging Face folder without safetensors load its pickle checkpoint (torch.load(weights_only=True))."""
+    max_batch_tokens: int = 32768
+    """Hugging Face models: padded tokens per forward pass (a model call's texts are sorted by token length
+    and cut into batches of at most this many tokens: 64 texts of 512 tokens)."""
 
 
-def model_columns(model_dirs: Iterable[str]) -> list[str]:
-    """The score column of every model (from its card); duplicate names are an error naming both directories."""
-    from tailmine.classifiers.card import read_card
+def describe_models(model_dirs: Iterable[str], trust_pickle: bool = False) -> list:
+    """:class:`~tailmine.classifiers.models.ModelInfo` of every model, checked on the driver (weights present,
+    hashed); two models writing one column is an error naming both directories."""
+    from tailmine.classifiers.models import describe_model
 
-    seen: dict[str, str] = {}
+    infos, seen = [], {}
     for model_dir in model_dirs:
-        name = read_card(model_dir)["name"]
-        if name in seen:
-            raise ConfigError(f"models {seen[name]} and {model_dir} both write the column {name!r}; give one a different --version")
-        seen[name] = model_dir
-    return list(seen)
+        info = describe_model(model_dir, trust_pickle)
+        for name in filter(None, (info.column, info.int_column)):
+            if name in seen:
+                raise ConfigError(f"models {seen[name]} and {model_dir} both write the column {name!r}; give one a different --version or folder name")
+            seen[name] = model_dir
+        infos.append(info)
+    return infos
+
+
+def model_columns(model_dirs: Iterable[str], trust_pickle: bool = False) -> list[str]:
+    """Every column the models write, in model order (a regression head's ``_int`` column after its score)."""
+    return [name for info in describe_models(model_dirs, trust_pickle) for name in (info.column, info.int_column) if name]
 
 
 class ReadShardFn(beam.DoFn):
@@ -106,8 +121,9 @@ class ReadShardFn(beam.DoFn):
         yield task, table
 
 
-def add_score_column(element, column: str):
-    """(task, PredictionResult(shard, scores)) -> (task, shard + float32 column ``column``, rounded)."""
+def add_score_column(element, column: str, int_column: Optional[str] = None):
+    """(task, PredictionResult(shard, scores)) -> (task, shard + float32 column ``column``, rounded; and,
+    for a regression head, int8 column ``int_column`` = round(clip(score, 0, 5)) from the unrounded score)."""
     import numpy as np
 
     task, result = element
@@ -116,8 +132,14 @@ def add_score_column(element, column: str):
         raise RuntimeError(f"{task.path}: {len(scores)} {column} scores for {shard.num_rows} rows")
     # Scores are float32: x * 1e6 is exact in float64, so this rounds exactly like round(x, 6) per value.
     rounded = np.round(np.asarray(scores, dtype=np.float32).astype(np.float64), SCORE_DECIMALS).astype(np.float32)
-    field = pa.field(column, pa.float32(), metadata={"doc": f"P(reference quality) from model {column}"})
-    return task, shard.append_column(field, pa.array(rounded, pa.float32()))
+    doc = f"score of regression model {column}" if int_column else f"P(reference quality) from model {column}"
+    shard = shard.append_column(pa.field(column, pa.float32(), metadata={"doc": doc}), pa.array(rounded, pa.float32()))
+    if int_column:
+        from tailmine.classifiers.hf_model import int_scores
+
+        field = pa.field(int_column, pa.int8(), metadata={"doc": f"{column} clipped to 0..5 and rounded (FineWeb-Edu's int_score)"})
+        shard = shard.append_column(field, pa.array(int_scores(scores), pa.int8()))
+    return task, shard
 
 
 class WriteScoredFn(beam.DoFn):
@@ -154,9 +176,9 @@ class ScoreShards(beam.PTransform):
 
     One element per shard all the way: read, one RunInference per model (each adds its column), write."""
 
-    def __init__(self, cfg: ScoreConfig, columns: list[str], out_dir: str, fingerprint: str):
+    def __init__(self, cfg: ScoreConfig, infos: list, out_dir: str, fingerprint: str):
         super().__init__()
-        self.cfg, self.columns, self.out_dir, self.fingerprint = cfg, columns, out_dir, fingerprint
+        self.cfg, self.infos, self.out_dir, self.fingerprint = cfg, infos, out_dir, fingerprint
 
     def expand(self, tasks):
         from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
@@ -169,12 +191,14 @@ class ScoreShards(beam.PTransform):
             | "ReadShards" >> beam.ParDo(ReadShardFn(self.out_dir, self.fingerprint)).with_outputs(ReadShardFn.FINISHED, main="shards")
         )
         shards = read.shards
-        for model_dir, column in zip(self.cfg.models, self.columns):
-            handler = KeyedModelHandler(QualityModelHandler(model_dir, self.cfg.device, self.cfg.batch_size))
+        for info in self.infos:
+            handler = KeyedModelHandler(QualityModelHandler(
+                info.model_dir, self.cfg.device, self.cfg.batch_size, trust_pickle=self.cfg.trust_pickle, max_batch_tokens=self.cfg.max_batch_tokens
+            ))
             shards = (
                 shards
-                | f"Score_{column}" >> RunInference(handler)
-                | f"AddColumn_{column}" >> beam.Map(add_score_column, column)
+                | f"Score_{info.column}" >> RunInference(handler)
+                | f"AddColumn_{info.column}" >> beam.Map(add_score_column, info.column, info.int_column)
             )
         written = shards | "WriteShards" >> beam.ParDo(WriteScoredFn(self.out_dir, self.fingerprint, dict(self.cfg.min_scores), self.cfg.read_rows))
         return (written, read[ReadShardFn.FINISHED]) | "AllSummaries" >> beam.Flatten()
@@ -190,32 +214,31 @@ def run(
     progress: bool = True,
 ) -> Manifest:
     """Score every document shard of the stage in ``in_dir`` with every model; returns the manifest."""
-    from tailmine.classifiers.card import verify_model_files
     from tailmine.pipelines.options import pipeline_options
 
     if not cfg.models:
         raise ConfigError("models: give at least one model directory (--model)")
-    columns = model_columns(cfg.models)
+    infos = describe_models(cfg.models, cfg.trust_pickle)  # fail here, naming the file
+    columns = [name for info in infos for name in (info.column, info.int_column) if name]
     for column, _ in cfg.min_scores:
         if column not in columns:
             raise ConfigError(f"min_scores: {column!r} is not a model column; the models write {', '.join(columns)}")
-    cards = {c: verify_model_files(m) for c, m in zip(columns, cfg.models)}  # fail here, naming the file
     _, shards = stage_shards(in_dir)
     prepare_output(out_dir, force, resume)
     tasks = [ShardTask(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
     parameters = {
         "step": STAGE,
-        "models": {c: {"dir": m, "files": cards[c]["files"]} for c, m in zip(columns, cfg.models)},
+        "models": {info.column: info.manifest for info in infos},
         "min_scores": dict(cfg.min_scores),
     }
     run_fingerprint = fingerprint(parameters)
     inputs = [{"path": t.path, "bytes": t.bytes, "rows": t.rows} for t in tasks]
-    extra = {"columns": columns, "model_metrics": {c: cards[c]["metrics"] for c in columns}}
+    extra = {"columns": columns, "model_metrics": {info.column: info.metrics for info in infos}}
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     (
         pipeline
         | "ListShards" >> beam.Create(tasks, reshuffle=False)
-        | "ScoreShards" >> ScoreShards(cfg, columns, out_dir, run_fingerprint)
+        | "ScoreShards" >> ScoreShards(cfg, infos, out_dir, run_fingerprint)
         | "CollectSummaries" >> beam.combiners.ToList()
         | "WriteManifest" >> beam.ParDo(WriteManifest(STAGE, out_dir, parameters, inputs, extra))
     )
@@ -321,9 +344,7 @@ def run_stage(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_args
     if isinstance(source_dir, (list, tuple)):
         raise ConfigError("classify: cannot be the first stage; it scores the documents of the stage before it")
     model_dir = stage_model(cfg, source_dir, out_dir, beam_args, force, resume)
-    from tailmine.classifiers.card import read_card
-
-    column = read_card(model_dir)["name"]
+    column = describe_models([model_dir])[0].column
     score = ScoreConfig(
         models=(model_dir,), device=cfg.device, batch_size=cfg.batch_size,
         min_scores=((column, cfg.min_score),) if cfg.min_score > 0 else (),
@@ -333,36 +354,50 @@ def run_stage(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_args
 
 # --- command line: `tailmine classify train|score` ----------------------------------------------
 
-HELP = "train quality classifiers (fastText, torch) and add their scores as columns"
+HELP = "train quality classifiers (fastText, torch, encoder heads) and add their scores as columns"
 DESCRIPTION = (
     "train: DCLM-style quality model from reference-quality files (--positive: books, encyclopedic or\n"
     "  documentation pages) and crawl files (--negative), read in any format `ingest` reads. Writes\n"
     "  MODEL_DIR with the weights and card.json (data, sizes, hyper-parameters, seed, sha256 of the\n"
     "  weights, held-out ROC AUC and precision at k, the features the model learnt).\n"
+    "  --kind encoder --base HF_DIR --labels FILE.jsonl: a regression (0-5) or binary head on a frozen\n"
+    "  Hugging Face encoder, written as a Hugging Face folder with a README.md model card.\n"
     "score: adds one float32 column per --model (named by the model, e.g. quality_fasttext_v1) to every\n"
-    "  document shard of a finished stage, through Beam RunInference; torch models use the GPU when\n"
-    "  there is one. Nothing is removed unless --min-score COLUMN=VALUE is given."
+    "  document shard of a finished stage, through Beam RunInference; torch and Hugging Face models use\n"
+    "  the GPU when there is one. A local Hugging Face folder (config.json, model.safetensors,\n"
+    "  tokenizer.json) writes quality_<folder> (+ quality_<folder>_int for regression heads).\n"
+    "  Nothing is removed unless --min-score COLUMN=VALUE is given."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="classify_command", metavar="ACTION", required=True)
     train = sub.add_parser("train", help="train a quality model and write MODEL_DIR with card.json")
-    train.add_argument("--positive", nargs="+", required=True, metavar="FILE", help="reference-quality inputs (files, globs, directories)")
-    train.add_argument("--negative", nargs="+", required=True, metavar="FILE", help="crawl inputs (files, globs, directories)")
-    train.add_argument("--kind", choices=("fasttext", "torch"), default="fasttext", help="model kind (default: fasttext)")
+    train.add_argument("--positive", nargs="+", default=[], metavar="FILE", help="reference-quality inputs (files, globs, directories); fasttext/torch")
+    train.add_argument("--negative", nargs="+", default=[], metavar="FILE", help="crawl inputs (files, globs, directories); fasttext/torch")
+    train.add_argument("--kind", choices=("fasttext", "torch", "encoder"), default="fasttext",
+                       help="model kind (default: fasttext); encoder: a head on a frozen Hugging Face encoder (--base, --labels)")
+    train.add_argument("--base", metavar="HF_DIR", help="encoder: local Hugging Face folder (config.json, model.safetensors, tokenizer.json)")
+    train.add_argument("--labels", metavar="FILE.jsonl", help='encoder: JSONL rows {"text": ..., "label": 0-5 or 0/1} (optional url, book/title, id)')
+    train.add_argument("--task", choices=("auto", "regression", "binary"), default="auto", help="encoder: head type (default: auto, binary when all labels are 0/1)")
+    train.add_argument("--label-key", default="label", help="encoder: the label's key in --labels rows (default: label)")
     train.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")
     train.add_argument("--seed", type=int, default=0, help="seed of split, order and initialisation (default: 0)")
     train.add_argument("--version", type=int, default=1, help="model version; the column is quality_<kind>_v<version> (default: 1)")
     train.add_argument("--heldout-fraction", type=float, default=0.2, help="share of groups held out for metrics (default: 0.2)")
     train.add_argument("--max-chunks-per-group", type=int, default=20, help="chunks kept per book / site / article (default: 20)")
+    train.add_argument("--device", default="cpu", help="encoder: where embeddings are computed: cpu, cuda[:N] or auto (default: cpu)")
     train.add_argument("--force", action="store_true", help="replace an existing model in MODEL_DIR")
     score = sub.add_parser("score", help="add one score column per model to every document shard")
     score.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage")
-    score.add_argument("--model", nargs="+", required=True, metavar="MODEL_DIR", help="model directories written by `classify train`")
+    score.add_argument("--model", nargs="+", required=True, metavar="MODEL_DIR",
+                       help="model directories written by `classify train`, or local Hugging Face folders (config.json, model.safetensors, tokenizer.json)")
+    score.add_argument("--trust-pickle", action="store_true",
+                       help="let a Hugging Face folder without model.safetensors load its .bin/.pt checkpoint (torch.load(weights_only=True))")
     score.add_argument("--out", required=True, metavar="DIR", help="output directory")
     score.add_argument("--device", default="auto", help="torch models: auto, cpu or cuda[:N] (default: auto)")
     score.add_argument("--batch-size", type=int, default=512, help="texts per model call (default: 512)")
+    score.add_argument("--max-batch-tokens", type=int, default=32768, help="Hugging Face models: padded tokens per forward pass (default: 32768)")
     score.add_argument("--min-score", action="append", default=[], metavar="COLUMN=VALUE", help="remove rows scoring below VALUE (repeatable)")
     score.add_argument("--force", action="store_true", help="replace existing output in DIR")
     score.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR")
@@ -383,7 +418,11 @@ def _parse_min_scores(items: list[str]) -> tuple[tuple[str, float], ...]:
 
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
+    if args.classify_command == "train" and args.kind == "encoder":
+        return _train_encoder(args)
     if args.classify_command == "train":
+        if not args.positive or not args.negative:
+            raise ConfigError("--positive and --negative are required for --kind fasttext/torch")
         from tailmine.classifiers.data import DataConfig
         from tailmine.classifiers.train import TrainConfig, train_model
 
@@ -399,8 +438,25 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         return 0
     from tailmine.cli import summarize
 
-    cfg = ScoreConfig(models=tuple(args.model), device=args.device, batch_size=args.batch_size, min_scores=_parse_min_scores(args.min_score))
+    cfg = ScoreConfig(models=tuple(args.model), device=args.device, batch_size=args.batch_size, min_scores=_parse_min_scores(args.min_score),
+                      trust_pickle=args.trust_pickle, max_batch_tokens=args.max_batch_tokens)
     manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
     print(summarize(manifest, args.out))
     print(f"  columns: {', '.join(manifest.extra.get('columns', []))}")
+    return 0
+
+
+def _train_encoder(args: argparse.Namespace) -> int:
+    from tailmine.classifiers.encoder_train import EncoderTrainConfig, train_encoder
+    from tailmine.classifiers.hf_model import _require_transformers
+
+    if not args.base or not args.labels:
+        raise ConfigError("--kind encoder needs --base HF_DIR and --labels FILE.jsonl")
+    _require_transformers()
+    cfg = EncoderTrainConfig(task=args.task, label_key=args.label_key, seed=args.seed, heldout_fraction=args.heldout_fraction)
+    card = train_encoder(args.base, args.labels, args.out, cfg, force=args.force, device=args.device)
+    d = card["data"]
+    metrics = ", ".join(f"{k} {v}" for k, v in card["metrics"].items())
+    print(f"{card['name']} ({card['task']} head): {d['train_documents']:,} training / {d['heldout_documents']:,} held-out documents; {metrics}\n"
+          f"  model card: {args.out.rstrip('/')}/README.md")
     return 0

@@ -7,18 +7,24 @@ Run it::
 or as the ``decontaminate`` section of a ``tailmine run`` config (``eval: [...]`` lists the files).
 The eval index (see :mod:`tailmine.filters.decontam`) is built once on the driver and travels to the
 workers pickled inside the step, Beam's way of broadcasting a small read-only object. Each document
-gets ``decontam_matches_v1`` (JSON list of {item, overlap}, null when clean); with ``action=drop`` a
-contaminated document is removed with reason ``contaminated``, with ``action=excise`` the matched
-spans are cut out (a document left with no words is dropped, reason ``contaminated``).
-``DIR/contamination.parquet`` lists every (document id, eval file, item index, item id, overlap, kept)
-and the manifest's ``extra.decontamination`` holds per eval file: items, items skipped as too short,
-items found, documents affected.
+gets ``decontam_matches_v1`` (JSON list of {item, overlap, action, tokens_removed}, null when clean).
+By default (``action=auto``) the matched spans are cut out of documents of at least ``excise_min_words``
+words (2,000) and shorter documents are removed with reason ``contaminated``: one GSM8K question inside
+a book costs the question, not the book. ``action=drop`` removes every contaminated document,
+``action=excise`` cuts the spans from every one (a document left with no words is dropped).
+``DIR/contamination.parquet`` lists every (document id, eval file, item index, item id, overlap, kept,
+action, tokens removed) and the manifest's ``extra.decontamination`` holds per eval set (an eval file or
+archive): items, items skipped as too short, items found, documents affected (excised + dropped) and
+tokens removed (normalised words, the unit matching counts in; all of a dropped document's).
+``extra.eval_files_skipped`` notes every file of an eval folder or archive that was not read (README,
+LICENSE, formats that are not eval files).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import logging
 from dataclasses import fields, replace
 from typing import Optional
 
@@ -27,7 +33,7 @@ import pyarrow.parquet as pq
 
 from tailmine.errors import ConfigError
 from tailmine.fileio import expand_inputs, join, open_raw, write_bytes_atomic
-from tailmine.filters.decontam import DecontamConfig, EvalIndex, document_words, excise, read_eval_items
+from tailmine.filters.decontam import ACTIONS, DecontamConfig, EvalIndex, Match, document_words, excise, read_eval_items, skip_reason
 from tailmine.pipelines.stage import ShardStep, run_map_stage
 from tailmine.schemas.manifest import Manifest
 
@@ -43,6 +49,8 @@ CONTAMINATION_SCHEMA = pa.schema(
         ("item_id", pa.string()),
         ("overlap", pa.float64()),
         ("kept", pa.bool_()),
+        ("action", pa.string()),
+        ("tokens_removed", pa.int64()),
     ]
 )
 
@@ -58,15 +66,17 @@ class DecontamStep(ShardStep):
         return {**self.index.cfg.to_dict(), "eval_sha256": self.eval_digests, "eval_items": len(self.index.items)}
 
     def annotate(self, table: pa.Table) -> pa.Table:
-        excising = self.index.cfg.action == "excise"
         out_texts, column = [], []
+        changed = False
         for text in table.column("text").to_pylist():
             matches = self.index.match(text)
-            column.append(json.dumps([{"item": m.item, "overlap": round(m.overlap, 4)} for m in matches]) if matches else None)
-            if matches and excising:
-                text = excise(text, [s for m in matches for s in m.spans])
+            entries = None
+            if matches:
+                text, entries = self.treat(text, matches)
+                changed = changed or any(e["action"] == "excise" for e in entries)
+            column.append(json.dumps(entries) if entries else None)
             out_texts.append(text)
-        if excising:
+        if changed:
             i = table.schema.get_field_index("text")
             table = table.set_column(i, table.schema.field("text"), pa.array(out_texts, pa.string()))
         values = pa.array(column, pa.string())
@@ -74,24 +84,67 @@ class DecontamStep(ShardStep):
             return table.set_column(table.schema.get_field_index(MATCH_COLUMN), MATCH_COLUMN, values)
         return table.append_column(MATCH_COLUMN, values)
 
+    def treat(self, text: str, matches: list[Match]) -> tuple[str, list[dict]]:
+        """The document after its action (``excise`` or ``drop``, per :attr:`DecontamConfig.action`) and
+        one entry per item found; ``tokens_removed`` is what the item's eval set took from the document
+        (the words of that set's merged spans, or all the words of a dropped document)."""
+        cfg = self.index.cfg
+        words = len(document_words(text))
+        action = "excise" if cfg.action == "excise" or (cfg.action == "auto" and words >= cfg.excise_min_words) else "drop"
+        by_set: dict[str, list[tuple[int, int]]] = {}
+        for m in matches:
+            by_set.setdefault(self.index.items[m.item].eval_set, []).extend(m.spans)
+        if action == "excise":
+            removed = {name: words - len(document_words(excise(text, spans))) for name, spans in by_set.items()}
+            text = excise(text, [s for m in matches for s in m.spans])
+        else:
+            removed = dict.fromkeys(by_set, words)
+        entries = [{"item": m.item, "overlap": round(m.overlap, 4), "action": action,
+                    "tokens_removed": removed[self.index.items[m.item].eval_set]} for m in matches]
+        return text, entries
+
     def decide(self, table: pa.Table) -> list[Optional[str]]:
         found = table.column(MATCH_COLUMN).to_pylist()
-        if self.index.cfg.action == "drop":
-            return [None if m is None else REASON for m in found]
         texts = table.column("text").to_pylist()
-        return [REASON if m is not None and not document_words(t) else None for m, t in zip(found, texts)]
+        reasons: list[Optional[str]] = []
+        for entries, text in zip(found, texts):
+            first = json.loads(entries)[0] if entries else None
+            if first is None:
+                reasons.append(None)
+            elif first.get("action", "drop") == "drop" or not document_words(text):
+                reasons.append(REASON)
+            else:
+                reasons.append(None)
+        return reasons
 
 
-def load_index(cfg: DecontamConfig) -> tuple[EvalIndex, list[str], dict[str, str]]:
-    """The eval index of ``cfg.eval`` (files, globs or folders), the file list and their SHA-256."""
+def load_index(cfg: DecontamConfig, notes: Optional[list[str]] = None) -> tuple[EvalIndex, list[str], dict[str, str]]:
+    """The eval index of ``cfg.eval``, the eval sets read (files and archives) and their SHA-256.
+
+    A file named on its own must be an eval file or an archive of them (an error otherwise); inside a
+    folder or glob, README/LICENSE-like files and other formats are skipped with a line in ``notes``.
+    """
     if not cfg.eval:
         raise ConfigError("eval: at least one evaluation file is required (--eval FILE...)")
-    paths = [f.path for f in expand_inputs(cfg.eval)]
+    paths = []
+    for pattern in cfg.eval:
+        matched = [f.path for f in expand_inputs([pattern])]
+        if len(matched) == 1 and matched[0] == pattern:
+            paths.append(pattern)  # named on its own: read, or an error naming it
+            continue
+        for path in matched:
+            reason = skip_reason(path)
+            if reason:
+                if notes is not None:
+                    notes.append(f"{path}: skipped: {reason}")
+            else:
+                paths.append(path)
+    paths = sorted(set(paths))
     digests = {}
     for path in paths:
         with open_raw(path) as handle:
             digests[path] = hashlib.sha256(handle.read()).hexdigest()
-    items = [item for path in paths for item in read_eval_items(path, cfg)]
+    items = [item for path in paths for item in read_eval_items(path, cfg, notes)]
     return EvalIndex(items, cfg), paths, digests
 
 
@@ -109,9 +162,12 @@ def run(
     cfg = cfg or DecontamConfig()
     if eval_files:
         cfg = replace(cfg, eval=tuple(eval_files))
-    index, paths, digests = load_index(cfg)
+    notes: list[str] = []
+    index, paths, digests = load_index(cfg, notes)
+    for note in notes:
+        logging.getLogger(__name__).warning("decontaminate: %s", note)
     manifest = run_map_stage(DecontamStep(index, digests), in_dir, out_dir, beam_args, force=force, resume=resume, progress=progress)
-    return write_contamination(manifest, index, paths, out_dir)
+    return write_contamination(manifest, index, paths, out_dir, notes)
 
 
 def run_from_config(cfg: DecontamConfig, source: str, out_dir: str, beam_args, force: bool, resume: bool) -> Manifest:
@@ -119,8 +175,8 @@ def run_from_config(cfg: DecontamConfig, source: str, out_dir: str, beam_args, f
     return run(source, None, out_dir, cfg, beam_args, force=force, resume=resume)
 
 
-def write_contamination(manifest: Manifest, index: EvalIndex, paths: list[str], out_dir: str) -> Manifest:
-    """``contamination.parquet`` and the per-eval-file summary, from the match column of kept and
+def write_contamination(manifest: Manifest, index: EvalIndex, paths: list[str], out_dir: str, notes: Optional[list[str]] = None) -> Manifest:
+    """``contamination.parquet`` and the per-eval-set summary, from the match column of kept and
     removed rows; the manifest is rewritten with the summary in ``extra``."""
     items = index.items
     rows = []
@@ -129,26 +185,33 @@ def write_contamination(manifest: Manifest, index: EvalIndex, paths: list[str], 
         for doc_id, found in zip(table.column("id").to_pylist(), table.column(MATCH_COLUMN).to_pylist()):
             for m in json.loads(found) if found else []:
                 item = items[m["item"]]
-                rows.append((doc_id, item.eval_file, item.index, item.item_id, m["overlap"], kept))
+                rows.append((doc_id, item.eval_file, item.index, item.item_id, m["overlap"], kept,
+                             m.get("action", "drop"), m.get("tokens_removed", 0), item.eval_set))
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
-    table = pa.Table.from_pylist([dict(zip(CONTAMINATION_SCHEMA.names, r)) for r in rows], schema=CONTAMINATION_SCHEMA)
+    names = CONTAMINATION_SCHEMA.names
+    table = pa.Table.from_pylist([dict(zip(names, r)) for r in rows], schema=CONTAMINATION_SCHEMA)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     write_bytes_atomic(join(out_dir, CONTAMINATION_FILE), sink.getvalue().to_pybytes())
     summary = {}
     for path in paths:
-        mine = [r for r in rows if r[1] == path]
+        mine = [r for r in rows if r[8] == path]
+        per_doc = {(r[0], r[6]): r[7] for r in mine}  # one document's loss to this eval set, once
         summary[path] = {
-            "items": sum(1 for it in items if it.eval_file == path),
+            "items": sum(1 for it in items if it.eval_set == path),
             "items_too_short": index.skipped.get(path, 0),
-            "items_found": len({r[2] for r in mine}),
+            "items_found": len({(r[1], r[2]) for r in mine}),
             "documents_affected": len({r[0] for r in mine}),
+            "documents_excised": sum(1 for _, action in per_doc if action == "excise"),
+            "documents_dropped": sum(1 for _, action in per_doc if action == "drop"),
+            "tokens_removed": sum(per_doc.values()),
         }
     manifest.extra = {
         **manifest.extra,
         "decontamination": summary,
         "documents_affected": len({r[0] for r in rows}),
         "contamination_file": CONTAMINATION_FILE,
+        "eval_files_skipped": list(notes or []),
     }
     manifest.write(out_dir)
     return manifest
@@ -156,17 +219,19 @@ def write_contamination(manifest: Manifest, index: EvalIndex, paths: list[str], 
 
 # --- command line: `tailmine decontaminate` ------------------------------------------------------
 
-HELP = "drop or excise documents that contain evaluation items (fuzzy n-gram match), with an audit file"
+HELP = "cut evaluation items out of documents (or drop short ones) by fuzzy n-gram match, with an audit file"
 DESCRIPTION = (
-    "Index every eval item (JSONL, JSON incl. BBH, Parquet, CSV or text; gzip ok; files, globs or\n"
-    "folders) and find it in documents after normalisation (NFKC, case, punctuation), tolerating light\n"
-    "edits: seed 3-grams propose regions, a word alignment verifies them. A document holding an item\n"
-    "(short items: --short-match of its words; long ones: --ngram words or --min-overlap of them) is\n"
-    "dropped with reason 'contaminated', or the span is cut out (--action excise). Writes\n"
-    "DIR/contamination.parquet and a per-eval-file summary in the manifest."
+    "Index every eval item (JSONL, JSON incl. BBH, Parquet, CSV or text; gzip ok; .tar.gz/.zip archives\n"
+    "of them such as MMLU's; files, globs or folders, skipping README/LICENSE-like files with a note)\n"
+    "and find it in documents after normalisation (NFKC, case, punctuation), tolerating light edits:\n"
+    "seed 3-grams propose regions, a word alignment verifies them. A document holding an item (short\n"
+    "items: --short-match of its words; long ones: --ngram words or --min-overlap of them) loses the\n"
+    "matched spans when it has at least --excise-min-words words, else it is dropped with reason\n"
+    "'contaminated' (--action auto; drop and excise apply one action to all). Writes\n"
+    "DIR/contamination.parquet and per eval set items found, documents touched and tokens removed."
 )
 
-_CLI_FIELDS = ("ngram", "min_ngram", "min_item_words", "min_overlap", "short_match", "min_identity", "seed", "max_seed_items")
+_CLI_FIELDS = ("ngram", "min_ngram", "min_item_words", "min_overlap", "short_match", "min_identity", "seed", "max_seed_items", "excise_min_words")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,7 +248,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if f.name in _CLI_FIELDS:
             parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=type(f.default), default=f.default,
                                 help=f"{helps[f.name]} (default: {f.default})")
-    parser.add_argument("--action", choices=("drop", "excise"), default=d.action, help=f"{helps['action']} (default: {d.action})")
+    parser.add_argument("--action", choices=ACTIONS, default=d.action, help=f"{helps['action']} (default: {d.action})")
     parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
@@ -202,5 +267,8 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     print(summarize(manifest, args.out))
     for path, s in manifest.extra["decontamination"].items():
         print(f"  {path}: {s['items_found']:,}/{s['items']:,} items found in {s['documents_affected']:,} documents"
+              f" ({s['documents_excised']:,} excised, {s['documents_dropped']:,} dropped), {s['tokens_removed']:,} tokens removed"
               f" ({s['items_too_short']:,} items too short to index)")
+    for note in manifest.extra.get("eval_files_skipped", []):
+        print(f"  note: {note}")
     return 0

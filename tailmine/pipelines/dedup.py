@@ -793,7 +793,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
     helps = DedupConfig.field_help()
     for f in fields(DedupConfig):
-        kwargs = {"dest": f.name, "default": f.default, "help": f"{helps[f.name]} (default: {f.default})"}
+        kwargs = {"dest": f.name, "default": f.default, "help": f"{helps[f.name]} (default: {f.default})".replace("%", "%%")}
         if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
             kwargs["type"] = type(f.default)
         parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)

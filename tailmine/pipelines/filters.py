@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from tailmine.errors import ConfigError
 from tailmine.filters.config import FilterConfig
-from tailmine.filters.langid import LanguageIdentifier
+from tailmine.filters.langid import MODEL_NAME as LANGID_MODEL, LanguageIdentifier
 from tailmine.filters.pii import PII_TYPES, redact
 from tailmine.filters.quality import SIGNAL_NAMES, VERSION, quality_signals
 from tailmine.filters.segment import Segmenters
@@ -44,7 +44,7 @@ class FilterStep(ShardStep):
         self._segmenters = Segmenters(self.cfg.segmenters)
 
     def parameters(self) -> dict:
-        return self.cfg.to_dict()
+        return {**self.cfg.to_dict(), "langid_model": LANGID_MODEL}
 
     def setup(self) -> None:
         self._langid.setup()

@@ -31,6 +31,7 @@ from typing import Any, Callable, Optional
 
 from tailmine.errors import ConfigError
 from tailmine.fileio import exists, expand_inputs, join, read_bytes, write_bytes_atomic
+from tailmine.reports.text import estimate_tokens
 from tailmine.schemas.manifest import Manifest
 
 RUN_STATE = "run-state.json"
@@ -253,17 +254,17 @@ def _save_state(path: str, state: dict) -> None:
     write_bytes_atomic(path, (json.dumps(state, indent=1, sort_keys=True) + "\n").encode())
 
 
-CHARS_PER_TOKEN = 4.0  # English rule of thumb; the mix stage counts real tokens
-
-
 def summary_table(manifests: dict[str, Manifest]) -> str:
-    """Documents and (estimated) tokens in and out per stage, with dropped and quarantined counts."""
+    """Documents and (estimated) tokens in and out per stage, with dropped and quarantined counts.
+
+    The estimate is the report's (:func:`tailmine.reports.text.estimate_tokens`): the terminal and
+    ``report.html`` show the same number for the same stage."""
     lines = [f"{'stage':<14}{'docs in':>11}{'docs out':>11}{'dropped':>10}{'quarantined':>13}{'tokens in':>14}{'tokens out':>14}"]
     tokens_in = "–"
     for name, m in manifests.items():
         c = m.counts
         chars = m.extra.get("output_chars")
-        tokens_out = "–" if chars is None else f"~{round(chars / CHARS_PER_TOKEN):,}"
+        tokens_out = "–" if chars is None else f"~{estimate_tokens(chars):,}"
         if "tokens_total" in m.extra:
             tokens_out = f"{m.extra['tokens_total']:,}"  # counted by the tokenizer: no estimate mark
         lines.append(

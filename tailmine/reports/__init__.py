@@ -1,8 +1,10 @@
-"""``tailmine report RUN_DIR``: a self-contained ``report.html`` and a ``report.json`` for a run folder.
+"""``tailmine report RUN_DIR``: a self-contained ``report.html`` and a ``report.json`` for a run folder;
+``tailmine report --compare RUN_A RUN_B``: ``compare.html`` and ``compare.json`` for two runs.
 
 A run folder holds one subfolder per stage (``ingest/``, ``filter/``, ``dedup/`` ...), each with its
-``manifest.json``; the report shows the funnel with reasons and examples, distributions, contamination,
-the concept rank–frequency fit, and the mixture's tail coverage and composition — whatever has run.
+``manifest.json``; the report shows the warnings first, then the funnel per stage and source with
+reasons and examples, distributions, contamination per evaluation set, the concept rank–frequency
+fit, and the mixture's tail coverage and composition — whatever has run.
 """
 from __future__ import annotations
 
@@ -10,10 +12,17 @@ import json
 from typing import Optional
 
 from tailmine.fileio import join, write_bytes_atomic
+from tailmine.errors import ConfigError
 from tailmine.reports.collect import ReportConfig, collect
+from tailmine.reports.compare import compare, render_compare
 from tailmine.reports.html import render
+from tailmine.reports.warnings import WarningThresholds, find_warnings
 
-__all__ = ["ReportConfig", "collect", "render", "write_report"]
+__all__ = ["ReportConfig", "WarningThresholds", "collect", "compare", "find_warnings", "render", "write_compare", "write_report"]
+
+
+def _write_json(path: str, data: dict) -> None:
+    write_bytes_atomic(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode())
 
 
 def write_report(run_dir: str, out_dir: Optional[str] = None, cfg: ReportConfig = ReportConfig()) -> tuple[str, str]:
@@ -21,29 +30,52 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, cfg: ReportConfig 
     out_dir = out_dir or run_dir
     data = collect(run_dir, cfg)
     html_path, json_path = join(out_dir, "report.html"), join(out_dir, "report.json")
-    write_bytes_atomic(json_path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode())
+    _write_json(json_path, data)
     write_bytes_atomic(html_path, render(data).encode("utf-8"))
+    return html_path, json_path
+
+
+def write_compare(run_a: str, run_b: str, out_dir: Optional[str] = None, cfg: ReportConfig = ReportConfig()) -> tuple[str, str]:
+    """Compare two run folders; writes ``compare.html`` and ``compare.json`` to ``out_dir`` (default:
+    RUN_B, the run being judged against A) and returns their paths."""
+    out_dir = out_dir or run_b
+    diff = compare(collect(run_a, cfg), collect(run_b, cfg))
+    html_path, json_path = join(out_dir, "compare.html"), join(out_dir, "compare.json")
+    _write_json(json_path, diff)
+    write_bytes_atomic(html_path, render_compare(diff).encode("utf-8"))
     return html_path, json_path
 
 
 # --- command line: `tailmine report` -------------------------------------------------------------
 
-HELP = "write a self-contained report.html and report.json for a run folder"
+HELP = "write a self-contained report.html and report.json for a run folder (or compare two runs)"
 DESCRIPTION = (
     "Read every stage folder of RUN_DIR (ingest/, filter/, dedup/, ...) and write RUN_DIR/report.html\n"
-    "(offline, no CDN) and RUN_DIR/report.json: the funnel per stage and source with reasons and\n"
-    "examples, length/language/score histograms, dedup clusters, contamination, the concept power law,\n"
-    "and the mixture's tail coverage and composition."
+    "(offline, no CDN, no script) and RUN_DIR/report.json: warnings first, the funnel per stage and\n"
+    "source with reasons and examples, length/language/score histograms, dedup clusters, contamination\n"
+    "per evaluation set, the concept power law, and the mixture's tail coverage and composition.\n"
+    "With --compare RUN_A RUN_B: compare.html and compare.json of their differences (config first)."
 )
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder with one subfolder per stage")
-    parser.add_argument("--out", metavar="DIR", default=None, help="where to write the report (default: RUN_DIR)")
+    parser.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="a run folder with one subfolder per stage")
+    parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), default=None,
+                        help="compare two run folders instead (deltas are B - A); written to --out or RUN_B")
+    parser.add_argument("--out", metavar="DIR", default=None, help="where to write the report (default: RUN_DIR, or RUN_B with --compare)")
     parser.add_argument("--max-rows", type=int, default=ReportConfig.max_rows, help="documents read per stage for histograms (default: %(default)s)")
 
 
 def main(args, beam_args) -> int:
-    html_path, json_path = write_report(args.run_dir, args.out, ReportConfig(max_rows=args.max_rows))
+    cfg = ReportConfig(max_rows=args.max_rows)
+    if args.compare:
+        if args.run_dir:
+            raise ConfigError(f"report: give either RUN_DIR ({args.run_dir}) or --compare RUN_A RUN_B, not both")
+        html_path, json_path = write_compare(args.compare[0], args.compare[1], args.out, cfg)
+        print(f"comparison: {html_path}\n            {json_path}")
+        return 0
+    if not args.run_dir:
+        raise ConfigError("report: give a run folder (RUN_DIR) or --compare RUN_A RUN_B")
+    html_path, json_path = write_report(args.run_dir, args.out, cfg)
     print(f"report: {html_path}\n        {json_path}")
     return 0
