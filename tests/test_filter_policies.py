@@ -179,19 +179,21 @@ def test_lid_threshold_is_fineweb2_s_formula():
 def test_calibrate_matches_each_language_to_the_anchor_by_quantile():
     base = {r.signal: 0.0 for r in RULES}
     rows = []
-    for i in range(100):  # English: 10% under the built-in alpha threshold 0.8
+    for i in range(100):  # English: Gopher's 0.30 duplicate-line fraction drops 9 of 100
         rows.append({**base, "lang": "en", "kind": "web", "lang_score": 0.95,
-                     "gopher_alpha_words_ratio_v1": 0.7 + i * 0.003, "gopher_stop_words_v1": 5.0})
-    for i in range(100):  # Russian: the same text shape, ratios 0.1 lower
+                     "gopher_dup_line_frac_v1": i / 300, "gopher_stop_words_v1": 5.0, "alpha_words_ratio_v1": 1.0})
+    for i in range(100):  # Russian: the same shape, 0.1 more duplicated lines
         rows.append({**base, "lang": "ru", "kind": "web", "lang_score": 0.5 + i * 0.004,
-                     "gopher_alpha_words_ratio_v1": 0.6 + i * 0.003, "gopher_stop_words_v1": 3.0})
+                     "gopher_dup_line_frac_v1": 0.1 + i / 300, "gopher_stop_words_v1": 3.0, "alpha_words_ratio_v1": 0.9 + i * 0.001})
     rows += [{**base, "lang": "xh", "kind": "web", "lang_score": 0.9}] * 3  # too few: left alone
     result = calibrate(rows, CalibrationConfig(min_docs=20))
     assert set(result["languages"]) == {"en", "ru"}
     ru = result["languages"]["ru"]
-    assert ru["gopher_below_alpha_threshold"] == pytest.approx(0.7, abs=0.005)  # drops 10% of ru, as 0.8 of en
-    assert result["languages"]["en"]["gopher_below_alpha_threshold"] == pytest.approx(0.8, abs=0.005)
+    assert ru["gopher_dup_line_frac"] == pytest.approx(0.1 + 0.91 * 99 / 300, abs=1e-3)  # drops 9% of ru, as 0.3 of en
+    assert result["languages"]["en"]["gopher_dup_line_frac"] == pytest.approx(0.3, abs=0.004)
     assert ru["gopher_too_few_stop_words"] == 2  # English drops none: built-in kept
+    # a rule English does not run (letter words; en runs Gopher's count): drop_fraction of the reference
+    assert ru["too_few_letter_words"] == pytest.approx(0.9 + 0.05 * 99 * 0.001, abs=1e-4)
     assert 0.3 <= ru["lang_low_score"] < 0.75 and "gopher_long_doc" not in ru
     FilterConfig(languages=result["languages"])  # a valid config section
 

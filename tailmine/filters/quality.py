@@ -211,7 +211,7 @@ def _junk_window(words, alpha_words, chars, min_length):
 
 
 @njit(cache=True)
-def _word_signals(cp, starts, ends, F, stop_hashes, multipliers, junk_min_length, out):
+def _word_signals(cp, starts, ends, F, T, stop_hashes, multipliers, junk_min_length, out):
     """Gopher's word-level numbers of one document from its token spans, written into ``out``:
     tokens, non-symbol words, their characters, words with a letter, distinct stop words, then the top
     2/3/4-gram characters and the duplicated 5..10-gram characters, then junk windows and windows."""
@@ -222,6 +222,8 @@ def _word_signals(cp, starts, ends, F, stop_hashes, multipliers, junk_min_length
     non_symbol_chars = 0
     alpha = 0
     found = np.zeros(len(stop_hashes), dtype=np.bool_)
+    words = 0  # tokens with a character that is neither punctuation (Gopher's or Unicode's) nor a format mark
+    letter_words = 0  # ... that have a letter
     win_words = 0  # non-symbol words of the current junk window
     win_alpha = 0  # ... with a letter
     win_chars = 0  # ... their characters
@@ -234,12 +236,19 @@ def _word_signals(cp, starts, ends, F, stop_hashes, multipliers, junk_min_length
         hashes[t] = h
         symbol = True
         has_alpha = False
+        wordlike = False
         for q in range(s, e):
             f = F[cp[q]]
             if (f & 16) == 0:
                 symbol = False
+                if (T[cp[q]] & 6) == 0:
+                    wordlike = True
             if (f & 32) != 0:
                 has_alpha = True
+        if wordlike:
+            words += 1
+            if has_alpha:
+                letter_words += 1
         if not symbol:
             non_symbol += 1
             non_symbol_chars += e - s
@@ -259,6 +268,8 @@ def _word_signals(cp, starts, ends, F, stop_hashes, multipliers, junk_min_length
             win_words = win_alpha = win_chars = 0
     out[14] = junk_windows
     out[15] = windows
+    out[16] = words
+    out[17] = letter_words
     out[0] = k
     out[1] = non_symbol
     out[2] = non_symbol_chars
@@ -306,10 +317,10 @@ def word_stats(text: str, lang: str = "en", segmenters: Optional[Segmenters] = N
 
 
 def _stats(cp: np.ndarray, starts: np.ndarray, ends: np.ndarray, lang: str) -> np.ndarray:
-    out = np.zeros(16, dtype=np.int64)
+    out = np.zeros(18, dtype=np.int64)
     stop = _STOP_HASHES.get(lang, _NO_STOP_WORDS)
     min_length = 0.0 if lang in SHORT_WORD_LANGUAGES else JUNK_MIN_MEAN_LENGTH
-    _word_signals(cp, starts, ends, char_table(), stop, _MULTIPLIERS, min_length, out)
+    _word_signals(cp, starts, ends, char_table(), _sentence_table(), stop, _MULTIPLIERS, min_length, out)
     return out
 
 
@@ -353,22 +364,27 @@ def gopher_quality_signals(text: str, stats: np.ndarray, lang: str) -> dict[str,
         "gopher_alpha_words_ratio": _ratio(alpha_words, n_words),
         "gopher_stop_words": float(stop_found) if lang in STOP_WORDS else float("nan"),
         "junk_window_frac": _ratio(int(stats[14]), int(stats[15])),
+        "alpha_words_ratio": _ratio(int(stats[17]), int(stats[16])),
     }
 
 
-_SENT_END, _SENT_PUNCT = 1, 2
+_SENT_END, _SENT_PUNCT, _FORMAT = 1, 2, 4
 _SENTENCE_TABLE: "np.ndarray | None" = None
 
 
 def _sentence_table() -> np.ndarray:
     """Per code point: 1 = one of spaCy's sentence-final characters, 2 = Unicode punctuation (P*),
-    spaCy's ``is_punct``. Computed once per process."""
+    spaCy's ``is_punct``, 4 = a format mark (Cf: left-to-right and right-to-left marks). Computed once
+    per process."""
     global _SENTENCE_TABLE
     if _SENTENCE_TABLE is None:
         table = np.zeros(0x110000, dtype=np.uint8)
         for c in range(0x110000):
-            if unicodedata.category(chr(c))[0] == "P":
+            category = unicodedata.category(chr(c))
+            if category[0] == "P":
                 table[c] = _SENT_PUNCT
+            elif category == "Cf":
+                table[c] = _FORMAT
         table[np.frombuffer(SENTENCIZER_PUNCT.encode("utf-32-le"), dtype=np.uint32)] |= _SENT_END
         _SENTENCE_TABLE = table
     return _SENTENCE_TABLE

@@ -78,6 +78,13 @@ RULES: tuple[Rule, ...] = (
     Rule("fineweb_short_line_ratio", "fineweb_short_line_ratio_v1", "max", 0.67, FINEWEB + ": <= 67% of lines of 30 characters or fewer"),
     Rule("fineweb_char_dup_ratio", "fineweb_char_dup_ratio_v1", "max", 0.01, FINEWEB + ": <= 1% of characters in duplicated lines"),
     Rule("fineweb_list_ratio", "fineweb_list_ratio_v1", "max", 0.3, FINEWEB + ": newlines / words <= 0.3"),
+    # Gopher's 80% of words with a letter, counted as datatrove counts it (punctuation tokens are words), is
+    # mostly a measure of punctuation per word, which differs by language (Russian and German prose carry
+    # more commas per word than English; Arabic has its own comma). For languages other than English the
+    # rule counts words only (tokens of punctuation or format marks left out): see language_defaults.
+    Rule("too_few_letter_words", "alpha_words_ratio_v1", "min", None,
+         "Gopher's alphabetic-word rule without punctuation tokens; 0.955 drops the same share (13%) of tailmine's "
+         "English reference pages as Gopher's 0.8 does (quantile matching, FineWeb2 §3.3; BENCHMARKS.md 'Filters')"),
     # Junk on a long document's own scale: off by default, the book policy switches it on.
     Rule("junk_window_frac", "junk_window_frac_v1", "max", None,
          BOOKS + ": share of 1,000-word windows that are junk (number tables, index pages, OCR noise) <= 0.5"),
@@ -133,6 +140,10 @@ C4_LANGUAGES = frozenset({"en"})
 ``. ? ! " '`` and 5 sentences by an English sentence splitter. mC4 (Xue et al. 2021, §2) dropped them for
 its other languages, so they run only where they fit."""
 
+GOPHER_ALPHA_LANGUAGES = frozenset({"en"})
+"""Where Gopher's alphabetic-word rule runs as datatrove counts it; elsewhere ``too_few_letter_words``."""
+LETTER_WORDS_THRESHOLD = 0.955
+
 UNSPACED_CHARACTER_LANGUAGES = frozenset({"lo", "km", "my", "bo"})
 """Unspaced scripts without a word segmenter here: one token per character (see
 :mod:`tailmine.filters.segment` for Chinese, Japanese and Thai)."""
@@ -144,6 +155,9 @@ def language_defaults(lang: str) -> dict[str, Optional[float]]:
     out: dict[str, Optional[float]] = {}
     if lang not in C4_LANGUAGES:
         out.update({name: _OFF for name in C4_RULES})
+    if lang not in GOPHER_ALPHA_LANGUAGES:
+        out["gopher_below_alpha_threshold"] = _OFF
+        out["too_few_letter_words"] = LETTER_WORDS_THRESHOLD
     if lang in SEGMENTED_LANGUAGES or lang in UNSPACED_CHARACTER_LANGUAGES:
         # Words of Chinese and Japanese are 1-3 characters (Thai 2-4): Gopher's 3-10 character mean word
         # length was fitted to English (Rae et al. Table A1).

@@ -104,7 +104,7 @@ def _combining_marks() -> str:
 
 
 COMBINING_MARKS = _combining_marks()
-_WORD = rf"(?:[^\W{NO_SPACE_SCRIPTS}]|[{COMBINING_MARKS}\u00ad])"  # a word character of a spaced script
+_WORD = rf"(?:[^\W{NO_SPACE_SCRIPTS}]|[{COMBINING_MARKS}\u00ad\u200c\u200d])"  # a word character of a spaced script
 _ABBREV_ALT = "|".join(re.escape(a) for a in sorted(_ABBREVIATIONS.split(), key=len, reverse=True))
 _URL_EMAIL = r"""
       https?://[^\s<>"]+ | www\.[^\s<>"]+                      # URLs stay whole
@@ -176,7 +176,7 @@ def char_table() -> np.ndarray:
     table[ns] |= F_NS
     word = w & ~ns
     word |= mask(f"[{COMBINING_MARKS}]")
-    word[0xAD] = True
+    word[[0xAD, 0x200C, 0x200D]] = True  # soft hyphen, zero-width (non-)joiner: inside Persian words
     table[word] |= F_WORD
     table[np.frombuffer(PUNCTUATION.encode("utf-32-le"), dtype=np.uint32)] |= F_PUNCT
     table[d] |= F_DIGIT
