@@ -211,6 +211,19 @@ def per_rule_agreement(docs: list[dict], ours: dict, theirs: dict) -> dict:
     return result
 
 
+def letter_words_threshold(docs: list[dict]) -> dict:
+    """The ``too_few_letter_words`` threshold (tailmine/filters/rules.py) by quantile matching on the
+    English pages: the share of them Gopher's 0.8 (datatrove's count) drops, and the value of the
+    letter-word ratio that drops the same share."""
+    from tailmine.filters.calibrate import dropped_share, rule_threshold
+    from tailmine.filters.quality import quality_signals
+
+    signals = [quality_signals(d["text"], "en") for d in docs if d["lang"] == "en"]
+    share = dropped_share((s["gopher_alpha_words_ratio"] for s in signals), "min", 0.8)
+    value = rule_threshold((s["alpha_words_ratio"] for s in signals), "min", share, 0.8)
+    return {"english_pages": len(signals), "share_gopher_0.8_drops": round(share, 4), "matched_threshold": round(value, 4)}
+
+
 def segmenter_speed(docs: list[dict], repeat: int) -> dict:
     """MB/s per CPU-second of tailmine's segmenters on the Chinese and Japanese pages."""
     from tailmine.filters.segment import Segmenters
@@ -274,6 +287,7 @@ def bench_gopher(docs: list[dict], repeat: int, dt_python: str, work: Path) -> d
     t = best_of(lambda: [quality_signals(x) for x in texts], repeat, time.process_time)[0]
     results["tailmine_all_signals_MBps"] = round(mb / t, 2)
     results["segmenters"] = segmenter_speed(docs, repeat)
+    results["letter_words_threshold"] = letter_words_threshold(docs)
     ours = decisions_tailmine(docs)
     if not Path(dt_python).exists():
         results["datatrove"] = f"not run: {dt_python} not found"
