@@ -2,7 +2,8 @@
 
 Each signal is a plain number (a column ``<family>_<name>_v1``); the rules in
 :mod:`tailmine.filters.rules` compare them with thresholds from the config, so thresholds change without
-recomputing anything. Definitions follow datatrove's implementations of the published rules (the
+recomputing anything. Words are :func:`words`: a segmenter for Chinese, Japanese and Thai
+(:mod:`tailmine.filters.segment`), the compiled spaCy-like tokenizer otherwise. Definitions follow datatrove's implementations of the published rules (the
 reference tool of ``benchmarks/filters.py``) so that decisions agree; word splitting is
 :func:`tailmine.filters.text.token_spans` instead of spaCy, and every word-level number (counts, stop
 words, top and duplicated n-grams over 64-bit token hashes instead of joined strings) comes from one

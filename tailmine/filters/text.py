@@ -10,7 +10,8 @@ expression that reproduces the token boundaries that matter for the rules:
 * numbers keep their inner ``.``/``,``/``:`` (``3.14``, ``1,000``, ``10:30``), URLs and e-mail addresses
   stay whole; combining marks (Indic vowel signs, Arabic points) stay inside their word;
 * scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar) count one token
-  per character, so word counts and n-grams work for Chinese and Japanese.
+  per character here; the word rules of Chinese, Japanese and Thai documents take their words from a
+  segmenter instead (:mod:`tailmine.filters.segment`), Lao, Khmer, Myanmar and Tibetan keep these.
 
 The regular expression below is the readable definition (:func:`split_words_regex`); the rules run
 :func:`token_spans`, a numba kernel over the text's code points that implements the same alternatives in
