@@ -44,6 +44,11 @@ setup(
         "datasketch>=1.6",
         "tokenizers>=0.15",
         "torch>=2.1",
+        # word boundaries of unspaced scripts for the filter rules (the segmenters datatrove uses)
+        "rjieba>=0.2",  # Chinese: jieba-rs
+        "sudachipy>=0.6",  # Japanese: Sudachi, split mode C
+        "sudachidict-core",
+        "pythainlp>=5.0",  # Thai: newmm-safe
     ],
     extras_require={
         # trafilatura is the extraction oracle in tests and the reference in benchmarks; megatron-core's
@@ -58,7 +63,9 @@ setup(
         # local Hugging Face checkpoints as quality models (classify score --model HF_DIR, classify train --kind encoder)
         "hf": ["transformers>=4.40", "safetensors>=0.4"],
         # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)
-        "bench": ["rensa"],
+        # datatrove is the reference of the filter rules (benchmarks/filters.py runs it in its own venv
+        # with spaCy, jieba, sudachipy and pythainlp; tests carry its filter test cases, not the package)
+        "bench": ["rensa", "datatrove>=0.10"],
         "gcp": ["apache-beam[gcp]"],
         "aws": ["apache-beam[aws]"],
     },

@@ -1,13 +1,19 @@
 """Benchmark the filter stage per core: Gopher quality + repetition beside datatrove's filters (same
-documents, same run, agreement of the keep/drop decisions), then the whole filter stage end to end
-(language ID, every signal, rules, PII redaction) with one in-process Beam worker, and its peak RSS.
+documents, same run), the agreement of every rule's decisions with datatrove's Gopher, C4 and FineWeb
+filters per language group (English, Chinese, Japanese, other), the word segmenters' speed, then the
+whole filter stage end to end on the English pages (language ID, every signal, rules, PII redaction)
+with one in-process Beam worker, and its peak RSS.
 
     python benchmarks/filters.py --corpora /work/shared/corpora [--repeat 3] [--docs 1200]
         [--dt-python /tmp/dt-venv/bin/python] [--out results.json]
 
 Corpus: the main text of the real web pages in ``web/html`` (trafilatura eval pages, Scrapinghub AEB,
 Mozilla Readability), extracted with tailmine's extractor, in sorted file order; documents under 200
-characters are left out (they are not what a quality filter is tuned on). Figures are MB of UTF-8 text
+characters are left out (they are not what a quality filter is tuned on); plus the HTML responses of
+the real WARC files in ``web/warc`` (the Chinese and Japanese pages). Each document's language is
+tailmine's language ID; both tools then judge it at tailmine's web-page thresholds for that language
+(datatrove with its own tokenizer for Chinese, Japanese and Thai, and the same stop-word list). Speed
+figures are on the English pages only, in MB of UTF-8 text
 per CPU-second of one process (``time.process_time``), best of ``--repeat``. datatrove (0.10.x with
 spaCy) runs in its own virtualenv in a child process on the same JSONL: it is timed there the same way,
 each filter on its own (each tokenizes with spaCy, as in a datatrove pipeline). tailmine's Gopher
@@ -29,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from timing import best_of  # noqa: E402
+from tailmine.filters.langid import LanguageIdentifier  # noqa: E402
 SINGLE = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 TARBALLS = ("trafilatura-eval-pages.tar.gz", "scrapinghub-aeb-pages.tar.gz", "readability-test-pages.tar.gz")
 
@@ -36,23 +43,85 @@ DATATROVE = r"""
 import json, sys, time
 from datatrove.data import Document
 from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
+from datatrove.pipeline.filters.c4_filters import C4QualityFilter
+from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
 docs = [json.loads(line) for line in open(sys.argv[1])]
 repeat = int(sys.argv[3])
+SEGMENTED = {"zh": "cmn_Hani", "ja": "jpn_Jpan", "th": "tha_Thai"}  # FineWeb2 codes: jieba, Sudachi, PyThaiNLP; else English spaCy
+
+def filters(d):
+    t, lang = d["thresholds"], d["lang"]
+    language = SEGMENTED.get(lang, "en")
+    n = lambda name: t[name] if t[name] is not None else None
+    out = {
+        "repetition": GopherRepetitionFilter(
+            dup_line_frac=n("gopher_dup_line_frac"), dup_para_frac=n("gopher_dup_para_frac"),
+            dup_line_char_frac=n("gopher_dup_line_char_frac"), dup_para_char_frac=n("gopher_dup_para_char_frac"),
+            top_n_grams=tuple((k, t[f"gopher_top_{k}gram"]) for k in (2, 3, 4) if t[f"gopher_top_{k}gram"] is not None),
+            dup_n_grams=tuple((k, t[f"gopher_dup_{k}gram"]) for k in range(5, 11) if t[f"gopher_dup_{k}gram"] is not None),
+            language=language),
+        "quality": GopherQualityFilter(
+            min_doc_words=n("gopher_short_doc"), max_doc_words=n("gopher_long_doc"),
+            min_avg_word_length=n("gopher_below_avg_word_length"), max_avg_word_length=n("gopher_above_avg_word_length"),
+            max_symbol_word_ratio=n("gopher_too_many_hashes"), max_bullet_lines_ratio=n("gopher_too_many_bullets"),
+            max_ellipsis_lines_ratio=n("gopher_too_many_end_ellipsis"), max_non_alpha_words_ratio=n("gopher_below_alpha_threshold"),
+            min_stop_words=n("gopher_too_few_stop_words") if d["stop_words"] else None,
+            stop_words=d["stop_words"] or None, language=language),
+        "fineweb": FineWebQualityFilter(
+            line_punct_thr=t["fineweb_line_punct_ratio"] or 0, short_line_thr=t["fineweb_short_line_ratio"] or 1e9,
+            char_duplicates_ratio=t["fineweb_char_dup_ratio"] or 1e9, new_line_ratio=t["fineweb_list_ratio"] or 1e9,
+            language=language),
+    }
+    if t["c4_too_few_sentences"] is not None:  # C4 runs where tailmine's policy runs it (English pages)
+        out["c4"] = C4QualityFilter(language=language)
+    return out
+
 out = {"decisions": {}, "seconds": {}}
-for name, flt in (("repetition", GopherRepetitionFilter()), ("quality", GopherQualityFilter())):
+for d in docs:
+    for name, flt in filters(d).items():
+        r = flt.filter(Document(text=d["text"], id=d["id"]))
+        out["decisions"].setdefault(name, {})[d["id"]] = None if r is True else (r[1] if isinstance(r, tuple) else "dropped")
+english = [d for d in docs if d["lang"] == "en"]
+for name, flt in (("repetition", GopherRepetitionFilter()), ("quality", GopherQualityFilter()),
+                  ("c4", C4QualityFilter()), ("fineweb", FineWebQualityFilter())):
     best = None
     for _ in range(repeat):
         t = time.process_time()
-        decisions = []
-        for d in docs:
-            r = flt.filter(Document(text=d["text"], id=d["id"]))
-            decisions.append(None if r is True else (r[1] if isinstance(r, tuple) else "dropped"))
+        for d in english:
+            flt.filter(Document(text=d["text"], id=d["id"]))
         el = time.process_time() - t
         best = el if best is None else min(best, el)
-    out["decisions"][name] = decisions
     out["seconds"][name] = best
+from datatrove.utils.word_tokenizers import load_word_tokenizer
+for lang in ("zh", "ja"):
+    texts = [d["text"] for d in docs if d["lang"] == lang]
+    tok = load_word_tokenizer(SEGMENTED[lang])
+    tok.word_tokenize("warm up")
+    t = time.process_time()
+    for x in texts:
+        tok.word_tokenize(x)
+    out["seconds"][f"tokenize_{lang}"] = time.process_time() - t
 json.dump(out, open(sys.argv[2], "w"))
 """
+
+# datatrove's drop reasons -> tailmine's rule names
+DT_REASON = {
+    "dup_para_frac": "gopher_dup_para_frac", "dup_para_char_frac": "gopher_dup_para_char_frac",
+    "dup_line_frac": "gopher_dup_line_frac", "dup_line_char_frac": "gopher_dup_line_char_frac",
+    **{f"top_{n}_gram": f"gopher_top_{n}gram" for n in (2, 3, 4)},
+    **{f"duplicated_{n}_n_grams": f"gopher_dup_{n}gram" for n in range(5, 11)},
+    "gopher_below_avg_threshold": "gopher_below_avg_word_length", "gopher_above_avg_threshold": "gopher_above_avg_word_length",
+    "gopher_enough_stop_words": "gopher_too_few_stop_words",
+    "lorem_ipsum": "c4_lorem_ipsum", "curly_bracket": "c4_curly_bracket", "too_few_sentences": "c4_too_few_sentences",
+    **{k: f"fineweb_{k}" for k in ("line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")},
+    "empty": "gopher_short_doc",
+}
+FAMILIES = {
+    "repetition": ("gopher_dup", "gopher_top"),
+    "quality": ("gopher_short", "gopher_long", "gopher_below", "gopher_above", "gopher_too"),
+    "c4": ("c4_",),
+    "fineweb": ("fineweb_",),
+}
 
 STAGE = r"""
 import json, resource, sys, time
@@ -79,7 +148,95 @@ def corpus(corpora: Path, n_docs: int) -> list[dict]:
                 text = extract(decode_text(tar.extractfile(member).read(), html=True)[0]).text
                 if len(text) >= 200:
                     docs.append({"id": f"{name.split('-')[0]}/{member.name}", "text": text})
-    return docs[:n_docs] if n_docs else docs
+    docs += warc_pages(corpora, extract)
+    docs = docs[:n_docs] if n_docs else docs
+    ident = LanguageIdentifier()
+    for d in docs:
+        d["lang"] = ident.identify(d["text"])[0]
+    return docs
+
+
+def warc_pages(corpora: Path, extract) -> list[dict]:
+    """The HTML responses of the real WARC files (Common Crawl excerpts, Dolma's sample, ClueWeb09's
+    Japanese pages) as documents of >= 200 characters: the Chinese and Japanese pages of the corpus."""
+    from tailmine.ingest.config import IngestConfig
+    from tailmine.ingest.warc import read_warc
+
+    docs = []
+    for path in sorted((corpora / "web" / "warc").glob("*.warc.gz")):
+        for i, d in enumerate(read_warc(str(path), IngestConfig(), extract)):
+            if isinstance(d, dict) and len(d["text"]) >= 200:
+                docs.append({"id": f"{path.name}/{i}", "text": d["text"]})
+    return docs
+
+
+def decisions_tailmine(docs: list[dict]) -> dict[str, dict]:
+    """Per filter family, per document: the first failed rule at the web-page thresholds of the
+    document's language, or None."""
+    from tailmine.filters.config import FilterConfig
+    from tailmine.filters.quality import quality_signals
+    from tailmine.filters.rules import RULES
+
+    cfg = FilterConfig()
+    out: dict[str, dict] = {family: {} for family in FAMILIES}
+    for d in docs:
+        limits = cfg.thresholds_for("web", d["lang"])
+        signals = quality_signals(d["text"], d["lang"])
+        for family, prefixes in FAMILIES.items():
+            rules = [r for r in RULES if r.name.startswith(prefixes)]
+            out[family][d["id"]] = next((r.name for r in rules if r.fails(signals[r.signal[:-3]], limits[r.name])), None)
+    return out
+
+
+def per_rule_agreement(docs: list[dict], ours: dict, theirs: dict) -> dict:
+    """Per rule R (and per language group): the share of documents on which both tools agree whether R
+    is the reason the document is dropped; and the keep/drop agreement per filter family."""
+    groups = {"all": docs, "en": [d for d in docs if d["lang"] == "en"], "zh": [d for d in docs if d["lang"] == "zh"],
+              "ja": [d for d in docs if d["lang"] == "ja"], "other": [d for d in docs if d["lang"] not in ("en", "zh", "ja")]}
+    result: dict = {}
+    for family in FAMILIES:
+        if family not in theirs:
+            continue
+        ids = set(theirs[family])
+        for group, members in groups.items():
+            members = [d for d in members if d["id"] in ids]
+            if not members:
+                continue
+            a = [ours[family][d["id"]] for d in members]
+            b = [DT_REASON.get(theirs[family][d["id"]], theirs[family][d["id"]]) for d in members]
+            row = agreement(a, b)
+            rules = sorted({x for x in a + b if x})
+            row["per_rule"] = {r: round(sum((x == r) == (y == r) for x, y in zip(a, b)) / len(a), 4) for r in rules}
+            result[f"{family}/{group}"] = row
+    return result
+
+
+def letter_words_threshold(docs: list[dict]) -> dict:
+    """The ``too_few_letter_words`` threshold (tailmine/filters/rules.py) by quantile matching on the
+    English pages: the share of them Gopher's 0.8 (datatrove's count) drops, and the value of the
+    letter-word ratio that drops the same share."""
+    from tailmine.filters.calibrate import dropped_share, rule_threshold
+    from tailmine.filters.quality import quality_signals
+
+    signals = [quality_signals(d["text"], "en") for d in docs if d["lang"] == "en"]
+    share = dropped_share((s["gopher_alpha_words_ratio"] for s in signals), "min", 0.8)
+    value = rule_threshold((s["alpha_words_ratio"] for s in signals), "min", share, 0.8)
+    return {"english_pages": len(signals), "share_gopher_0.8_drops": round(share, 4), "matched_threshold": round(value, 4)}
+
+
+def segmenter_speed(docs: list[dict], repeat: int) -> dict:
+    """MB/s per CPU-second of tailmine's segmenters on the Chinese and Japanese pages."""
+    from tailmine.filters.segment import Segmenters
+
+    seg, out = Segmenters(), {}
+    for lang in ("zh", "ja"):
+        texts = [d["text"] for d in docs if d["lang"] == lang]
+        if texts:
+            seg.spans("warm up", lang)
+            t = best_of(lambda: [seg.spans(x, lang) for x in texts], repeat, time.process_time)[0]
+            out[f"{lang}_docs"] = len(texts)
+            out[f"{lang}_MBps"] = round(sum(len(x.encode()) for x in texts) / 1e6 / t, 2)
+    return out
 
 
 def gopher_tailmine(texts: list[str]) -> tuple[list, list]:
@@ -112,19 +269,26 @@ def agreement(ours: list, theirs: list) -> dict:
 
 
 def bench_gopher(docs: list[dict], repeat: int, dt_python: str, work: Path) -> dict:
-    from tailmine.filters.quality import quality_signals
+    from tailmine.filters.config import FilterConfig
+    from tailmine.filters.quality import STOP_WORDS, quality_signals
 
-    texts = [d["text"] for d in docs]
+    english = [d for d in docs if d["lang"] == "en"]
+    texts = [d["text"] for d in english]
     mb = sum(len(t.encode()) for t in texts) / 1e6
+    cfg = FilterConfig()
     path = work / "docs.jsonl"
-    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    path.write_text("".join(json.dumps({**d, "thresholds": cfg.thresholds_for("web", d["lang"]),
+                                        "stop_words": sorted(STOP_WORDS.get(d["lang"], ()))}) + "\n" for d in docs))
     quality_signals("Warm up the compiled kernels.")
-    results: dict = {"MB": round(mb, 2), "docs": len(docs)}
+    results: dict = {"docs": len(docs), "languages": dict(collections.Counter(d["lang"] for d in docs).most_common(12)),
+                     "english_docs": len(english), "english_MB": round(mb, 2)}
     t = best_of(lambda: gopher_tailmine(texts), repeat, time.process_time)[0]
     results["tailmine_gopher_both_MBps"] = round(mb / t, 2)
     t = best_of(lambda: [quality_signals(x) for x in texts], repeat, time.process_time)[0]
     results["tailmine_all_signals_MBps"] = round(mb / t, 2)
-    rep_dec, qual_dec = gopher_tailmine(texts)
+    results["segmenters"] = segmenter_speed(docs, repeat)
+    results["letter_words_threshold"] = letter_words_threshold(docs)
+    ours = decisions_tailmine(docs)
     if not Path(dt_python).exists():
         results["datatrove"] = f"not run: {dt_python} not found"
         return results
@@ -133,9 +297,16 @@ def bench_gopher(docs: list[dict], repeat: int, dt_python: str, work: Path) -> d
         results["datatrove"] = "failed: " + proc.stderr[-1500:]
         return results
     dt = json.loads((work / "dt.json").read_text())
-    for name, ours in (("repetition", rep_dec), ("quality", qual_dec)):
+    for name in ("repetition", "quality"):
         results[f"datatrove_{name}_MBps"] = round(mb / dt["seconds"][name], 3)
-        results[f"agreement_{name}"] = agreement(ours, dt["decisions"][name])
+    for lang in ("zh", "ja"):
+        if f"{lang}_MBps" in results["segmenters"]:
+            lang_mb = sum(len(d["text"].encode()) for d in docs if d["lang"] == lang) / 1e6
+            results["segmenters"][f"{lang}_datatrove_spacy_MBps"] = round(lang_mb / dt["seconds"][f"tokenize_{lang}"], 2)
+    results["agreement"] = per_rule_agreement(docs, ours, dt["decisions"])
+    all_four = sum(dt["seconds"][k] for k in ("repetition", "quality", "c4", "fineweb"))
+    results["datatrove_all_four_MBps"] = round(mb / all_four, 3)
+    results["speedup_all_signals_vs_datatrove_all_four"] = round(results["tailmine_all_signals_MBps"] / results["datatrove_all_four_MBps"], 1)
     both = dt["seconds"]["repetition"] + dt["seconds"]["quality"]
     results["datatrove_both_MBps"] = round(mb / both, 3)
     results["speedup_vs_datatrove_both"] = round(results["tailmine_gopher_both_MBps"] / results["datatrove_both_MBps"], 1)
@@ -172,7 +343,8 @@ def main(argv=None) -> int:
     ap.add_argument("--docs", type=int, default=0, help="use the first N documents (0: all)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--copies", type=int, default=2, help="the end-to-end run reads the corpus this many times")
-    ap.add_argument("--dt-python", default="/tmp/dt-venv/bin/python", help="python of a virtualenv with datatrove + spaCy")
+    ap.add_argument("--dt-python", default="/tmp/dt-venv/bin/python",
+                    help="python of a virtualenv with datatrove, spaCy, jieba, sudachipy + sudachidict-core, pythainlp")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -181,7 +353,7 @@ def main(argv=None) -> int:
     docs = corpus(args.corpora, args.docs)
     results = {"gopher": bench_gopher(docs, args.repeat, args.dt_python, work)}
     print(json.dumps(results["gopher"], indent=1), flush=True)
-    results["stage"] = bench_stage(docs, work, args.copies)
+    results["stage"] = bench_stage([d for d in docs if d["lang"] == "en"], work, args.copies)
     print(json.dumps(results["stage"], indent=1), flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))

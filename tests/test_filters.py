@@ -13,7 +13,7 @@ from tailmine.filters.config import FilterConfig
 from tailmine.filters.langid import LanguageIdentifier
 from tailmine.filters.pii import redact
 from tailmine.filters.quality import quality_signals
-from tailmine.filters.rules import RULES, RULES_BY_NAME
+from tailmine.filters.rules import RULES, RULES_BY_NAME, builtin_thresholds
 from tailmine.filters.text import split_words, split_words_regex
 
 
@@ -25,7 +25,9 @@ def _fails(rule, text, lang="en"):
     if (text, lang) not in _SIGNALS:
         _SIGNALS.clear()  # the last document only: tests ask about one text several times in a row
         _SIGNALS[text, lang] = quality_signals(text, lang)
-    return r.fails(_SIGNALS[text, lang][r.signal[:-3]], r.default)
+    # rules off by default: at the built-in threshold where one is on (books; languages other than English)
+    threshold = r.default if r.default is not None else (builtin_thresholds("book", lang)[rule] or builtin_thresholds("web", "de")[rule])
+    return r.fails(_SIGNALS[text, lang][r.signal[:-3]], threshold)
 
 
 def _book(corpora, name="205-0.txt.gz", start=60000, size=6000, reflow=True):
@@ -99,6 +101,8 @@ def test_every_rule_passes_real_prose_and_fails_a_real_text_counterexample(corpo
         "gopher_too_many_bullets": "\n".join("- " + line for line in lines),
         "gopher_too_many_end_ellipsis": "\n".join(line + "..." for line in lines),
         "gopher_below_alpha_threshold": " ".join(re.findall(r"\d+", moby_dick)),
+        "junk_window_frac": " ".join(re.findall(r"\d+", moby_dick)),  # a book that is a number table
+        "too_few_letter_words": prose[:3000] + " " + " ".join(re.findall(r"\d+", moby_dick)[:200]),
         "gopher_too_few_stop_words": re.sub(r"\b(?:the|be|to|of|and|that|have|with)\b", "", prose, flags=re.I),
         "c4_lorem_ipsum": prose + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit.",
         "c4_curly_bracket": prose + "\nThe snippet function f() { return 1; } is in the page.",
@@ -117,7 +121,8 @@ def test_every_rule_passes_real_prose_and_fails_a_real_text_counterexample(corpo
     # language): English prose passes en's 0.65, English and French words interleaved (two real books,
     # fastText calls it French at ~0.75) fail fr's 0.85
     ident, rule = LanguageIdentifier(), RULES_BY_NAME["lang_low_score"]
-    limits = FilterConfig(languages={"en": {"lang_low_score": 0.65}, "fr": {"lang_low_score": 0.85}}).threshold_table()
+    cfg = FilterConfig(languages={"en": {"lang_low_score": 0.65}, "fr": {"lang_low_score": 0.85}})
+    limits = {lang: cfg.thresholds_for("web", lang) for lang in ("en", "fr")}
     french = _book(corpora, _fr_name(corpora), 30000, 6000)
     mixed = " ".join(w for pair in zip(prose.split()[:100], french.split()[:100]) for w in pair)
     (prose_lang, prose_score), (mixed_lang, mixed_score) = ident.identify(prose), ident.identify(mixed)
@@ -130,11 +135,11 @@ def test_every_rule_passes_real_prose_and_fails_a_real_text_counterexample(corpo
 def test_rules_are_language_aware_for_chinese():
     zh = "今天天气很好，我们去公园散步。" * 20
     s = quality_signals(zh, "zh")
-    assert s["gopher_words"] > 100  # one word per character
-    cfg = FilterConfig()
-    table = cfg.threshold_table()
-    assert table["zh"]["gopher_too_few_stop_words"] is None and table["zh"]["gopher_below_avg_word_length"] is None
-    assert s["gopher_stop_words"] != s["gopher_stop_words"]  # NaN: no stop-word list for zh
+    assert s["gopher_words"] == 20 * 7  # jieba's words: 今天 天气 很 好 我们 去 公园散步 (not one per character)
+    limits = FilterConfig().thresholds_for("web", "zh")
+    assert limits["gopher_below_avg_word_length"] is None and limits["c4_too_few_sentences"] is None
+    assert limits["gopher_too_few_stop_words"] == 2 and s["gopher_stop_words"] == 0  # no 的/是/在/了/... here
+    assert quality_signals("我的猫是黑色的，它在睡觉了。", "zh")["gopher_stop_words"] == 5  # 我 的 是 在 了
 
 
 def test_pii_redaction_counts_per_type():
@@ -221,3 +226,70 @@ def test_filter_stage_annotates_drops_with_rule_names_and_reselects(tmp_path, in
     # re-select with a stricter threshold on the annotated output: no signal is recomputed
     m2 = filters.run(str(tmp_path / "f"), str(tmp_path / "f2"), FilterConfig(thresholds={"gopher_short_doc": 10**6}), TEST_BEAM_ARGS, progress=False)
     assert m2.counts.dropped == {"gopher_short_doc": 2}
+
+
+# --- datatrove's own filter test cases (tests/pipeline/filters/test_filters.py of huggingface/datatrove),
+# run on tailmine's signals and rules: same inputs, same thresholds, same first failed rule.
+_FRODO = (
+    "I wish it need not have happened in my time,' said Frodo. 'So do I,' said Gandalf, 'and so do all who live to "
+    "see such times. But that is not for them to decide. All we have to decide is what to do with the time that is "
+    "given us.'"
+)
+_FAMILIES = {
+    "repetition": [r.name for r in RULES if r.name.startswith(("gopher_dup", "gopher_top"))],
+    "quality": ["gopher_short_doc", "gopher_long_doc", "gopher_below_avg_word_length", "gopher_above_avg_word_length",
+                "gopher_too_many_hashes", "gopher_too_many_ellipsis", "gopher_too_many_bullets",
+                "gopher_too_many_end_ellipsis", "gopher_below_alpha_threshold", "gopher_too_few_stop_words"],
+    "c4": ["c4_lorem_ipsum", "c4_curly_bracket", "c4_too_few_sentences"],
+    "fineweb": [r.name for r in RULES if r.name.startswith("fineweb_")],
+}
+_C4_GOOD = (
+    "This is a well-written paragraph with several sentences.\nThe content continues with more good information here.\n"
+    "Another important point is being made in this line.\nWe can see that this document has quality content.\n"
+    "Finally, the conclusion wraps everything up nicely.\nAn additional sentence to ensure we pass the threshold."
+)
+_C4_TAIL = "Another sentence follows this one.\nMore content to fill out the document.\nEven more content is needed to pass.\nThe final sentence of the document."
+_FW_GOOD = (
+    "This is a well-written paragraph that ends with proper punctuation.\nThe content here is substantial and has meaningful information.\n"
+    "Quality filtering ensures that only the best documents pass through.\nEach line here is long enough and ends with a terminal punctuation mark.\n"
+    "This document should pass all the quality checks applied by the filter."
+)
+DATATROVE_CASES = [  # (family, text, thresholds over the defaults, first failed rule or None)
+    ("repetition", "I am your father.\n" * 4, {}, "gopher_dup_line_frac"),
+    ("repetition", "I am your father.\n\n" * 4, {}, "gopher_dup_para_frac"),
+    ("repetition", "I am groot.\n\nYou are a wizard.\n\nI am your father.\n\n" + f"{'x' * 30}.\n\n" * 2, {}, "gopher_dup_para_char_frac"),
+    ("repetition", "I am groot.\nYou are a wizard.\nI am your father.\n" + f"{'x' * 40}.\n" * 2, {}, "gopher_dup_line_char_frac"),
+    ("repetition", "I am Frank, I am Frank, I am Frank", {}, "gopher_top_2gram"),
+    ("repetition", "I am Frank, you are Jhon. I am Frank. I am Frank you are Jhon", {}, "gopher_top_3gram"),
+    ("repetition", "I am a solo traveller " * 4 + _FRODO, {}, "gopher_dup_5gram"),
+    ("quality", "I am too small...", {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_short_doc"),
+    ("quality", "I am " * 20, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_below_avg_word_length"),
+    ("quality", "interconnection " * 20, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_above_avg_word_length"),
+    ("quality", "# comment " * 20, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_too_many_hashes"),
+    ("quality", "... comment " * 20, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_too_many_ellipsis"),
+    ("quality", "the ./!*?<><> apple <?////> orange  ++ interconnection !<>??? have" * 20,
+     {"gopher_short_doc": 10, "gopher_long_doc": 1000}, "gopher_below_alpha_threshold"),
+    ("quality", _FRODO, {"gopher_short_doc": 10, "gopher_long_doc": 1000}, None),
+    ("c4", _C4_GOOD, {}, None),
+    ("c4", "This is a sentence with lorem ipsum dolor sit amet.\nAnother sentence with proper punctuation.\n"
+           "More content to fill out the document.\nEven more content is needed to pass the check.\nThe final sentence of the document.",
+     {}, "c4_lorem_ipsum"),
+    ("c4", "This is some code with a { bracket.\n" + _C4_TAIL, {}, "c4_curly_bracket"),
+    ("c4", "Just one sentence.", {}, "c4_too_few_sentences"),
+    ("fineweb", "No punctuation here\nAnother line without any\nStill nothing", {"fineweb_line_punct_ratio": 0.5}, "fineweb_line_punct_ratio"),
+    ("fineweb", "hi.\nbye.\nok.\nno.\nyes.", {"fineweb_short_line_ratio": 0.5, "fineweb_line_punct_ratio": 0.0}, "fineweb_short_line_ratio"),
+    ("fineweb", _FW_GOOD, {}, None),
+    # datatrove asserts only a drop here; its first failed check is the line punctuation, as here
+    ("fineweb", "\n".join(["a"] * 50), {"fineweb_list_ratio": 0.1}, "fineweb_line_punct_ratio"),
+    ("fineweb", "\n".join(["a"] * 50), {"fineweb_list_ratio": 0.1, "fineweb_line_punct_ratio": None,
+                                          "fineweb_short_line_ratio": None, "fineweb_char_dup_ratio": None}, "fineweb_list_ratio"),
+]
+
+
+@pytest.mark.parametrize("family,text,thresholds,expected", DATATROVE_CASES)
+def test_datatrove_filter_test_cases_pass(family, text, thresholds, expected):
+    limits = FilterConfig(thresholds=thresholds).thresholds_for("web", "en")
+    signals = quality_signals(text, "en")
+    failed = next((name for name in _FAMILIES[family]
+                   if RULES_BY_NAME[name].fails(signals[RULES_BY_NAME[name].signal[:-3]], limits[name])), None)
+    assert failed == expected

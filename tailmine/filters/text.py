@@ -7,9 +7,11 @@ expression that reproduces the token boundaries that matter for the rules:
 * punctuation is split off words, one character per token, except ``...`` runs (spaCy keeps those);
 * hyphens between letters split a word (``well-known`` -> ``well``, ``-``, ``known``);
 * English clitics are their own tokens (``don't`` -> ``do``, ``n't``; ``John's`` -> ``John``, ``'s``);
-* numbers keep their inner ``.``/``,`` (``3.14``, ``1,000``), URLs and e-mail addresses stay whole;
+* numbers keep their inner ``.``/``,``/``:`` (``3.14``, ``1,000``, ``10:30``), URLs and e-mail addresses
+  stay whole; combining marks (Indic vowel signs, Arabic points) stay inside their word;
 * scripts written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar) count one token
-  per character, so word counts and n-grams work for Chinese and Japanese.
+  per character here; the word rules of Chinese, Japanese and Thai documents take their words from a
+  segmenter instead (:mod:`tailmine.filters.segment`), Lao, Khmer, Myanmar and Tibetan keep these.
 
 The regular expression below is the readable definition (:func:`split_words_regex`); the rules run
 :func:`token_spans`, a numba kernel over the text's code points that implements the same alternatives in
@@ -81,7 +83,29 @@ _ABBREVIATIONS = (
     "Wash. Wis. a.m. co. e.g. i.e. p.m. v.s. vs. "
 )
 
-_WORD = rf"(?:[^\W{NO_SPACE_SCRIPTS}]|[\u0300-\u036f\u00ad])"  # a word character of a spaced script
+
+
+def _combining_marks() -> str:
+    """Character-class ranges of every combining mark (Unicode category M: Devanagari and other Indic
+    vowel signs, Arabic and Hebrew points, Latin diacritics). Python's ``\\w`` leaves them out, so
+    without them "की" would be two tokens, the second without a letter; spaCy keeps a word whole."""
+    import unicodedata
+
+    out, start, prev = [], None, None
+    for c in list(range(0x300, 0x20000)) + list(range(0xE0100, 0xE01F0)):
+        if unicodedata.category(chr(c))[0] == "M":
+            if start is None:
+                start = c
+            elif c != prev + 1:
+                out.append((start, prev))
+                start = c
+            prev = c
+    out.append((start, prev))
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in out)
+
+
+COMBINING_MARKS = _combining_marks()
+_WORD = rf"(?:[^\W{NO_SPACE_SCRIPTS}]|[{COMBINING_MARKS}\u00ad\u200c\u200d])"  # a word character of a spaced script
 _ABBREV_ALT = "|".join(re.escape(a) for a in sorted(_ABBREVIATIONS.split(), key=len, reverse=True))
 _URL_EMAIL = r"""
       https?://[^\s<>"]+ | www\.[^\s<>"]+                      # URLs stay whole
@@ -94,9 +118,10 @@ _TOKEN_BODY = rf"""
     | n['’]t\b                                                 # "n't"
     | ['’](?:s|re|ve|ll|d|m|S|RE|VE|LL|D|M)\b                  # English clitics
     | (?:(?<!\S)/|@)? {_WORD}+                                 # a word, with the joiners spaCy keeps:
-      (?: (?:\.(?![A-Z])|(?<=\d)[.,/](?=\d)|(?<=[^\W\d])-(?=\d)|(?<!\d)[+*]|[+*](?!\d)|::|['’](?!(?:s|re|ve|ll|d|m)\b)) {_WORD}+ )*
+      (?: (?:\.(?![A-Z])|(?<=\d)[.,/:](?=\d)|(?<=[^\W\d])-(?=\d)|(?<!\d)[+*]|[+*](?!\d)|::|['’](?!(?:s|re|ve|ll|d|m)\b)) {_WORD}+ )*
       (?:(?<=[A-Z])\.(?!\w)|-(?![\w-]))?                       # "USA." and "Vor-" keep their last character
     | \.\.\.+ | … | --+                                        # ellipses and dashes are one token
+    | \):(?!\S)                                               # spaCy's emoticon "):" ends "(Stand: 2020):"
     | [^\w\s]                                                  # any other symbol, one per token
     """
 _TOKEN = re.compile(_URL_EMAIL + _TOKEN_BODY, re.VERBOSE)
@@ -151,8 +176,8 @@ def char_table() -> np.ndarray:
     table[sp] |= F_S
     table[ns] |= F_NS
     word = w & ~ns
-    word[0x300:0x370] = True
-    word[0xAD] = True
+    word |= mask(f"[{COMBINING_MARKS}]")
+    word[[0xAD, 0x200C, 0x200D]] = True  # soft hyphen, zero-width (non-)joiner: inside Persian words
     table[word] |= F_WORD
     table[np.frombuffer(PUNCTUATION.encode("utf-32-le"), dtype=np.uint32)] |= F_PUNCT
     table[d] |= F_DIGIT
@@ -295,7 +320,7 @@ def _word_end(F, cp, i, n):
         skip = 1
         if d == 46:  # '.'
             ok = (nx_word and not (65 <= nx <= 90)) or (prev_digit and nx_digit)
-        elif d == 44 or d == 47:  # ',' '/'
+        elif d == 44 or d == 47 or (d == 58 and prev_digit and nx_digit):  # ',' '/' ':' between digits (10:30)
             ok = prev_digit and nx_digit
         elif d == 45:  # '-'
             ok = (F[cp[j - 1]] & 1) != 0 and not prev_digit and nx_digit
@@ -354,6 +379,8 @@ def _token_end(F, cp, i, n, with_urls, abbr, abbr_off):
     e = _word_end(F, cp, i, n)
     if e >= 0:
         return e
+    if c == 41 and i + 1 < n and cp[i + 1] == 58 and (i + 2 >= n or (F[cp[i + 2]] & 2) != 0):  # '):'
+        return i + 2
     if c == 46 and i + 2 < n and cp[i + 1] == 46 and cp[i + 2] == 46:
         e = i + 3
         while e < n and cp[e] == 46:

@@ -6,23 +6,27 @@ Run it::
 
 ``annotate`` adds ``lang``, ``lang_score``, every quality signal (``gopher_*_v1``, ``c4_*_v1``,
 ``fineweb_*_v1``) and ``pii_<type>_count``, and replaces PII in ``text`` by typed placeholders (signals
-are measured on the text as it arrived). ``decide`` applies the thresholds of the config, per language;
-a dropped document's reason is the first failed rule's name (``lang_not_allowed`` when its language is
+are measured on the text as it arrived). ``decide`` applies the thresholds of the config for the
+document's source kind (its ``source`` column, or the config's ``source_kind``) and language; a dropped
+document's reason is the first failed rule's name (``lang_not_allowed`` when its language is
 not in ``allowed_languages``). To change thresholds without recomputing signals, run the stage again on
 its own output with a new config: the signal columns are reused when present.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Optional
 
 import pyarrow as pa
 
+from tailmine.errors import ConfigError
 from tailmine.filters.config import FilterConfig
 from tailmine.filters.langid import MODEL_NAME as LANGID_MODEL, LanguageIdentifier
 from tailmine.filters.pii import PII_TYPES, redact
 from tailmine.filters.quality import SIGNAL_NAMES, VERSION, quality_signals
-from tailmine.filters.rules import RULES
+from tailmine.filters.segment import Segmenters
+from tailmine.filters.rules import RULES, SOURCE_KINDS
 from tailmine.pipelines.stage import ShardStep, run_map_stage
 from tailmine.schemas.manifest import Manifest
 
@@ -37,13 +41,15 @@ class FilterStep(ShardStep):
     def __init__(self, cfg: Optional[FilterConfig] = None):
         self.cfg = cfg or FilterConfig()
         self._langid = LanguageIdentifier(self.cfg.langid_max_chars)
-        self._table = self.cfg.threshold_table()
+        self._segmenters = Segmenters(self.cfg.segmenters)
 
     def parameters(self) -> dict:
         return {**self.cfg.to_dict(), "langid_model": LANGID_MODEL}
 
     def setup(self) -> None:
         self._langid.setup()
+        # Every segmenter a document could need, before any is read: a missing package fails here.
+        self._segmenters.check(self.cfg.allowed_languages or None)
 
     def annotate(self, table: pa.Table) -> pa.Table:
         if all(c in table.column_names for c in ("lang", "lang_score", *SIGNAL_COLUMNS, *PII_COLUMNS)):
@@ -57,7 +63,7 @@ class FilterStep(ShardStep):
             lang, score = self._langid.identify(text)
             langs.append(lang)
             scores.append(score)
-            for name, value in quality_signals(text, lang).items():
+            for name, value in quality_signals(text, lang, self._segmenters).items():
                 signals[name].append(value)
             if self.cfg.pii:
                 text, counts = redact(text, self.cfg.pii_types)
@@ -76,21 +82,26 @@ class FilterStep(ShardStep):
         return table
 
     def decide(self, table: pa.Table) -> list[Optional[str]]:
-        return decide_rows(table, self.cfg, self._table)
+        return decide_rows(table, self.cfg)
 
 
-def decide_rows(table: pa.Table, cfg: FilterConfig, thresholds: Optional[dict] = None, rules=RULES) -> list[Optional[str]]:
-    """Per row, the first failed rule's name (or ``lang_not_allowed``), None to keep."""
-    thresholds = thresholds or cfg.threshold_table()
+def decide_rows(table: pa.Table, cfg: FilterConfig, rules=RULES) -> list[Optional[str]]:
+    """Per row, the first failed rule's name (or ``lang_not_allowed``), None to keep; thresholds by the
+    row's source kind and language (:meth:`FilterConfig.thresholds_for`)."""
     columns = {r.signal: table.column(r.signal).to_pylist() for r in rules}
     langs = table.column("lang").to_pylist()
+    sources = table.column("source").to_pylist() if "source" in table.column_names else [None] * table.num_rows
     allowed = set(cfg.allowed_languages)
+    cache: dict[tuple[str, str], dict] = {}
     reasons: list[Optional[str]] = []
     for i, lang in enumerate(langs):
         if allowed and lang not in allowed:
             reasons.append("lang_not_allowed")
             continue
-        limits = thresholds.get(lang, thresholds["*"])
+        key = (cfg.kind_of(sources[i]), lang)
+        limits = cache.get(key)
+        if limits is None:
+            limits = cache[key] = cfg.thresholds_for(*key)
         reason = None
         for rule in rules:
             if rule.fails(columns[rule.signal][i], limits[rule.name]):
@@ -110,6 +121,9 @@ def run(
     progress: bool = True,
 ) -> Manifest:
     """Run the filter stage over the finished stage in ``in_dir``; return its manifest."""
+    cfg = cfg or FilterConfig()
+    # a segmenter that is not installed fails here, before Beam starts, not on a worker mid-run
+    Segmenters(cfg.segmenters).check(cfg.allowed_languages or None)
     return run_map_stage(FilterStep(cfg), in_dir, out_dir, beam_args, force=force, resume=resume, progress=progress)
 
 
@@ -119,16 +133,72 @@ HELP = "language ID, Gopher/C4/FineWeb quality rules, PII redaction (annotate, t
 DESCRIPTION = (
     "Annotate every document with lang, lang_score, quality signals (gopher_*_v1, c4_*_v1,\n"
     "fineweb_*_v1) and PII counts, redact e-mails, IPs and phone numbers, then drop documents that\n"
-    "fail a rule (the reason is the rule's name). Thresholds come from --config (YAML or JSON: keys\n"
-    "allowed_languages, langid_max_chars, thresholds, languages, pii, pii_types); running the stage\n"
-    "again on its own output with a new config re-selects without recomputing signals."
+    "fail a rule (the reason is the rule's name). Rules and thresholds depend on the source kind (web,\n"
+    "book, text, jsonl, parquet: from the source column or --source-kind) and the language. Thresholds\n"
+    "come from --config (YAML or JSON: keys allowed_languages, langid_max_chars, thresholds, sources,\n"
+    "languages, source_kind, segmenters, pii, pii_types); running the stage again on its own output\n"
+    "with a new config re-selects without recomputing signals.\n\n"
+    "  tailmine filter calibrate --reference DIR --out thresholds.yaml\n"
+    "writes per-language thresholds fitted on a reference sample (see --help there)."
 )
 
 
+def calibrate_reference(reference: str, out: str, cfg: FilterConfig, calibration: Optional["CalibrationConfig"] = None) -> dict:
+    """``tailmine filter calibrate``: annotate the reference documents (a finished stage's folder, or a
+    folder of document Parquet shards) shard by shard, fit per-language thresholds
+    (:mod:`tailmine.filters.calibrate`) and write them to ``out`` as a filter config."""
+    import glob
+    import os
+
+    from tailmine.filters.calibrate import CalibrationConfig, calibrate, to_yaml
+    from tailmine.fileio import write_bytes_atomic
+    from tailmine.schemas import read_documents
+
+    calibration = calibration or CalibrationConfig()
+    if os.path.exists(os.path.join(reference, "manifest.json")):
+        from tailmine.schemas.manifest import read_manifest
+
+        paths = [os.path.join(reference, s.path) for s in read_manifest(reference).outputs]
+    else:
+        paths = sorted(glob.glob(os.path.join(reference, "**", "*.parquet"), recursive=True))
+    if not paths:
+        raise ConfigError(f"calibrate: --reference {reference}: no document shards (a stage's output folder or *.parquet files)")
+    step = FilterStep(cfg)
+    step.setup()
+    rows = []
+    for path in paths:
+        table = step.annotate(read_documents([path]))
+        columns = ["lang", "lang_score", *sorted({r.signal for r in RULES})]
+        data = {c: table.column(c).to_pylist() for c in columns}
+        sources = table.column("source").to_pylist() if "source" in table.column_names else [None] * table.num_rows
+        for i in range(table.num_rows):
+            rows.append({**{c: data[c][i] for c in columns}, "kind": cfg.kind_of(sources[i])})
+    result = calibrate(rows, calibration)
+    write_bytes_atomic(out, to_yaml(result, reference, calibration).encode("utf-8"))
+    return result
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    sub = parser.add_subparsers(dest="filter_command", metavar="ACTION")
+    cal = sub.add_parser("calibrate", help="fit per-language thresholds on a reference sample (FineWeb2's approach)",
+                         description=(
+                             "Annotate the documents of --reference (a finished stage's folder or Parquet document shards)\n"
+                             "and write per-language thresholds as a filter config: language-ID threshold\n"
+                             "max(0.3, min(0.9, median - std)) of each language's lang_score; every other rule matched by\n"
+                             "quantile: it drops the same share of each language's reference as the built-in threshold\n"
+                             "drops of the --anchor language's (English)."),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    cal.add_argument("--reference", required=True, metavar="DIR", help="documents known to be good")
+    cal.add_argument("--out", dest="calibrate_out", required=True, metavar="FILE", help="thresholds.yaml to write")
+    cal.add_argument("--anchor", default="en", help="language whose built-in thresholds the others are matched to (default en)")
+    cal.add_argument("--drop-fraction", type=float, default=0.05, help="share of the reference each rule drops without anchor documents (default 0.05)")
+    cal.add_argument("--min-docs", type=int, default=20, help="languages with fewer reference documents are left out (default 20)")
+    cal.add_argument("--config", dest="calibrate_config", metavar="FILE", help="filter config (segmenters, source kind)")
+    cal.add_argument("--source-kind", dest="calibrate_source_kind", choices=SOURCE_KINDS, help="judge every reference document as this kind")
+    parser.add_argument("--in", dest="in_dir", metavar="DIR", help="output folder of a finished stage (required)")
+    parser.add_argument("--out", metavar="DIR", help="output directory (required)")
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON thresholds (default: published defaults)")
+    parser.add_argument("--source-kind", choices=SOURCE_KINDS, help="judge every document as this kind (default: its source column)")
     parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
@@ -137,7 +207,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from tailmine.cli import summarize
 
+    if getattr(args, "filter_command", None) == "calibrate":
+        from tailmine.filters.calibrate import CalibrationConfig
+
+        cfg = FilterConfig.load(args.calibrate_config) if args.calibrate_config else FilterConfig()
+        if args.calibrate_source_kind:
+            cfg = dataclasses.replace(cfg, source_kind=args.calibrate_source_kind)
+        result = calibrate_reference(args.reference, args.calibrate_out, cfg,
+                                     CalibrationConfig(anchor=args.anchor, drop_fraction=args.drop_fraction, min_docs=args.min_docs))
+        print(f"calibrate: {sum(result['reference'].values())} reference documents, thresholds for "
+              f"{len(result['languages'])} language(s) ({', '.join(result['languages']) or 'none'}) -> {args.calibrate_out}")
+        return 0
+    if not args.in_dir or not args.out:
+        raise ConfigError("filter: --in DIR and --out DIR are required (or: tailmine filter calibrate --reference DIR --out FILE)")
     cfg = FilterConfig.load(args.config) if args.config else FilterConfig()
+    if args.source_kind:
+        cfg = dataclasses.replace(cfg, source_kind=args.source_kind)
     manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
     print(summarize(manifest, args.out))
     return 0
