@@ -140,6 +140,16 @@ C4_LANGUAGES = frozenset({"en"})
 ``. ? ! " '`` and 5 sentences by an English sentence splitter. mC4 (Xue et al. 2021, §2) dropped them for
 its other languages, so they run only where they fit."""
 
+FINEWEB_ENGLISH_LINE_LANGUAGES = frozenset({"en"})
+"""Where FineWeb's short-line rule and its 1% duplicated-line characters run as published (Penedo et al.
+2024 §3.3, fitted on English). FineWeb2, the same authors' per-language pipeline (Penedo et al. 2025,
+arXiv 2506.20920; ``fineweb-2-pipeline.py`` in huggingface/fineweb-2), runs ``FineWebQualityFilter`` for
+every other language with ``short_line_thr=999`` ("we disable this filter") and ``char_duplicates_ratio=0.1``
+("we changed this from 0.01 in fineweb english"): a line of 30 characters carries several times more in
+Chinese or Japanese than in English, and the same repeated command or heading is a larger share of a text
+written in fewer characters. See :data:`FINEWEB2_CHAR_DUP_RATIO`."""
+FINEWEB2_CHAR_DUP_RATIO = 0.1
+
 GOPHER_ALPHA_LANGUAGES = frozenset({"en"})
 """Where Gopher's alphabetic-word rule runs as datatrove counts it; elsewhere ``too_few_letter_words``."""
 LETTER_WORDS_THRESHOLD = 0.955
@@ -155,6 +165,9 @@ def language_defaults(lang: str) -> dict[str, Optional[float]]:
     out: dict[str, Optional[float]] = {}
     if lang not in C4_LANGUAGES:
         out.update({name: _OFF for name in C4_RULES})
+    if lang not in FINEWEB_ENGLISH_LINE_LANGUAGES:
+        out["fineweb_short_line_ratio"] = _OFF
+        out["fineweb_char_dup_ratio"] = FINEWEB2_CHAR_DUP_RATIO
     if lang not in GOPHER_ALPHA_LANGUAGES:
         out["gopher_below_alpha_threshold"] = _OFF
         out["too_few_letter_words"] = LETTER_WORDS_THRESHOLD

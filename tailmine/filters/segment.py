@@ -59,6 +59,51 @@ def _load_jieba() -> Callable[[str], Iterable[tuple[int, int]]]:
     return spans
 
 
+# A number's inner separators, as tailmine's word splitter keeps them between digits
+# (tailmine.filters.text: "3.14", "1,000", "10:30", "1/2").
+_NUMBER_SEPARATORS = frozenset(".,:/")
+
+
+def _is_digits(token: str) -> bool:
+    return token.isascii() and token.isdigit()
+
+
+def merge_number_runs(text: str, spans: Iterable[tuple[int, int]]) -> Iterable[tuple[int, int]]:
+    """Join adjacent tokens that spell one number: ASCII digit runs with a single ``.``, ``,``, ``:`` or
+    ``/`` between them and no space (``1.2.3``, ``192.168.0.1``, ``10:30``) become one token.
+
+    Sudachi cuts every number at its separators (``1.2.3`` -> ``1 . 2 . 3``): a table of contents or a
+    version list then reads as three digit "words" per entry, against one in English, and fails the
+    letter-word rule on numbering alone. English, jieba and this merge count such a number once."""
+    pending: list[tuple[int, int]] = []  # a number being built: digit, sep, digit, ... (ends on digits)
+
+    def flush():
+        if not pending:
+            return
+        # A trailing separator is not part of the number ("1." at a sentence end).
+        last_digits = max(i for i, (s, e) in enumerate(pending) if _is_digits(text[s:e]))
+        if last_digits > 0:
+            yield pending[0][0], pending[last_digits][1]
+        else:
+            yield pending[0]
+        yield from pending[last_digits + 1 :]
+        pending.clear()
+
+    for s, e in spans:
+        token = text[s:e]
+        if pending and s == pending[-1][1]:
+            prev = text[pending[-1][0] : pending[-1][1]]
+            if (_is_digits(prev) and token in _NUMBER_SEPARATORS) or (prev in _NUMBER_SEPARATORS and _is_digits(token)):
+                pending.append((s, e))
+                continue
+        yield from flush()
+        if _is_digits(token):
+            pending.append((s, e))
+        else:
+            yield s, e
+    yield from flush()
+
+
 def _load_sudachi() -> Callable[[str], Iterable[tuple[int, int]]]:
     from sudachipy import Dictionary, SplitMode
 
@@ -66,8 +111,8 @@ def _load_sudachi() -> Callable[[str], Iterable[tuple[int, int]]]:
 
     def spans(text: str):
         for offset, chunk in _chunks(text, _SUDACHI_MAX_CHARS):
-            for m in tokenizer.tokenize(chunk):
-                yield offset + m.begin(), offset + m.end()
+            cut = ((offset + m.begin(), offset + m.end()) for m in tokenizer.tokenize(chunk))
+            yield from merge_number_runs(text, cut)
 
     return spans
 
