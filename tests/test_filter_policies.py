@@ -37,6 +37,32 @@ def test_precedence_defaults_source_language_then_config():
     assert cfg.thresholds_for("book", "fr")["gopher_short_doc"] == 7
 
 
+def test_fineweb_line_rules_follow_fineweb2_outside_english():
+    """FineWeb2's pipeline: short-line rule off, 10% duplicated-line characters for every language but
+    English; a source kind's 'off' is never switched back on by the language layer."""
+    for lang in ("zh", "ja", "ru", "de", "und"):
+        limits = builtin_thresholds("web", lang)
+        assert limits["fineweb_short_line_ratio"] is None and limits["fineweb_char_dup_ratio"] == 0.1, lang
+    english = builtin_thresholds("web", "en")
+    assert english["fineweb_short_line_ratio"] == 0.67 and english["fineweb_char_dup_ratio"] == 0.01
+    assert builtin_thresholds("book", "de")["fineweb_char_dup_ratio"] is None  # the book policy holds
+    assert FilterConfig(languages={"zh": {"fineweb_char_dup_ratio": 0.01}}).thresholds_for("web", "zh")["fineweb_char_dup_ratio"] == 0.01
+
+
+def test_a_page_of_short_lines_is_dropped_in_english_and_kept_in_chinese():
+    """Chinese lines of 30 characters or fewer carry full sentences: the same list of steps is a short-line
+    page in English, ordinary text in Chinese."""
+    from tailmine.filters.rules import RULES_BY_NAME
+
+    zh = "\n".join(["安装程序会检查你的硬件并加载驱动程序。", "然后选择一个镜像站点来下载软件包。", "分区工具可以自动为你划分磁盘。",
+                    "最后安装引导程序并重新启动系统。"] * 3)
+    en = "\n".join(["Check the hardware.", "Pick a mirror.", "Partition disks.", "Install GRUB."] * 3)
+    rule = RULES_BY_NAME["fineweb_short_line_ratio"]
+    assert quality_signals(zh, "zh")["fineweb_short_line_ratio"] == 1.0  # every line <= 30 characters
+    assert not rule.fails(1.0, builtin_thresholds("web", "zh")[rule.name])
+    assert rule.fails(quality_signals(en, "en")["fineweb_short_line_ratio"], builtin_thresholds("web", "en")[rule.name])
+
+
 def test_source_kind_comes_from_the_source_column_or_is_declared():
     cfg = FilterConfig()
     assert [cfg.kind_of(s) for s in ("warc", "wet", "html", "gutenberg", "text", "jsonl", "parquet", None)] == [
@@ -105,6 +131,25 @@ def test_chinese_words_are_jieba_s():
     starts, ends = segment.Segmenters().spans(text, "zh")
     assert [text[s:e] for s, e in zip(starts, ends)] == [
         "日期", "：", "2012", "-", "06", "-", "04", "，", "网址", "www.041696", ".", "com", "股票", "08008", ".", "HK"]
+
+
+def test_japanese_numbers_are_one_token_as_in_english():
+    """Sudachi cuts '1.2.3' into digits and points; a section number, an address or a time is one token
+    in tailmine's English tokenizer, and is merged back into one for Japanese."""
+    text = "第1.2.3節 192.168.0.1 を 10:30 に設定。1. 手順 v2.6"
+    starts, ends = segment.Segmenters().spans(text, "ja")
+    tokens = [text[s:e] for s, e in zip(starts, ends)]
+    assert {"1.2.3", "192.168.0.1", "10:30"} <= set(tokens)
+    assert tokens[tokens.index("設定") + 2 : tokens.index("設定") + 4] == ["1", "."]  # a list mark's point stays apart
+    assert tokens[-1] == "2.6" and "".join(tokens) == text.replace(" ", "")
+
+
+def test_number_merge_keeps_every_character_and_joins_only_touching_runs():
+    text = "1..2 3. 4 5.6.x 7/8"
+    spans = [(i, i + 1) for i, c in enumerate(text) if c != " "]  # the worst cut: one token per character
+    merged = list(segment.merge_number_runs(text, spans))
+    assert [text[s:e] for s, e in merged] == ["1", ".", ".", "2", "3", ".", "4", "5.6", ".", "x", "7/8"]
+    assert list(segment.merge_number_runs("", [])) == []
 
 
 def test_thai_is_segmented():

@@ -183,10 +183,13 @@ def language_defaults(lang: str) -> dict[str, Optional[float]]:
 
 
 def builtin_thresholds(kind: str, lang: str) -> dict[str, Optional[float]]:
-    """Published defaults < source kind < language: the built-in threshold of every rule."""
+    """Published defaults < source kind < language: the built-in threshold of every rule. A rule the
+    source kind switches off stays off whatever the language's layer says (FineWeb2's 10% duplicated-line
+    characters outside English must not switch the rule back on for a book)."""
     out = {r.name: r.default for r in RULES}
-    out.update(SOURCE_DEFAULTS[kind])
-    out.update(language_defaults(lang))
+    source = SOURCE_DEFAULTS[kind]
+    out.update(source)
+    out.update({name: value for name, value in language_defaults(lang).items() if not (name in source and source[name] is None)})
     return out
 
 
