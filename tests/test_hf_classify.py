@@ -256,6 +256,20 @@ def test_sigmoid_multi_label_head_and_bad_id2label_are_refused_and_missing_token
         describe_hf(notok)
 
 
+def test_checkpoint_whose_head_weights_are_not_where_transformers_looks_is_an_error_at_load(multiclass_dir, tmp_path):
+    """A custom head saved under another name (NeMo's hub-mixin checkpoints call theirs ``fc``) would load
+    with a randomly initialised classifier and a warning: tailmine refuses it instead of writing noise."""
+    from safetensors.torch import load_file, save_file
+
+    custom = str(tmp_path / "custom-head")
+    shutil.copytree(multiclass_dir, custom)
+    state = load_file(os.path.join(custom, SAFETENSORS))
+    state = {("fc." + k.split(".", 1)[1] if k.startswith("classifier.") else k): v for k, v in state.items()}
+    save_file(state, os.path.join(custom, SAFETENSORS), metadata={"format": "pt"})
+    with pytest.raises(ModelError, match=r"custom-head/model.safetensors: lacks 2 weight\(s\) of BertForSequenceClassification, e.g. classifier.bias"):
+        HFScorer(custom, device="cpu")
+
+
 # --- heads with more than two labels (NeMo Curator's quality and domain classifiers) ----------------
 
 QUALITY_LABELS = ("High", "Medium", "Low")  # NeMo Curator's quality-classifier-deberta id2label, in id order

@@ -11,7 +11,8 @@ downloads anything (``local_files_only``). ``transformers`` is the optional extr
   ``trust_pickle`` is given; even then the file is read with ``torch.load(weights_only=True)``, which
   unpickles tensors and nothing else.
 * **Checked at load.** A tokenizer whose ids reach past the model's embedding table is an error at
-  load (it would index the wrong rows, or crash mid-run), not wrong scores.
+  load (it would index the wrong rows, or crash mid-run), not wrong scores; so is a safetensors file
+  lacking weights the model expects (transformers would initialise them at random with a warning).
 * **Scores.** A regression head (``num_labels == 1``) scores its raw output, and ``<column>_int`` is
   that score clipped to 0..5 and rounded, as FineWeb-Edu's ``int_score``; a two-label head scores the
   softmax probability of label 1. A head with N > 2 labels (NeMo Curator's quality classifier: High,
@@ -250,9 +251,19 @@ def _load_module(model_dir: str, weights: str, names: list[str]):
 
     if weights == "safetensors":
         try:
-            return AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True, use_safetensors=True)
+            model, loading = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, local_files_only=True, use_safetensors=True, output_loading_info=True
+            )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"{model_dir}: cannot load the model ({exc})") from exc
+        missing = sorted(loading.get("missing_keys") or ())
+        if missing:  # transformers only warns and initialises them at random: scores would be noise
+            raise ModelError(
+                f"{os.path.join(model_dir, SAFETENSORS)}: lacks {len(missing)} weight(s) of {type(model).__name__}, e.g. {', '.join(missing[:3])}; "
+                "not a transformers sequence-classification checkpoint (a custom head, as in checkpoints saved with "
+                "PyTorchModelHubMixin, needs its weights renamed to the transformers layout first)"
+            )
+        return model
     import torch
 
     path = os.path.join(model_dir, names[0])
