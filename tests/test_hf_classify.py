@@ -232,21 +232,149 @@ def test_tokenizer_from_another_model_is_an_error_at_load(paragraphs, tmp_path):
         HFScorer(small, device="cpu")
 
 
-def test_multi_label_head_is_refused_and_missing_tokenizer_named(regression_dir, tmp_path):
-    multi = str(tmp_path / "multi")
-    shutil.copytree(regression_dir, multi)
-    with open(os.path.join(multi, "config.json")) as handle:
+def _copy_with_config(model_dir: str, dest: str, **changes) -> str:
+    shutil.copytree(model_dir, dest)
+    with open(os.path.join(dest, "config.json")) as handle:
         config = json.load(handle)
-    config.update(num_labels=3, problem_type=None, id2label={"0": "High", "1": "Medium", "2": "Low"})
-    with open(os.path.join(multi, "config.json"), "w") as handle:
+    config.update(changes)
+    with open(os.path.join(dest, "config.json"), "w") as handle:
         json.dump(config, handle)
-    with pytest.raises(ModelError, match="3 labels .*High, Medium, Low"):
-        describe_hf(multi)
+    return dest
+
+
+def test_sigmoid_multi_label_head_and_bad_id2label_are_refused_and_missing_tokenizer_named(regression_dir, multiclass_dir, tmp_path):
+    sigmoid = _copy_with_config(multiclass_dir, str(tmp_path / "sigmoid"), problem_type="multi_label_classification")
+    with pytest.raises(ModelError, match="multi_label_classification head .*no single predicted class"):
+        describe_hf(sigmoid)
+    bad = _copy_with_config(multiclass_dir, str(tmp_path / "bad"), id2label={"0": "High", "1": "Medium", "7": "Low"})
+    with pytest.raises(ModelError, match=r"bad/config.json: id2label key '7' is outside 0..2"):
+        describe_hf(bad)
     notok = str(tmp_path / "notok")
     shutil.copytree(regression_dir, notok)
     os.remove(os.path.join(notok, "tokenizer.json"))
     with pytest.raises(ModelError, match="tokenizer.json not found"):
         describe_hf(notok)
+
+
+def test_checkpoint_whose_head_weights_are_not_where_transformers_looks_is_an_error_at_load(multiclass_dir, tmp_path):
+    """A custom head saved under another name (NeMo's hub-mixin checkpoints call theirs ``fc``) would load
+    with a randomly initialised classifier and a warning: tailmine refuses it instead of writing noise."""
+    from safetensors.torch import load_file, save_file
+
+    custom = str(tmp_path / "custom-head")
+    shutil.copytree(multiclass_dir, custom)
+    state = load_file(os.path.join(custom, SAFETENSORS))
+    state = {("fc." + k.split(".", 1)[1] if k.startswith("classifier.") else k): v for k, v in state.items()}
+    save_file(state, os.path.join(custom, SAFETENSORS), metadata={"format": "pt"})
+    with pytest.raises(ModelError, match=r"custom-head/model.safetensors: lacks 2 weight\(s\) of BertForSequenceClassification, e.g. classifier.bias"):
+        HFScorer(custom, device="cpu")
+
+
+# --- heads with more than two labels (NeMo Curator's quality and domain classifiers) ----------------
+
+QUALITY_LABELS = ("High", "Medium", "Low")  # NeMo Curator's quality-classifier-deberta id2label, in id order
+
+
+@pytest.fixture(scope="module")
+def multiclass_dir(paragraphs, tmp_path_factory):
+    return write_random_bert(str(tmp_path_factory.mktemp("hf") / "nemo-quality"), paragraphs[:1500], num_labels=3, seed=9,  # seed 9: predicts two classes on these texts
+                             labels=QUALITY_LABELS, **TINY)
+
+
+def _reference_probabilities(model_dir: str, texts: list[str]) -> np.ndarray:
+    """transformers' softmax over the head's logits, one text at a time, no padding: (texts, labels)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True).eval()
+    with torch.no_grad():
+        return np.stack([
+            torch.softmax(model(**tokenizer(t, truncation=True, max_length=model.config.max_position_embeddings, return_tensors="pt")).logits[0], -1).numpy()
+            for t in texts
+        ])
+
+
+def _check_against_reference(scores, classes, reference: np.ndarray, where=""):
+    """Score = reference probability of the predicted class (1e-3), and that class is the reference's
+    argmax wherever the top two reference probabilities are more than 1e-3 apart (a near tie may flip)."""
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-3
+    assert np.array_equal(np.asarray(classes)[clear], reference.argmax(1)[clear]), where
+    assert np.max(np.abs(scores - reference[np.arange(len(reference)), classes])) <= 1e-3, where
+
+
+def test_multiclass_head_scores_argmax_probability_equal_to_transformers_whatever_the_batch(multiclass_dir, paragraphs):
+    texts = paragraphs[1500:1560] + ODD + [paragraphs[0] * 30]
+    reference = _reference_probabilities(multiclass_dir, texts)
+    assert np.allclose(reference.sum(1), 1, atol=1e-5)
+    assert len(set(reference.argmax(1).tolist())) >= 2, "random head predicts one class everywhere: label checks would mean nothing"
+    assert np.ptp(reference.max(1)) > 0.05
+    info = describe_hf(multiclass_dir)
+    assert info.head == "multiclass" and info.labels == QUALITY_LABELS and info.label_column == "quality_nemo_quality_label"
+    assert info.int_column is None and info.manifest_entry()["labels"] == list(QUALITY_LABELS)
+    scorer = HFScorer(multiclass_dir, device="cpu")
+    assert scorer.labels == QUALITY_LABELS
+    runs = []
+    for tokens, rows in ((64, 1), (300, 7), (16384, 256)):
+        scorer.max_batch_tokens, scorer.max_batch_rows = tokens, rows
+        scores, classes = scorer.predict(texts)
+        assert scores.dtype == np.float32 and scores.shape == (len(texts),) and classes.dtype == np.int32
+        _check_against_reference(scores, classes, reference, (tokens, rows))
+        assert np.array_equal(scorer.score(texts), scores)
+        runs.append((scores, classes))
+    for scores, classes in runs[:2]:
+        assert np.max(np.abs(scores - runs[2][0])) <= 1e-5 and np.array_equal(classes, runs[2][1])
+    assert (scores >= 1 / 3 - 1e-6).all() and (scores <= 1).all()  # the argmax of 3 probabilities is at least 1/3
+    empty_scores, empty_classes = scorer.predict([])
+    assert len(empty_scores) == len(empty_classes) == 0
+
+
+def test_multiclass_label_names_come_from_config_id2label(multiclass_dir, tmp_path, paragraphs):
+    """Renaming the classes in config.json renames the labels written, with the same ids and scores."""
+    renamed = _copy_with_config(multiclass_dir, str(tmp_path / "renamed"), id2label={"0": "news", "1": "Science", "2": "sports"})
+    texts = paragraphs[1500:1530]
+    a, b = HFScorer(multiclass_dir, device="cpu"), HFScorer(renamed, device="cpu")
+    assert b.labels == ("news", "Science", "sports")
+    (sa, ca), (sb, cb) = a.predict(texts), b.predict(texts)
+    assert np.array_equal(ca, cb) and np.max(np.abs(sa - sb)) <= 1e-6
+    partial = _copy_with_config(multiclass_dir, str(tmp_path / "partial"), num_labels=3, id2label={"1": "Medium"})
+    assert describe_hf(partial).labels == ("LABEL_0", "Medium", "LABEL_2")  # a missing id is named as transformers names it
+
+
+def test_stage_writes_multiclass_label_and_probability_and_min_score_selects_on_the_probability(stage_dir, multiclass_dir, regression_dir, tmp_path):
+    tables = {}
+    for batch_size in (1, 512):
+        out = str(tmp_path / f"b{batch_size}")
+        manifest = classify.run(stage_dir, out, ScoreConfig(models=(multiclass_dir, regression_dir), batch_size=batch_size, device="cpu"),
+                                TEST_BEAM_ARGS, force=True, progress=False)
+        tables[batch_size] = _read_scored(out)
+    assert manifest.extra["columns"] == ["quality_nemo_quality", "quality_nemo_quality_label", "quality_edu_regressor", "quality_edu_regressor_int"]
+    assert manifest.parameters["models"]["quality_nemo_quality"]["labels"] == list(QUALITY_LABELS)
+    table = tables[512]
+    assert table.schema.field("quality_nemo_quality").type == "float" and table.schema.field("quality_nemo_quality_label").type == "string"
+    assert b"most probable" in table.schema.field("quality_nemo_quality").metadata[b"doc"]
+    reference = _reference_probabilities(multiclass_dir, table.column("text").to_pylist())
+    names = table.column("quality_nemo_quality_label").to_pylist()
+    classes = np.array([QUALITY_LABELS.index(n) for n in names])
+    _check_against_reference(table.column("quality_nemo_quality").to_numpy(), classes, reference)
+    assert len(set(names)) >= 2
+    assert names == tables[1].column("quality_nemo_quality_label").to_pylist()  # batch-size invariant through the stage
+    assert np.max(np.abs(table.column("quality_nemo_quality").to_numpy() - tables[1].column("quality_nemo_quality").to_numpy())) <= 1e-5
+    # --min-score on the float column: rows whose predicted class is less probable than the threshold go to removed/
+    scores = table.column("quality_nemo_quality").to_numpy()
+    threshold = float(np.median(scores))
+    cut = str(tmp_path / "cut")
+    manifest = classify.run(stage_dir, cut, ScoreConfig(models=(multiclass_dir,), device="cpu", min_scores=(("quality_nemo_quality", threshold),)),
+                            TEST_BEAM_ARGS, force=True, progress=False)
+    kept = _read_scored(cut)
+    removed = pq.read_table(os.path.join(cut, "removed"))
+    assert manifest.counts.dropped == {"low_quality_nemo_quality": removed.num_rows} and removed.num_rows == int((scores < threshold).sum()) > 0
+    assert max(removed.column("quality_nemo_quality").to_pylist()) < threshold <= min(kept.column("quality_nemo_quality").to_pylist())
+    assert manifest.counts.input == manifest.counts.output + removed.num_rows == table.num_rows
+    with pytest.raises(ConfigError, match="holds class names, not scores; threshold 'quality_nemo_quality'"):
+        classify.run(stage_dir, str(tmp_path / "bad"), ScoreConfig(models=(multiclass_dir,), device="cpu", min_scores=(("quality_nemo_quality_label", 0.5),)),
+                     TEST_BEAM_ARGS, force=True, progress=False)
 
 
 # --- a head trained on frozen encoder embeddings ---------------------------------------------------

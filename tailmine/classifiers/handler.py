@@ -2,7 +2,8 @@
 
 The element is a whole document shard: an Arrow table (or record batch) with a ``text`` column.
 ``RunInference(QualityModelHandler(model_dir))`` yields, per shard, ``PredictionResult(shard, scores)``
-with ``scores`` a float32 array, one score per row in row order; wrap it in ``KeyedModelHandler`` to
+with ``scores`` a float32 array, one score per row in row order (for a multi-class Hugging Face head,
+a pair: scores = probability of the predicted class, and int32 class ids); wrap it in ``KeyedModelHandler`` to
 carry the shard's key through. ``batch_elements_kwargs`` makes each RunInference batch one shard, and
 ``run_inference`` scores that shard's texts in sub-batches of ``batch_size`` (one model call each, so
 only one sub-batch of Python strings exists at a time beside the Arrow column).
@@ -26,14 +27,27 @@ Shard = Union[pa.Table, pa.RecordBatch]
 
 def score_texts(model, column: Union[pa.Array, pa.ChunkedArray], batch_size: int) -> np.ndarray:
     """Scores of every text of ``column`` (float32, row order), ``batch_size`` texts per model call."""
+    return predict_texts(model, column, batch_size)[0]
+
+
+def predict_texts(model, column: Union[pa.Array, pa.ChunkedArray], batch_size: int) -> tuple:
+    """(float32 scores, int32 class ids or None) of every text of ``column``, row order, ``batch_size``
+    texts per model call; class ids only from a multi-class model (one with ``.labels`` and ``.predict``)."""
+    multiclass = bool(getattr(model, "labels", ()))
     out = np.empty(len(column), dtype=np.float32)
+    classes = np.empty(len(column), dtype=np.int32) if multiclass else None
     for start in range(0, len(column), batch_size):
         texts = column.slice(start, batch_size).to_pylist()
-        scores = np.asarray(model.score(texts), dtype=np.float32)
+        if multiclass:
+            scores, predicted = model.predict(texts)
+            classes[start : start + len(texts)] = predicted
+        else:
+            scores = model.score(texts)
+        scores = np.asarray(scores, dtype=np.float32)
         if scores.shape != (len(texts),):
             raise RuntimeError(f"{model.name}: {scores.shape} scores for {len(texts)} texts")
         out[start : start + len(texts)] = scores
-    return out
+    return out, classes
 
 
 class QualityModelHandler(ModelHandler[Shard, PredictionResult, Any]):
@@ -79,8 +93,11 @@ class QualityModelHandler(ModelHandler[Shard, PredictionResult, Any]):
             return False
 
     def run_inference(self, batch: Sequence[Shard], model, inference_args: Optional[dict] = None) -> Iterable[PredictionResult]:
-        name = model.name
-        return [PredictionResult(shard, score_texts(model, shard.column("text"), self.batch_size), name) for shard in batch]
+        name, results = model.name, []
+        for shard in batch:
+            scores, classes = predict_texts(model, shard.column("text"), self.batch_size)
+            results.append(PredictionResult(shard, scores if classes is None else (scores, classes), name))
+        return results
 
     def get_num_bytes(self, batch: Sequence[Shard]) -> int:
         return sum(shard.column("text").nbytes for shard in batch)

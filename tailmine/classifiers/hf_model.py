@@ -11,10 +11,17 @@ downloads anything (``local_files_only``). ``transformers`` is the optional extr
   ``trust_pickle`` is given; even then the file is read with ``torch.load(weights_only=True)``, which
   unpickles tensors and nothing else.
 * **Checked at load.** A tokenizer whose ids reach past the model's embedding table is an error at
-  load (it would index the wrong rows, or crash mid-run), not wrong scores.
+  load (it would index the wrong rows, or crash mid-run), not wrong scores; so is a safetensors file
+  lacking weights the model expects (transformers would initialise them at random with a warning).
 * **Scores.** A regression head (``num_labels == 1``) scores its raw output, and ``<column>_int`` is
   that score clipped to 0..5 and rounded, as FineWeb-Edu's ``int_score``; a two-label head scores the
-  softmax probability of label 1. Heads with more labels are refused (no single score to write).
+  softmax probability of label 1. A head with N > 2 labels (NeMo Curator's quality classifier: High,
+  Medium, Low; its domain classifier: 26 domains) writes ``<column>_label``, the ``id2label`` name of
+  the most probable class (what NeMo writes as its prediction), and ``<column>``, that class's softmax
+  probability (the confidence of the label). Why not an expected score sum_i p_i * i: label ids carry
+  no quality order (NeMo's quality head numbers High=0, Medium=1, Low=2, so a larger expected id
+  means *worse*; domains have no order at all), so it would rank documents by an accident of the
+  config; the argmax probability means the same thing for every multi-class head.
 * **Batching by token length.** Texts are tokenised (truncated at the model's maximum), sorted by
   length and cut into batches of at most ``max_batch_tokens`` padded tokens, so a batch pads to its
   own longest text; scores go back in input order. Attention masks make the padding invisible, so a
@@ -128,30 +135,64 @@ class HFModelInfo:
     model_dir: str
     column: str
     model_id: str
-    head: str  # "regression" or "binary"
+    head: str  # "regression", "binary" or "multiclass"
     weights: str  # "safetensors" or "pickle"
     files: dict = field(default_factory=dict)  # weight file -> sha256
     sha256: str = ""  # of the weights (the single file, or the shard index)
+    labels: tuple = ()  # multiclass heads: id2label names in id order
 
     @property
     def int_column(self) -> Optional[str]:
         return f"{self.column}_int" if self.head == "regression" else None
 
+    @property
+    def label_column(self) -> Optional[str]:
+        """Multi-class heads: the string column holding the argmax class's name."""
+        return f"{self.column}_label" if self.head == "multiclass" else None
+
     def manifest_entry(self) -> dict:
-        return {"dir": self.model_dir, "format": "hf", "id": self.model_id, "sha256": self.sha256, "head": self.head,
-                "weights": self.weights, "files": self.files}
+        entry = {"dir": self.model_dir, "format": "hf", "id": self.model_id, "sha256": self.sha256, "head": self.head,
+                 "weights": self.weights, "files": self.files}
+        if self.labels:
+            entry["labels"] = list(self.labels)
+        return entry
+
+
+def _num_labels(config: dict) -> int:
+    return int(config.get("num_labels") or len(config.get("id2label") or {}) or 2)
 
 
 def head_kind(config: dict, path: str = HF_CONFIG) -> str:
-    num_labels = config.get("num_labels") or len(config.get("id2label") or {}) or 2
+    """``regression`` (1 output), ``binary`` (2 labels) or ``multiclass`` (more); a multi-label
+    (sigmoid per label) head is refused: its labels are not one choice, so there is no argmax to name."""
+    num_labels = _num_labels(config)
     if config.get("problem_type") == "regression" or num_labels == 1:
         return "regression"
     if num_labels == 2:
         return "binary"
-    raise ModelError(
-        f"{path}: a head with {num_labels} labels ({', '.join(map(str, (config.get('id2label') or {}).values()))}) has no single quality score; "
-        "tailmine scores regression (1 output) and binary (2 labels) heads"
-    )
+    if config.get("problem_type") == "multi_label_classification":
+        raise ModelError(f"{path}: a multi_label_classification head (independent sigmoid per label) has no single predicted class; "
+                         "tailmine scores regression, binary and single-label multi-class heads")
+    return "multiclass"
+
+
+def label_names(config: dict, path: str = HF_CONFIG) -> tuple:
+    """Class names in id order from ``id2label`` (keys are strings in config.json); a missing id is
+    ``LABEL_<i>`` as transformers names it; an id outside 0..N-1 is an error naming the file and key."""
+    num_labels = _num_labels(config)
+    raw = config.get("id2label") or {}
+    if not isinstance(raw, dict):
+        raise ModelError(f"{path}: id2label is not an object")
+    names = [f"LABEL_{i}" for i in range(num_labels)]
+    for key, name in raw.items():
+        try:
+            index = int(key)
+        except (TypeError, ValueError):
+            raise ModelError(f"{path}: id2label key {key!r} is not a class id") from None
+        if not 0 <= index < num_labels:
+            raise ModelError(f"{path}: id2label key {key!r} is outside 0..{num_labels - 1} ({num_labels} labels)")
+        names[index] = str(name)
+    return tuple(names)
 
 
 def sha256_file(path: str, chunk: int = 1 << 24) -> str:
@@ -169,14 +210,16 @@ def describe_hf(model_dir: str, trust_pickle: bool = False, hash_weights: bool =
     """Check a Hugging Face folder on the driver (config, head, tokenizer present, safe weights) and hash its
     weights (workers pass ``hash_weights=False``: the driver has hashed them for the manifest)."""
     config = _read_config(model_dir)
-    head = head_kind(config, os.path.join(model_dir, HF_CONFIG))
+    config_path = os.path.join(model_dir, HF_CONFIG)
+    head = head_kind(config, config_path)
+    labels = label_names(config, config_path) if head == "multiclass" else ()
     if not os.path.isfile(os.path.join(model_dir, TOKENIZER)):
         raise ModelError(f"{model_dir}: {TOKENIZER} not found; found {', '.join(sorted(os.listdir(model_dir)))}")
     weights, names = weight_files(model_dir, trust_pickle)
     files = {name: sha256_file(os.path.join(model_dir, name)) if hash_weights else "" for name in names}
     name = config.get("tailmine_name") or os.path.basename(os.path.normpath(model_dir))
     model_id = config.get("tailmine_model_id") or config.get("_name_or_path") or os.path.basename(os.path.normpath(model_dir))
-    return HFModelInfo(model_dir, column_for(name), str(model_id), head, weights, files, files[names[0]])
+    return HFModelInfo(model_dir, column_for(name), str(model_id), head, weights, files, files[names[0]], labels)
 
 
 def int_scores(scores: np.ndarray) -> np.ndarray:
@@ -208,9 +251,19 @@ def _load_module(model_dir: str, weights: str, names: list[str]):
 
     if weights == "safetensors":
         try:
-            return AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True, use_safetensors=True)
+            model, loading = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, local_files_only=True, use_safetensors=True, output_loading_info=True
+            )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"{model_dir}: cannot load the model ({exc})") from exc
+        missing = sorted(loading.get("missing_keys") or ())
+        if missing:  # transformers only warns and initialises them at random: scores would be noise
+            raise ModelError(
+                f"{os.path.join(model_dir, SAFETENSORS)}: lacks {len(missing)} weight(s) of {type(model).__name__}, e.g. {', '.join(missing[:3])}; "
+                "not a transformers sequence-classification checkpoint (a custom head, as in checkpoints saved with "
+                "PyTorchModelHubMixin, needs its weights renamed to the transformers layout first)"
+            )
+        return model
     import torch
 
     path = os.path.join(model_dir, names[0])
@@ -238,7 +291,8 @@ def max_length(tokenizer, config) -> int:
 
 
 class HFScorer:
-    """A loaded Hugging Face classifier: ``.name`` (the score column), ``.score(texts)`` -> float32 scores in input order."""
+    """A loaded Hugging Face classifier: ``.name`` (the score column), ``.score(texts)`` -> float32 scores in
+    input order; multi-class heads also ``.labels`` (names in id order) and ``.predict(texts)`` -> (scores, class ids)."""
 
     def __init__(self, model_dir: str, device: str = "auto", trust_pickle: bool = False, max_batch_tokens: int = 32768, max_batch_rows: int = 1024):
         _require_transformers()
@@ -246,6 +300,7 @@ class HFScorer:
 
         self.info = describe_hf(model_dir, trust_pickle, hash_weights=False)
         self.name = self.info.column
+        self.labels = self.info.labels
         self.device = resolve_device(device)
         self.max_batch_tokens, self.max_batch_rows = max_batch_tokens, max_batch_rows
         self.tokenizer = _load_tokenizer(model_dir)
@@ -285,8 +340,13 @@ class HFScorer:
             start = end
         return out
 
-    def forward_ids(self, ids: list[list[int]], hidden: bool = False):
-        """Scores of already tokenised rows (one model call); with ``hidden`` also the head's input features."""
+    def forward_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """Scores of already tokenised rows (one model call)."""
+        return self.forward_predict(ids)[0]
+
+    def forward_predict(self, ids: list[list[int]]) -> tuple:
+        """(float32 scores, int32 argmax class ids or None) of already tokenised rows (one model call):
+        regression: the output; binary: P(label 1); multiclass: P(argmax class) and that class's id."""
         import torch
 
         width = max(len(r) for r in ids)
@@ -303,21 +363,32 @@ class HFScorer:
             else:
                 logits = self.model(input_ids=input_ids, attention_mask=mask).logits
             logits = logits.float()
+            classes = None
             if self.info.head == "regression":
                 scores = logits[:, 0]
-            else:
+            elif self.info.head == "binary":
                 scores = torch.softmax(logits, dim=-1)[:, 1]
-        return scores.cpu().numpy().astype(np.float32)
+            else:
+                scores, classes = torch.softmax(logits, dim=-1).max(dim=-1)  # ties: the lowest id, as argmax
+        return scores.cpu().numpy().astype(np.float32), None if classes is None else classes.cpu().numpy().astype(np.int32)
 
-    def score(self, texts: Sequence[str]) -> np.ndarray:
+    def predict(self, texts: Sequence[str]) -> tuple:
+        """(float32 scores, int32 class ids or None) in input order, batched by token length."""
         ids = self.encode(texts)
         out = np.empty(len(ids), dtype=np.float32)
+        classes = np.empty(len(ids), dtype=np.int32) if self.info.head == "multiclass" else None
         if not ids:
-            return out
+            return out, classes
         lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids))
         for rows in self.batches(lengths):
-            out[rows] = self.forward_ids([ids[i] for i in rows])
-        return out
+            scores, predicted = self.forward_predict([ids[i] for i in rows])
+            out[rows] = scores
+            if classes is not None:
+                classes[rows] = predicted
+        return out, classes
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        return self.predict(texts)[0]
 
 
 def load_hf(model_dir: str, device: str = "auto", trust_pickle: bool = False, max_batch_tokens: int = 32768) -> HFScorer:
@@ -361,13 +432,14 @@ def write_random_bert(
     max_positions: int = 128,
     seed: int = 0,
     initializer_range: float = 0.02,
+    labels: Optional[Sequence[str]] = None,
 ) -> str:
     """A randomly initialised BERT classifier in Hugging Face format, built locally (nothing downloaded):
     a WordPiece tokenizer over ``texts`` (:func:`wordpiece_vocab`), and ``BertForSequenceClassification``
     with the given sizes. For tests (tiny sizes) and the GPU benchmark (BERT-base: hidden 768, 12 layers,
     12 heads, 3072, 512 positions, vocab 30522). ``initializer_range``: std of the random weights; BERT's 0.02
     gives nearly constant outputs, tests use a larger one so that scores differ between texts and a
-    parity check means something. Returns ``out_dir``."""
+    parity check means something. ``labels``: class names (id2label) of a classification head. Returns ``out_dir``."""
     _require_transformers()
     import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -384,6 +456,11 @@ def write_random_bert(
     config = BertConfig(vocab_size=max(vocab_size, tok.get_vocab_size()), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                         intermediate_size=intermediate, max_position_embeddings=max_positions, num_labels=num_labels,
                         problem_type="regression" if num_labels == 1 else "single_label_classification", initializer_range=initializer_range)
+    if labels is not None:
+        if len(labels) != num_labels:
+            raise ValueError(f"{len(labels)} label names for {num_labels} labels")
+        config.id2label = {i: str(name) for i, name in enumerate(labels)}
+        config.label2id = {str(name): i for i, name in enumerate(labels)}
     torch.manual_seed(seed)
     model = BertForSequenceClassification(config).eval()
     os.makedirs(out_dir, exist_ok=True)

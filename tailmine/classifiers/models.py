@@ -16,12 +16,21 @@ from typing import Optional
 class ModelInfo:
     model_dir: str
     format: str  # "tailmine" or "hf"
-    kind: str  # fasttext, torch, or the head of an hf model (regression, binary)
+    kind: str  # fasttext, torch, or the head of an hf model (regression, binary, multiclass)
     column: str
     int_column: Optional[str] = None
     """Regression heads also write the score rounded to an integer (FineWeb-Edu's int_score)."""
     manifest: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    label_column: Optional[str] = None
+    """Multi-class heads also write the name of the most probable class (``column`` is its probability)."""
+    labels: tuple = ()
+    """Multi-class heads: class names in id order (config.json's id2label)."""
+
+    @property
+    def columns(self) -> list:
+        """Every column this model writes: the score, then its ``_int`` or ``_label`` column if any."""
+        return [name for name in (self.column, self.int_column, self.label_column) if name]
 
 
 def describe_model(model_dir: str, trust_pickle: bool = False) -> ModelInfo:
@@ -31,7 +40,8 @@ def describe_model(model_dir: str, trust_pickle: bool = False) -> ModelInfo:
     fmt = model_format(model_dir) if "://" not in model_dir else "tailmine"
     if fmt == "hf":
         info = describe_hf(model_dir, trust_pickle)
-        return ModelInfo(model_dir, "hf", info.head, info.column, info.int_column, info.manifest_entry())
+        return ModelInfo(model_dir, "hf", info.head, info.column, info.int_column, info.manifest_entry(),
+                         label_column=info.label_column, labels=info.labels)
     from tailmine.classifiers.card import verify_model_files
 
     card = verify_model_files(model_dir)

@@ -61,7 +61,8 @@ class ScoreConfig:
     models: tuple[str, ...]
     """Model directories: tailmine models (card.json; the column is the card's name) or local Hugging Face
     folders (config.json, model.safetensors, tokenizer.json; the column is quality_<folder name>, plus
-    <column>_int for regression heads)."""
+    <column>_int for regression heads, and for heads with more than two labels <column>_label, the
+    predicted class's name, with <column> its probability)."""
     device: str = "auto"
     """Torch models: auto (cuda when available), cpu or cuda[:N]."""
     batch_size: int = 512
@@ -85,7 +86,7 @@ def describe_models(model_dirs: Iterable[str], trust_pickle: bool = False) -> li
     infos, seen = [], {}
     for model_dir in model_dirs:
         info = describe_model(model_dir, trust_pickle)
-        for name in filter(None, (info.column, info.int_column)):
+        for name in info.columns:
             if name in seen:
                 raise ConfigError(f"models {seen[name]} and {model_dir} both write the column {name!r}; give one a different --version or folder name")
             seen[name] = model_dir
@@ -94,8 +95,9 @@ def describe_models(model_dirs: Iterable[str], trust_pickle: bool = False) -> li
 
 
 def model_columns(model_dirs: Iterable[str], trust_pickle: bool = False) -> list[str]:
-    """Every column the models write, in model order (a regression head's ``_int`` column after its score)."""
-    return [name for info in describe_models(model_dirs, trust_pickle) for name in (info.column, info.int_column) if name]
+    """Every column the models write, in model order (a regression head's ``_int`` column or a
+    multi-class head's ``_label`` column after its score)."""
+    return [name for info in describe_models(model_dirs, trust_pickle) for name in info.columns]
 
 
 class ReadShardFn(beam.DoFn):
@@ -121,24 +123,41 @@ class ReadShardFn(beam.DoFn):
         yield task, table
 
 
-def add_score_column(element, column: str, int_column: Optional[str] = None):
+def add_score_column(element, column: str, int_column: Optional[str] = None, label_column: Optional[str] = None, labels: tuple = ()):
     """(task, PredictionResult(shard, scores)) -> (task, shard + float32 column ``column``, rounded; and,
-    for a regression head, int8 column ``int_column`` = round(clip(score, 0, 5)) from the unrounded score)."""
+    for a regression head, int8 column ``int_column`` = round(clip(score, 0, 5)) from the unrounded score;
+    for a multi-class head (inference = (scores, class ids)), string column ``label_column`` = the
+    predicted class's name from ``labels``, with ``column`` its probability)."""
     import numpy as np
 
     task, result = element
     shard, scores = result.example, result.inference
+    classes = None
+    if label_column:
+        scores, classes = scores
     if len(scores) != shard.num_rows:
         raise RuntimeError(f"{task.path}: {len(scores)} {column} scores for {shard.num_rows} rows")
     # Scores are float32: x * 1e6 is exact in float64, so this rounds exactly like round(x, 6) per value.
     rounded = np.round(np.asarray(scores, dtype=np.float32).astype(np.float64), SCORE_DECIMALS).astype(np.float32)
-    doc = f"score of regression model {column}" if int_column else f"P(reference quality) from model {column}"
+    if int_column:
+        doc = f"score of regression model {column}"
+    elif label_column:
+        doc = f"probability of the class named in {label_column} (the most probable of {', '.join(labels)}) from model {column}"
+    else:
+        doc = f"P(reference quality) from model {column}"
     shard = shard.append_column(pa.field(column, pa.float32(), metadata={"doc": doc}), pa.array(rounded, pa.float32()))
     if int_column:
         from tailmine.classifiers.hf_model import int_scores
 
         field = pa.field(int_column, pa.int8(), metadata={"doc": f"{column} clipped to 0..5 and rounded (FineWeb-Edu's int_score)"})
         shard = shard.append_column(field, pa.array(int_scores(scores), pa.int8()))
+    if label_column:
+        classes = np.asarray(classes)
+        if len(classes) != shard.num_rows or (len(classes) and (classes.min() < 0 or classes.max() >= len(labels))):
+            raise RuntimeError(f"{task.path}: {label_column}: class ids outside 0..{len(labels) - 1} or not one per row")
+        names = pa.array(list(labels), pa.string()).take(pa.array(classes, pa.int32()))
+        field = pa.field(label_column, pa.string(), metadata={"doc": f"most probable class of model {column} (config.json id2label)"})
+        shard = shard.append_column(field, names)
     return task, shard
 
 
@@ -198,7 +217,7 @@ class ScoreShards(beam.PTransform):
             shards = (
                 shards
                 | f"Score_{info.column}" >> RunInference(handler)
-                | f"AddColumn_{info.column}" >> beam.Map(add_score_column, info.column, info.int_column)
+                | f"AddColumn_{info.column}" >> beam.Map(add_score_column, info.column, info.int_column, info.label_column, info.labels)
             )
         written = shards | "WriteShards" >> beam.ParDo(WriteScoredFn(self.out_dir, self.fingerprint, dict(self.cfg.min_scores), self.cfg.read_rows))
         return (written, read[ReadShardFn.FINISHED]) | "AllSummaries" >> beam.Flatten()
@@ -219,8 +238,11 @@ def run(
     if not cfg.models:
         raise ConfigError("models: give at least one model directory (--model)")
     infos = describe_models(cfg.models, cfg.trust_pickle)  # fail here, naming the file
-    columns = [name for info in infos for name in (info.column, info.int_column) if name]
+    columns = [name for info in infos for name in info.columns]
+    label_columns = {info.label_column for info in infos if info.label_column}
     for column, _ in cfg.min_scores:
+        if column in label_columns:
+            raise ConfigError(f"min_scores: {column!r} holds class names, not scores; threshold {column[: -len('_label')]!r} (the predicted class's probability)")
         if column not in columns:
             raise ConfigError(f"min_scores: {column!r} is not a model column; the models write {', '.join(columns)}")
     _, shards = stage_shards(in_dir)
@@ -365,7 +387,9 @@ DESCRIPTION = (
     "score: adds one float32 column per --model (named by the model, e.g. quality_fasttext_v1) to every\n"
     "  document shard of a finished stage, through Beam RunInference; torch and Hugging Face models use\n"
     "  the GPU when there is one. A local Hugging Face folder (config.json, model.safetensors,\n"
-    "  tokenizer.json) writes quality_<folder> (+ quality_<folder>_int for regression heads).\n"
+    "  tokenizer.json) writes quality_<folder> (+ quality_<folder>_int for regression heads; a head\n"
+    "  with more than two labels writes quality_<folder>_label, the predicted class's id2label name,\n"
+    "  and quality_<folder> = that class's probability).\n"
     "  Nothing is removed unless --min-score COLUMN=VALUE is given."
 )
 
