@@ -17,7 +17,10 @@ holds more than one input shard or one band partition):
 1. ``Sign`` (per input shard = unit): signatures, exact-text hashes, survivor keys; band keys written
    split into the planner's band partitions.
 2. ``Candidates`` (per band partition): documents sharing a band key (or the exact-text key) become
-   star edges; each candidate is kept when its signature estimate reaches ``threshold - verify_slack``.
+   star edges (candidate pairs), written by the unit of their second document; ``SendSignatures`` (per
+   unit) sends each distinct pair with that document's signature row to the unit of the first;
+   ``Verify`` (per unit) keeps a pair when its signature estimate reaches ``threshold - verify_slack``.
+   Each signature file is read twice in all, so the step stays linear in the corpus.
 3. ``Components``: in one task when the planner's bound on duplicate edges fits the memory budget
    (then the whole stage is ONE pipeline), else per unit by min-label propagation, 4 rounds per
    pipeline, until a round changes nothing.
@@ -70,7 +73,6 @@ EMPTIED = "empty_after_line_removal"
 LINES_COLUMN = "dup_lines_removed"
 ROUNDS_PER_PIPELINE = 4
 CLUSTER_COLUMNS = ("dup_cluster_id", "dup_cluster_size")
-SIGNATURE_CACHE_UNITS = 4
 log = logging.getLogger("tailmine.dedup")
 
 
@@ -114,6 +116,15 @@ def _save_npz(path: str, **arrays) -> None:
 def _load_npz(path: str) -> dict:
     with np.load(io.BytesIO(read_bytes(path))) as data:
         return {k: data[k] for k in data.files}
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    np.save(buf := io.BytesIO(), array)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def _load_npy(path: str) -> np.ndarray:
+    return np.load(io.BytesIO(read_bytes(path)))
 
 
 def _save_table(path: str, table: pa.Table) -> None:
@@ -182,8 +193,7 @@ def line_counts_partition(p: int, lay: Layout) -> dict:
     uniq, inverse = np.unique(keys, return_inverse=True)
     total = np.bincount(inverse.ravel(), weights=counts, minlength=len(uniq)) if len(uniq) else np.empty(0)
     boiler = uniq[total >= lay.cfg.line_min_docs]
-    np.save(buf := io.BytesIO(), boiler)
-    write_bytes_atomic(lay.work("boiler", f"p{p:05d}.npy"), buf.getvalue())
+    _save_npy(lay.work("boiler", f"p{p:05d}.npy"), boiler)
     return {"partition": p, "distinct_lines": int(len(uniq)), "boilerplate_lines": int(len(boiler))}
 
 
@@ -191,7 +201,7 @@ def _boilerplate(lay: Layout) -> np.ndarray:
     """Every boilerplate key, sorted (only repeated lines: small next to the documents)."""
     if not lay.lines_on:
         return np.empty(0, np.uint64)
-    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("boiler"), "p*.npy")]
+    parts = [_load_npy(f) for f in _files(lay.work("boiler"), "p*.npy")]
     return np.sort(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
 
 
@@ -260,64 +270,71 @@ def sign_unit(task: Unit, lay: Layout) -> dict:
 
 
 # --- 2. candidates and verification ---------------------------------------------------------------
+#
+# Checking a candidate pair needs both documents' signatures, and the pairs of one band partition
+# touch every unit: a partition that loads the signatures it needs reads every unit's file, so the
+# whole step read units x partitions signature files (quadratic: issue 20). Instead the pairs move to
+# the signatures. ``Candidates`` (per band partition) writes its pairs by the unit of their second
+# document; ``SendSignatures`` (per unit) reads its own signature file once and sends each pair, with
+# that document's signature row, to the unit of the first document; ``Verify`` (per unit) reads its own
+# signature file once and keeps the pairs whose estimate reaches ``threshold - verify_slack``. Every
+# signature file is read twice, whatever the corpus size; a pair found in several bands is checked once.
 
 
-class _Signatures:
-    """Signature rows by node, holding at most ``keep`` units' signature files at a time (LRU), so a
-    band partition's memory does not grow with the number of units its candidates touch."""
-
-    def __init__(self, lay: Layout, keep: int = SIGNATURE_CACHE_UNITS):
-        self.lay, self.keep, self.cache = lay, keep, {}
-
-    def unit(self, unit: int) -> np.ndarray:
-        if unit in self.cache:
-            self.cache[unit] = self.cache.pop(unit)  # most recently used last
-        else:
-            if len(self.cache) >= self.keep:
-                self.cache.pop(next(iter(self.cache)))
-            self.cache[unit] = _load_npz(self.lay.work("sig", f"u{unit:05d}.npz"))["sig"]
-        return self.cache[unit]
-
-    def estimates(self, pairs: np.ndarray) -> np.ndarray:
-        """Signature Jaccard estimate of each pair, visiting pairs grouped by (unit, unit)."""
-        ua, ub = cc.unit_of(pairs[:, 0]), cc.unit_of(pairs[:, 1])
-        order = np.lexsort((ub, ua))
-        out = np.empty(len(pairs))
-        key = ua[order] * (1 << 31) + ub[order]
-        for chunk in np.split(order, np.flatnonzero(np.diff(key)) + 1):
-            a = self.unit(int(ua[chunk[0]]))[cc.row_of(pairs[chunk, 0])]
-            b = self.unit(int(ub[chunk[0]]))[cc.row_of(pairs[chunk, 1])]
-            out[chunk] = np.mean(a == b, axis=1)
-        return out
+def _unit_signatures(lay: Layout, unit: int) -> np.ndarray:
+    return _load_npz(lay.work("sig", f"u{unit:05d}.npz"))["sig"]
 
 
-def partition_edges(p: int, lay: Layout) -> dict:
-    """Verified duplicate edges of band partition ``p``, written by source unit (both directions when
-    components run distributed)."""
+def partition_candidates(p: int, lay: Layout) -> dict:
+    """Candidate pairs (star edges of the LSH buckets) of band partition ``p``, written by the unit of
+    their second document."""
     parts = [_load_npz(f) for f in _files(lay.work("bands", f"p{p:05d}"), "u*.npz")]
     if not parts:
-        return {"partition": p, "candidates": 0, "edges": 0}
-    keys = np.concatenate([x["keys"] for x in parts])
-    docs = np.concatenate([x["docs"] for x in parts])
-    candidates = bucket_edges(keys, docs)
-    edges = candidates
-    if len(candidates):
-        estimate = _Signatures(lay).estimates(candidates)
-        edges = candidates[estimate >= lay.cfg.threshold - lay.cfg.verify_slack]
+        return {"partition": p, "candidates": 0}
+    candidates = bucket_edges(np.concatenate([x["keys"] for x in parts]), np.concatenate([x["docs"] for x in parts]))
+    for unit, idx in _split_by_unit(candidates[:, 1]) if len(candidates) else []:
+        _save_npy(lay.work("cand", f"u{unit:05d}", f"p{p:05d}.npy"), candidates[idx])
+    return {"partition": p, "candidates": int(len(candidates))}
+
+
+def send_signatures(unit: int, lay: Layout) -> dict:
+    """The distinct candidate pairs whose second document lives in ``unit``, each with that document's
+    signature row, sent to the unit of the first document."""
+    parts = [_load_npy(f) for f in _files(lay.work("cand", f"u{unit:05d}"), "p*.npy")]
+    pairs = unique_edges(np.concatenate(parts)) if parts else np.empty((0, 2), np.int64)
+    if len(pairs):
+        second = _unit_signatures(lay, unit)[cc.row_of(pairs[:, 1])]
+        for dest, idx in _split_by_unit(pairs[:, 0]):
+            _save_npz(lay.work("pairs", f"to{dest:05d}", f"from{unit:05d}.npz"), pairs=pairs[idx], sig=second[idx])
+    return {"unit": unit, "candidates": int(len(pairs))}
+
+
+def verify_unit(unit: int, lay: Layout) -> dict:
+    """Duplicate edges of the candidate pairs whose first document lives in ``unit``: the pair's
+    signature estimate reaches ``threshold - verify_slack``. Written by the unit of their first end (both
+    directions when components run distributed: label propagation sends along both)."""
+    received = [_load_npz(f) for f in _files(lay.work("pairs", f"to{unit:05d}"), "from*.npz")]
+    if not received:
+        return {"unit": unit, "edges": 0}
+    own = _unit_signatures(lay, unit)
+    edges = []
+    for part in received:
+        estimate = np.mean(own[cc.row_of(part["pairs"][:, 0])] == part["sig"], axis=1)
+        edges.append(part["pairs"][estimate >= lay.cfg.threshold - lay.cfg.verify_slack])
+    edges = np.concatenate(edges)
     verified = int(len(edges))
-    if lay.components != "local":  # label propagation sends along both directions; one task needs one
-        edges = np.concatenate([edges, edges[:, ::-1]]) if len(edges) else np.empty((0, 2), np.int64)
-    for unit, idx in _split_by_unit(edges[:, 0]) if len(edges) else []:
-        np.save(buf := io.BytesIO(), edges[idx])
-        write_bytes_atomic(lay.work("edges", f"u{unit:05d}", f"p{p:05d}.npy"), buf.getvalue())
-    return {"partition": p, "candidates": int(len(candidates)), "edges": verified}
+    if lay.components != "local" and verified:
+        edges = np.concatenate([edges, edges[:, ::-1]])
+    for dest, idx in _split_by_unit(edges[:, 0]) if verified else []:
+        _save_npy(lay.work("edges", f"u{dest:05d}", f"from{unit:05d}.npy"), edges[idx])
+    return {"unit": unit, "edges": verified}
 
 
 # --- 3. connected components -------------------------------------------------------------------
 
 
 def _unit_edges(lay: Layout, unit: int) -> np.ndarray:
-    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("edges", f"u{unit:05d}"), "p*.npy")]
+    parts = [_load_npy(f) for f in _files(lay.work("edges", f"u{unit:05d}"), "from*.npy")]
     return unique_edges(np.concatenate(parts)) if parts else np.empty((0, 2), np.int64)
 
 
@@ -357,11 +374,11 @@ def _final_path(lay: Layout, unit: int) -> str:
 def cc_local(_: int, lay: Layout) -> dict:
     """Connected components of every duplicate edge in one task (when the plan says they fit): each
     node's label is the smallest node of its component, exactly what label propagation converges to."""
-    files = _files(lay.work("edges"), "u*/p*.npy")
+    files = _files(lay.work("edges"), "u*/from*.npy")
     edges = np.empty((sum(_npy_rows(f) for f in files), 2), np.int64)  # filled in place: no list + concat copy
     at = 0
     for f in files:
-        part = np.load(io.BytesIO(read_bytes(f)))
+        part = _load_npy(f)
         edges[at : at + len(part)] = part
         at += len(part)
     nodes, labels = cc.component_labels(edges)
@@ -715,7 +732,7 @@ def run(
     parameters = {**cfg.to_dict(), "bands": lay.bands, "rows": lay.rows, "band_partitions": lay.partitions, "quality_column": lay.quality_column}
     total_bytes = sum(u.bytes for u in units)
     steps = ([("LineKeys", len(units)), ("LineCounts", len(partitions))] if lay.lines_on else [])
-    steps += [("Sign", len(units)), ("Candidates", len(partitions))]
+    steps += [("Sign", len(units)), ("Candidates", len(partitions)), ("SendSignatures", len(units)), ("Verify", len(units))]
     steps += [("Components", 1)] if local else [("InitComponents", len(units))]
     steps += [("RankSend", len(units)), ("ChooseSurvivors", len(units)), ("Write", len(units))]
     show = DedupProgress(lay, steps, total_bytes) if progress and is_local_runner(options) and units else None
@@ -727,7 +744,9 @@ def run(
             keyed = _step(p, "LineKeys", units, line_keys_unit, lay)
             after = _step(p, "LineCounts", partitions, line_counts_partition, lay, after=keyed)
         signed = _step(p, "Sign", units, sign_unit, lay, after=after)
-        edges = _step(p, "Candidates", partitions, partition_edges, lay, after=signed)
+        candidates = _step(p, "Candidates", partitions, partition_candidates, lay, after=signed)
+        sent = _step(p, "SendSignatures", unit_ids, send_signatures, lay, after=candidates)
+        edges = _step(p, "Verify", unit_ids, verify_unit, lay, after=sent)
         if local:
             return _step(p, "Components", [0], cc_local, lay, after=edges)
         return _step(p, "InitComponents", unit_ids, cc_init, lay, after=edges)
