@@ -63,7 +63,7 @@ from tailmine.pipelines.stage import (
     stage_shards,
 )
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
-from tailmine.schemas.manifest import Manifest
+from tailmine.schemas.manifest import Manifest, read_manifest
 
 STAGE = "dedup"
 CLUSTERS_NAME = "clusters.parquet"
@@ -686,13 +686,34 @@ def line_step_needed(cfg: DedupConfig, shard_paths: list[str]) -> bool:
     return False
 
 
-def make_plan(in_dir: str, cfg: DedupConfig) -> tuple[DedupPlan, list[Unit]]:
+def observed_dup_fraction(out_dir: Optional[str], in_dir: str) -> Optional[float]:
+    """Share of documents that had a duplicate in the finished dedup run in ``out_dir`` over the same
+    input (``clustered_documents / input``), or None when there is no such run to learn from."""
+    if not out_dir or not exists(join(out_dir, "manifest.json")):
+        return None
+    try:
+        earlier = read_manifest(out_dir)
+    except Exception as exc:  # an unreadable earlier output only means the rate is unknown
+        log.warning("%s: no duplicate rate learnt from the earlier run (%s)", out_dir, exc)
+        return None
+    _, shards = stage_shards(in_dir)
+    shape = lambda path, rows, size: (str(path).rsplit("/", 1)[-1], int(rows), int(size))
+    same_input = [shape(i.get("path", ""), i.get("rows", -1), i.get("bytes", -1)) for i in earlier.inputs] == [shape(s.path, s.rows, s.bytes) for s in shards]
+    if earlier.stage != STAGE or not same_input or not earlier.counts.input:
+        return None
+    return int(earlier.extra.get("clustered_documents", 0)) / earlier.counts.input
+
+
+def make_plan(in_dir: str, cfg: DedupConfig, out_dir: Optional[str] = None) -> tuple[DedupPlan, list[Unit]]:
+    """The plan and the units; with ``out_dir``, the memory figures use the duplicate rate an earlier
+    run there observed (see :func:`observed_dup_fraction`)."""
     manifest, shards = stage_shards(in_dir)
     units = [Unit(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
     text_bytes = int(manifest.extra.get("text_bytes", 0)) if manifest.extra else 0
     if not text_bytes:
         text_bytes = sum(s.bytes for s in shards) * 3  # Parquet shards are zstd text: about 1/3 of the raw size
-    return plan(sum(u.rows for u in units), text_bytes, [u.rows for u in units], cfg, sum(s.bytes for s in shards)), units
+    observed = observed_dup_fraction(out_dir, in_dir)
+    return plan(sum(u.rows for u in units), text_bytes, [u.rows for u in units], cfg, sum(s.bytes for s in shards), observed), units
 
 
 def run(
@@ -799,14 +820,15 @@ DESCRIPTION = (
     "(highest quality_* score, then longest text, then smallest id). Every document gets\n"
     "dup_cluster_id and dup_cluster_size; the others go to DIR/removed/ with drop_reason\n"
     "exact_duplicate or near_duplicate; DIR/clusters.parquet lists (id, cluster_id) of every\n"
-    "document that has a duplicate. --plan prints peak memory, shuffle and disk first and stops."
+    "document that has a duplicate. --plan prints peak memory, CPU time, shuffle and disk first and stops."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage (e.g. ingest)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--plan", action="store_true", help="print the memory/shuffle/disk plan and the partitioning, then stop")
+    parser.add_argument("--plan", action="store_true", help="print the plan (memory, CPU time, shuffle, disk, partitioning), then stop; "
+                        "memory allows for the duplicate rate a finished run in --out observed, else 50%%")
     parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted run: keep the tasks it finished (same parameters and input)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
@@ -823,7 +845,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     cfg = DedupConfig(**{f.name: getattr(args, f.name) for f in fields(DedupConfig)})
     if args.plan:
-        print(make_plan(args.in_dir, cfg)[0].describe())
+        print(make_plan(args.in_dir, cfg, args.out)[0].describe())
         return 0
     manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, progress=args.progress, resume=args.resume)
     print(summarize(manifest, args.out))
