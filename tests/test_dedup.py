@@ -493,7 +493,7 @@ def test_plan_predicts_time_and_uses_the_duplicate_rate_an_earlier_run_observed(
     in_dir, n = dup_input
     cfg = DedupConfig()
     small, large = plan(100_000, 35 * 10**6, [25_000] * 4, cfg), plan(1_600_000, 560 * 10**6, [25_000] * 64, cfg)
-    assert 15 < large.cpu_seconds / small.cpu_seconds <= 16.5 and small.cpu_seconds > 0
+    assert 10 < large.cpu_seconds / small.cpu_seconds < 16 and small.cpu_seconds > 0  # linear work + a fixed start
     assert set(large.step_cpu_seconds) >= {"sign", "candidates", "verify", "write"}
     assert large.peak_verify_bytes == small.peak_verify_bytes  # per unit: flat as units multiply
     bound, _ = dedup.make_plan(str(in_dir), cfg, str(tmp_path / "nothing-here"))

@@ -39,16 +39,20 @@ BATCH_FACTOR = 4  # text as read, NFKC/lower copy, UTF-8 buffer, Arrow slack
 ASSUMED_DUP_FRACTION = 0.5
 """Share of documents with a duplicate the memory figures allow for when no run has measured it."""
 STEP_RATES = {
-    "sign": ("text_bytes", 22.5e6),
-    "candidates": ("band_keys", 5.9e6),
-    "verify": ("documents", 0.91e6),
-    "components+survivors": ("documents", 0.89e6),
-    "write": ("text_bytes", 66e6),
-    "framework": ("documents", 0.1e6),
+    "sign": ("text_bytes", 24.6e6),
+    "candidates": ("band_keys", 5.5e6),
+    "verify": ("documents", 0.59e6),
+    "components+survivors": ("documents", 0.26e6),
+    "write": ("text_bytes", 51e6),
+    "framework": ("documents", 0.54e6),
 }
-"""Per step: the quantity its work grows with, and how many of it one core handles per second
-(measured with ``benchmarks/dedup_scaling.py`` on synthetic short documents, see BENCHMARKS.md;
-"framework" is Beam's and the task files' share, outside the step functions)."""
+"""Per step: the quantity its work grows with, and how many of it one core handles per second.
+Measured at 1.6M synthetic short documents (``benchmarks/dedup_scaling.py``, BENCHMARKS.md "Dedup
+scaling"), where fixed costs weigh least; "framework" is Beam's and the task files' share outside the
+step functions. "components+survivors" grows faster than the documents (0.55M/s at 400k, 0.26M/s at
+1.6M: its survivor messages are one small file per pair of shards), so the figure is the slower rate."""
+FIXED_CPU_SECONDS = 0.8
+"""Start-up of a run (pipeline construction, first tasks), measured as the framework share at 100k."""
 PARTITION_SORT_BYTES = 16 << 20
 """Sort state one band partition may hold, whatever the memory budget: partitions multiply as the corpus
 grows, so the candidate step's memory stays flat instead of growing with the number of documents (up
@@ -175,4 +179,6 @@ def plan(
 def step_cpu_seconds(documents: int, text_bytes: int, bands: int, dup_docs: int) -> dict:
     """Predicted CPU seconds of each step on one core, from ``STEP_RATES``."""
     work = {"text_bytes": text_bytes, "band_keys": documents * (bands + 1), "dup_docs": dup_docs, "documents": documents}
-    return {step: work[quantity] / rate if rate else 0.0 for step, (quantity, rate) in STEP_RATES.items()}
+    steps = {step: work[quantity] / rate for step, (quantity, rate) in STEP_RATES.items()}
+    steps["framework"] += FIXED_CPU_SECONDS
+    return steps
