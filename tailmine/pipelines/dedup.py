@@ -3,7 +3,7 @@
 Run it::
 
     tailmine dedup --in out/ingest --out out/dedup [--threshold 0.8] [--num-perm 128] [--ngram 5]
-    tailmine dedup --in out/ingest --out out/dedup --plan      # memory/shuffle/disk plan, no work
+    tailmine dedup --in out/ingest --out out/dedup --plan      # memory/time/shuffle/disk plan, no work
 
 Shape (every step is a Beam ParDo over small tasks; bulky data moves through files in ``OUT/_work``,
 the way the ingest stage moves documents, so no shuffle holds the corpus in memory and no worker
