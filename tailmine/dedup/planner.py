@@ -19,7 +19,8 @@ datasketch #207). Every figure here follows from the stage's data layout (see
   run over the same input observed the rate (``observed_dup_fraction``).
 
 Time: CPU seconds per step from rates measured on one core (``STEP_RATES``, see BENCHMARKS.md "Dedup
-scaling"), linear in the work of each step; wall time divides by the workers.
+scaling"), linear in the work of each step, plus the exchange files, which grow with shards x shards
+(:func:`exchange_files`); wall time divides by the workers.
 
 The figures are upper bounds for the stated ``dup_fraction``; Beam's own overhead (tens of MB per
 worker) comes on top.
@@ -39,20 +40,25 @@ BATCH_FACTOR = 4  # text as read, NFKC/lower copy, UTF-8 buffer, Arrow slack
 ASSUMED_DUP_FRACTION = 0.5
 """Share of documents with a duplicate the memory figures allow for when no run has measured it."""
 STEP_RATES = {
-    "sign": ("text_bytes", 24.6e6),
-    "candidates": ("band_keys", 5.5e6),
-    "verify": ("documents", 0.59e6),
-    "components+survivors": ("documents", 0.26e6),
-    "write": ("text_bytes", 51e6),
-    "framework": ("documents", 0.54e6),
+    "sign": ("text_bytes", 24.2e6),
+    "candidates": ("band_keys", 5.34e6),
+    "verify": ("documents", 0.87e6),
+    "components+survivors": ("documents", 0.55e6),
+    "write": ("text_bytes", 56e6),
+    "framework": ("tasks", 250.0),
+    "exchange files": ("exchange_files", 2500.0),
 }
 """Per step: the quantity its work grows with, and how many of it one core handles per second.
-Measured at 1.6M synthetic short documents (``benchmarks/dedup_scaling.py``, BENCHMARKS.md "Dedup
-scaling"), where fixed costs weigh least; "framework" is Beam's and the task files' share outside the
-step functions. "components+survivors" grows faster than the documents (0.55M/s at 400k, 0.26M/s at
-1.6M: its survivor messages are one small file per pair of shards), so the figure is the slower rate."""
+Measured on synthetic short documents (``benchmarks/dedup_scaling.py``, BENCHMARKS.md "Dedup scaling"):
+the step rates at 400k documents in 16 shards (where the exchange files cost ~0.5 s of 12); the
+framework (Beam, outside the step functions: ~4 ms a task) and the files of the all-to-all exchanges
+(~0.4 ms each, written and read) from 1.6M documents in 64 and in 256 shards."""
 FIXED_CPU_SECONDS = 0.8
 """Start-up of a run (pipeline construction, first tasks), measured as the framework share at 100k."""
+PAIR_EXCHANGES = 3
+"""Exchanges that write one file per (shard, shard) pair: candidate pairs with signatures, survivor
+keys, survivor decisions. With the band shuffle's two (shard, partition) exchanges these make the
+stage's one term that grows faster than the documents: shards x shards files."""
 PARTITION_SORT_BYTES = 16 << 20
 """Sort state one band partition may hold, whatever the memory budget: partitions multiply as the corpus
 grows, so the candidate step's memory stays flat instead of growing with the number of documents (up
@@ -94,7 +100,8 @@ class DedupPlan:
             "tailmine dedup plan",
             f"  input            {self.documents:,} documents, {self.text_bytes / MB:,.1f} MB of text in {self.units} unit(s) (largest {self.largest_unit_rows:,} rows)",
             f"  LSH              {self.bands} bands x {self.rows} rows",
-            f"  partitioning     {self.units} signing/component unit(s) (one per input shard); {self.band_partitions} band-shuffle partition(s)",
+            f"  partitioning     {self.units} signing/component unit(s) (one per input shard); {self.band_partitions} band-shuffle partition(s);"
+            f" <= {exchange_files(self.units, self.band_partitions):,} exchange files",
             f"  peak memory      {self.peak_memory_bytes / MB:,.1f} MB per worker"
             f" (signing {self.peak_sign_bytes / MB:,.1f}, band partition {self.peak_partition_bytes / MB:,.1f},"
             f" verify {self.peak_verify_bytes / MB:,.1f}, components {self.peak_components_bytes / MB:,.1f})",
@@ -149,7 +156,7 @@ def plan(
     if mode == "local":
         peak_components = max(peak_components, local_components)
     disk = int((input_shard_bytes or text_bytes) + signature_bytes + band_shuffle + edge_bytes * 3)
-    steps = step_cpu_seconds(documents, text_bytes, bands, dup_docs)
+    steps = step_cpu_seconds(documents, text_bytes, bands, units, partitions)
     return DedupPlan(
         documents=documents,
         text_bytes=text_bytes,
@@ -176,9 +183,19 @@ def plan(
     )
 
 
-def step_cpu_seconds(documents: int, text_bytes: int, bands: int, dup_docs: int) -> dict:
+def exchange_files(units: int, partitions: int) -> int:
+    """Work files of the exchanges: band keys and candidate pairs (shards x partitions each), and
+    ``PAIR_EXCHANGES`` exchanges of one file per pair of shards (an upper bound: a pair without data
+    writes none; label propagation, when components run distributed, adds one such exchange a round)."""
+    return 2 * units * partitions + PAIR_EXCHANGES * units * units
+
+
+def step_cpu_seconds(documents: int, text_bytes: int, bands: int, units: int, partitions: int) -> dict:
     """Predicted CPU seconds of each step on one core, from ``STEP_RATES``."""
-    work = {"text_bytes": text_bytes, "band_keys": documents * (bands + 1), "dup_docs": dup_docs, "documents": documents}
+    work = {
+        "text_bytes": text_bytes, "band_keys": documents * (bands + 1), "documents": documents,
+        "tasks": 7 * units + partitions, "exchange_files": exchange_files(units, partitions),
+    }
     steps = {step: work[quantity] / rate for step, (quantity, rate) in STEP_RATES.items()}
     steps["framework"] += FIXED_CPU_SECONDS
     return steps
