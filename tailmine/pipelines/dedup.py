@@ -73,6 +73,9 @@ EMPTIED = "empty_after_line_removal"
 LINES_COLUMN = "dup_lines_removed"
 ROUNDS_PER_PIPELINE = 4
 CLUSTER_COLUMNS = ("dup_cluster_id", "dup_cluster_size")
+ALL_LABELS = (1 << 31) - 1
+"""Destination key of the survivor keys when one task chooses every survivor (local components); above
+any unit a node id (``unit << 32 | row``, int64) can hold."""
 log = logging.getLogger("tailmine.dedup")
 
 
@@ -418,7 +421,9 @@ def rank_send(task: Unit, round_: Optional[int], lay: Layout) -> int:
     meta = _load_npz(lay.work("meta", f"u{task.unit:05d}.npz"))
     rows = cc.row_of(nodes)
     ids = _read_ids(task.path)[rows]
-    for dest, idx in _split_by_unit(labels):
+    # one task chooses every survivor after local components: one file per unit, not one per pair of units
+    split = [(ALL_LABELS, np.arange(len(nodes)))] if round_ is None else _split_by_unit(labels)
+    for dest, idx in split:
         r = rows[idx]
         table = pa.table(
             {
@@ -436,7 +441,9 @@ def rank_send(task: Unit, round_: Optional[int], lay: Layout) -> int:
 
 
 def choose_unit(unit: int, lay: Layout) -> int:
-    """Pick the survivor of every cluster whose label this unit owns; send decisions to member units."""
+    """Pick the survivor of every cluster whose label this unit owns (every cluster when ``unit`` is
+    ``ALL_LABELS``: after local components, which held every duplicate node already); send decisions
+    to member units."""
     files = _files(lay.work("rank", f"to{unit:05d}"), "from*.parquet")
     if not files:
         return 0
@@ -755,7 +762,7 @@ def run(
     steps = ([("LineKeys", len(units)), ("LineCounts", len(partitions))] if lay.lines_on else [])
     steps += [("Sign", len(units)), ("Candidates", len(partitions)), ("SendSignatures", len(units)), ("Verify", len(units))]
     steps += [("Components", 1)] if local else [("InitComponents", len(units))]
-    steps += [("RankSend", len(units)), ("ChooseSurvivors", len(units)), ("Write", len(units))]
+    steps += [("RankSend", len(units)), ("ChooseSurvivors", 1 if local else len(units)), ("Write", len(units))]
     show = DedupProgress(lay, steps, total_bytes) if progress and is_local_runner(options) and units else None
 
     def front(p):
@@ -775,7 +782,7 @@ def run(
     def back(p, round_, after):
         extra = {"components": lay.components, "component_rounds": round_ or 0, "plan": the_plan.to_dict()}
         ranked = _step(p, "RankSend", units, rank_send, lay, round_, after=after)
-        chosen = _step(p, "ChooseSurvivors", unit_ids, choose_unit, lay, after=ranked)
+        chosen = _step(p, "ChooseSurvivors", [ALL_LABELS] if round_ is None else unit_ids, choose_unit, lay, after=ranked)
         (
             _step(p, "Write", units, write_unit, lay, after=chosen)
             | "CollectSummaries" >> beam.combiners.ToList()
