@@ -498,7 +498,7 @@ def test_plan_predicts_time_and_uses_the_duplicate_rate_an_earlier_run_observed(
     assert large.peak_verify_bytes == small.peak_verify_bytes  # per unit: flat as units multiply
     # the same documents in 4x the shards: the exchange files (shards x shards) are the term that grows
     many = plan(1_600_000, 560 * 10**6, [6_250] * 256, cfg)
-    assert many.step_cpu_seconds["exchange files"] > 10 * large.step_cpu_seconds["exchange files"]
+    assert many.step_cpu_seconds["exchange files"] > 5 * large.step_cpu_seconds["exchange files"]
     assert many.step_cpu_seconds["sign"] == large.step_cpu_seconds["sign"] and "exchange files" in many.describe()
     bound, _ = dedup.make_plan(str(in_dir), cfg, str(tmp_path / "nothing-here"))
     assert not bound.dup_fraction_observed and bound.dup_fraction == 0.5

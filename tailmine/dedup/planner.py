@@ -55,10 +55,11 @@ framework (Beam, outside the step functions: ~4 ms a task) and the files of the 
 (~0.4 ms each, written and read) from 1.6M documents in 64 and in 256 shards."""
 FIXED_CPU_SECONDS = 0.8
 """Start-up of a run (pipeline construction, first tasks), measured as the framework share at 100k."""
-PAIR_EXCHANGES = 3
-"""Exchanges that write one file per (shard, shard) pair: candidate pairs with signatures, survivor
-keys, survivor decisions. With the band shuffle's two (shard, partition) exchanges these make the
-stage's one term that grows faster than the documents: shards x shards files."""
+PAIR_EXCHANGES = {"local": 1, "distributed": 3}
+"""Exchanges that write one file per (shard, shard) pair: candidate pairs with their signatures; when
+components run distributed also survivor keys and decisions (after local components one task
+chooses every survivor: one file per shard each way). With the band shuffle's two (shard, partition)
+exchanges these make the stage's one term that grows faster than the documents."""
 PARTITION_SORT_BYTES = 16 << 20
 """Sort state one band partition may hold, whatever the memory budget: partitions multiply as the corpus
 grows, so the candidate step's memory stays flat instead of growing with the number of documents (up
@@ -101,7 +102,7 @@ class DedupPlan:
             f"  input            {self.documents:,} documents, {self.text_bytes / MB:,.1f} MB of text in {self.units} unit(s) (largest {self.largest_unit_rows:,} rows)",
             f"  LSH              {self.bands} bands x {self.rows} rows",
             f"  partitioning     {self.units} signing/component unit(s) (one per input shard); {self.band_partitions} band-shuffle partition(s);"
-            f" <= {exchange_files(self.units, self.band_partitions):,} exchange files",
+            f" <= {exchange_files(self.units, self.band_partitions, self.components):,} exchange files",
             f"  peak memory      {self.peak_memory_bytes / MB:,.1f} MB per worker"
             f" (signing {self.peak_sign_bytes / MB:,.1f}, band partition {self.peak_partition_bytes / MB:,.1f},"
             f" verify {self.peak_verify_bytes / MB:,.1f}, components {self.peak_components_bytes / MB:,.1f})",
@@ -152,11 +153,13 @@ def plan(
     peak_verify = int(unit_signatures + per_unit_dups * bands * (KEY_BYTES + cfg.num_perm * 4) * 2)
     peak_components = int(per_unit_dups * (bands * KEY_BYTES * 2 * 3 + 8 * 4))
     local_components = int(local_edge_bytes * LOCAL_FACTOR)
-    mode = cfg.components if cfg.components != "auto" else ("local" if local_components <= cfg.memory_budget_mb * (1 << 20) else "distributed")
+    # the run decides with the bound (its plan is part of the run's fingerprint), so the mode shown does too
+    bound_components = int(documents * ASSUMED_DUP_FRACTION) * bands * KEY_BYTES * LOCAL_FACTOR
+    mode = cfg.components if cfg.components != "auto" else ("local" if bound_components <= cfg.memory_budget_mb * (1 << 20) else "distributed")
     if mode == "local":
         peak_components = max(peak_components, local_components)
     disk = int((input_shard_bytes or text_bytes) + signature_bytes + band_shuffle + edge_bytes * 3)
-    steps = step_cpu_seconds(documents, text_bytes, bands, units, partitions)
+    steps = step_cpu_seconds(documents, text_bytes, bands, units, partitions, mode)
     return DedupPlan(
         documents=documents,
         text_bytes=text_bytes,
@@ -183,18 +186,18 @@ def plan(
     )
 
 
-def exchange_files(units: int, partitions: int) -> int:
-    """Work files of the exchanges: band keys and candidate pairs (shards x partitions each), and
-    ``PAIR_EXCHANGES`` exchanges of one file per pair of shards (an upper bound: a pair without data
-    writes none; label propagation, when components run distributed, adds one such exchange a round)."""
-    return 2 * units * partitions + PAIR_EXCHANGES * units * units
+def exchange_files(units: int, partitions: int, components: str = "local") -> int:
+    """Work files of the exchanges: band keys and candidate pairs (shards x partitions each), the
+    per-shard files, and ``PAIR_EXCHANGES`` exchanges of one file per pair of shards (an upper bound: a
+    pair without data writes none; distributed components add one such exchange a round)."""
+    return 2 * units * partitions + PAIR_EXCHANGES[components] * units * units + 4 * units
 
 
-def step_cpu_seconds(documents: int, text_bytes: int, bands: int, units: int, partitions: int) -> dict:
+def step_cpu_seconds(documents: int, text_bytes: int, bands: int, units: int, partitions: int, components: str = "local") -> dict:
     """Predicted CPU seconds of each step on one core, from ``STEP_RATES``."""
     work = {
         "text_bytes": text_bytes, "band_keys": documents * (bands + 1), "documents": documents,
-        "tasks": 7 * units + partitions, "exchange_files": exchange_files(units, partitions),
+        "tasks": 7 * units + partitions, "exchange_files": exchange_files(units, partitions, components),
     }
     steps = {step: work[quantity] / rate for step, (quantity, rate) in STEP_RATES.items()}
     steps["framework"] += FIXED_CPU_SECONDS
