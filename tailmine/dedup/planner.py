@@ -45,14 +45,14 @@ STEP_RATES = {
     "verify": ("documents", 0.87e6),
     "components+survivors": ("documents", 0.55e6),
     "write": ("text_bytes", 56e6),
-    "framework": ("tasks", 250.0),
-    "exchange files": ("exchange_files", 2500.0),
+    "framework": ("tasks", 360.0),
+    "exchange files": ("exchange_files", 4700.0),
 }
 """Per step: the quantity its work grows with, and how many of it one core handles per second.
 Measured on synthetic short documents (``benchmarks/dedup_scaling.py``, BENCHMARKS.md "Dedup scaling"):
-the step rates at 400k documents in 16 shards (where the exchange files cost ~0.5 s of 12); the
-framework (Beam, outside the step functions: ~4 ms a task) and the files of the all-to-all exchanges
-(~0.4 ms each, written and read) from 1.6M documents in 64 and in 256 shards."""
+the step rates at 400k documents in 16 shards (where the exchange files cost ~0.3 s of 12); the
+framework (Beam, outside the step functions: ~2.8 ms a task) and the files of the all-to-all exchanges
+(~0.21 ms each, written and read) from 1.6M documents in 64 and in 256 shards."""
 FIXED_CPU_SECONDS = 0.8
 """Start-up of a run (pipeline construction, first tasks), measured as the framework share at 100k."""
 PAIR_EXCHANGES = {"local": 1, "distributed": 3}
