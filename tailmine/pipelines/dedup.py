@@ -3,7 +3,7 @@
 Run it::
 
     tailmine dedup --in out/ingest --out out/dedup [--threshold 0.8] [--num-perm 128] [--ngram 5]
-    tailmine dedup --in out/ingest --out out/dedup --plan      # memory/shuffle/disk plan, no work
+    tailmine dedup --in out/ingest --out out/dedup --plan      # memory/time/shuffle/disk plan, no work
 
 Shape (every step is a Beam ParDo over small tasks; bulky data moves through files in ``OUT/_work``,
 the way the ingest stage moves documents, so no shuffle holds the corpus in memory and no worker
@@ -17,7 +17,10 @@ holds more than one input shard or one band partition):
 1. ``Sign`` (per input shard = unit): signatures, exact-text hashes, survivor keys; band keys written
    split into the planner's band partitions.
 2. ``Candidates`` (per band partition): documents sharing a band key (or the exact-text key) become
-   star edges; each candidate is kept when its signature estimate reaches ``threshold - verify_slack``.
+   star edges (candidate pairs), written by the unit of their second document; ``SendSignatures`` (per
+   unit) sends each distinct pair with that document's signature row to the unit of the first;
+   ``Verify`` (per unit) keeps a pair when its signature estimate reaches ``threshold - verify_slack``.
+   Each signature file is read twice in all, so the step stays linear in the corpus.
 3. ``Components``: in one task when the planner's bound on duplicate edges fits the memory budget
    (then the whole stage is ONE pipeline), else per unit by min-label propagation, 4 rounds per
    pipeline, until a round changes nothing.
@@ -60,7 +63,7 @@ from tailmine.pipelines.stage import (
     stage_shards,
 )
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
-from tailmine.schemas.manifest import Manifest
+from tailmine.schemas.manifest import Manifest, read_manifest
 
 STAGE = "dedup"
 CLUSTERS_NAME = "clusters.parquet"
@@ -70,7 +73,9 @@ EMPTIED = "empty_after_line_removal"
 LINES_COLUMN = "dup_lines_removed"
 ROUNDS_PER_PIPELINE = 4
 CLUSTER_COLUMNS = ("dup_cluster_id", "dup_cluster_size")
-SIGNATURE_CACHE_UNITS = 4
+ALL_LABELS = (1 << 31) - 1
+"""Destination key of the survivor keys when one task chooses every survivor (local components); above
+any unit a node id (``unit << 32 | row``, int64) can hold."""
 log = logging.getLogger("tailmine.dedup")
 
 
@@ -114,6 +119,15 @@ def _save_npz(path: str, **arrays) -> None:
 def _load_npz(path: str) -> dict:
     with np.load(io.BytesIO(read_bytes(path))) as data:
         return {k: data[k] for k in data.files}
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    np.save(buf := io.BytesIO(), array)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def _load_npy(path: str) -> np.ndarray:
+    return np.load(io.BytesIO(read_bytes(path)))
 
 
 def _save_table(path: str, table: pa.Table) -> None:
@@ -182,8 +196,7 @@ def line_counts_partition(p: int, lay: Layout) -> dict:
     uniq, inverse = np.unique(keys, return_inverse=True)
     total = np.bincount(inverse.ravel(), weights=counts, minlength=len(uniq)) if len(uniq) else np.empty(0)
     boiler = uniq[total >= lay.cfg.line_min_docs]
-    np.save(buf := io.BytesIO(), boiler)
-    write_bytes_atomic(lay.work("boiler", f"p{p:05d}.npy"), buf.getvalue())
+    _save_npy(lay.work("boiler", f"p{p:05d}.npy"), boiler)
     return {"partition": p, "distinct_lines": int(len(uniq)), "boilerplate_lines": int(len(boiler))}
 
 
@@ -191,7 +204,7 @@ def _boilerplate(lay: Layout) -> np.ndarray:
     """Every boilerplate key, sorted (only repeated lines: small next to the documents)."""
     if not lay.lines_on:
         return np.empty(0, np.uint64)
-    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("boiler"), "p*.npy")]
+    parts = [_load_npy(f) for f in _files(lay.work("boiler"), "p*.npy")]
     return np.sort(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
 
 
@@ -260,64 +273,71 @@ def sign_unit(task: Unit, lay: Layout) -> dict:
 
 
 # --- 2. candidates and verification ---------------------------------------------------------------
+#
+# Checking a candidate pair needs both documents' signatures, and the pairs of one band partition
+# touch every unit: a partition that loads the signatures it needs reads every unit's file, so the
+# whole step read units x partitions signature files (quadratic: issue 20). Instead the pairs move to
+# the signatures. ``Candidates`` (per band partition) writes its pairs by the unit of their second
+# document; ``SendSignatures`` (per unit) reads its own signature file once and sends each pair, with
+# that document's signature row, to the unit of the first document; ``Verify`` (per unit) reads its own
+# signature file once and keeps the pairs whose estimate reaches ``threshold - verify_slack``. Every
+# signature file is read twice, whatever the corpus size; a pair found in several bands is checked once.
 
 
-class _Signatures:
-    """Signature rows by node, holding at most ``keep`` units' signature files at a time (LRU), so a
-    band partition's memory does not grow with the number of units its candidates touch."""
-
-    def __init__(self, lay: Layout, keep: int = SIGNATURE_CACHE_UNITS):
-        self.lay, self.keep, self.cache = lay, keep, {}
-
-    def unit(self, unit: int) -> np.ndarray:
-        if unit in self.cache:
-            self.cache[unit] = self.cache.pop(unit)  # most recently used last
-        else:
-            if len(self.cache) >= self.keep:
-                self.cache.pop(next(iter(self.cache)))
-            self.cache[unit] = _load_npz(self.lay.work("sig", f"u{unit:05d}.npz"))["sig"]
-        return self.cache[unit]
-
-    def estimates(self, pairs: np.ndarray) -> np.ndarray:
-        """Signature Jaccard estimate of each pair, visiting pairs grouped by (unit, unit)."""
-        ua, ub = cc.unit_of(pairs[:, 0]), cc.unit_of(pairs[:, 1])
-        order = np.lexsort((ub, ua))
-        out = np.empty(len(pairs))
-        key = ua[order] * (1 << 31) + ub[order]
-        for chunk in np.split(order, np.flatnonzero(np.diff(key)) + 1):
-            a = self.unit(int(ua[chunk[0]]))[cc.row_of(pairs[chunk, 0])]
-            b = self.unit(int(ub[chunk[0]]))[cc.row_of(pairs[chunk, 1])]
-            out[chunk] = np.mean(a == b, axis=1)
-        return out
+def _unit_signatures(lay: Layout, unit: int) -> np.ndarray:
+    return _load_npz(lay.work("sig", f"u{unit:05d}.npz"))["sig"]
 
 
-def partition_edges(p: int, lay: Layout) -> dict:
-    """Verified duplicate edges of band partition ``p``, written by source unit (both directions when
-    components run distributed)."""
+def partition_candidates(p: int, lay: Layout) -> dict:
+    """Candidate pairs (star edges of the LSH buckets) of band partition ``p``, written by the unit of
+    their second document."""
     parts = [_load_npz(f) for f in _files(lay.work("bands", f"p{p:05d}"), "u*.npz")]
     if not parts:
-        return {"partition": p, "candidates": 0, "edges": 0}
-    keys = np.concatenate([x["keys"] for x in parts])
-    docs = np.concatenate([x["docs"] for x in parts])
-    candidates = bucket_edges(keys, docs)
-    edges = candidates
-    if len(candidates):
-        estimate = _Signatures(lay).estimates(candidates)
-        edges = candidates[estimate >= lay.cfg.threshold - lay.cfg.verify_slack]
+        return {"partition": p, "candidates": 0}
+    candidates = bucket_edges(np.concatenate([x["keys"] for x in parts]), np.concatenate([x["docs"] for x in parts]))
+    for unit, idx in _split_by_unit(candidates[:, 1]) if len(candidates) else []:
+        _save_npy(lay.work("cand", f"u{unit:05d}", f"p{p:05d}.npy"), candidates[idx])
+    return {"partition": p, "candidates": int(len(candidates))}
+
+
+def send_signatures(unit: int, lay: Layout) -> dict:
+    """The distinct candidate pairs whose second document lives in ``unit``, each with that document's
+    signature row, sent to the unit of the first document."""
+    parts = [_load_npy(f) for f in _files(lay.work("cand", f"u{unit:05d}"), "p*.npy")]
+    pairs = unique_edges(np.concatenate(parts)) if parts else np.empty((0, 2), np.int64)
+    if len(pairs):
+        second = _unit_signatures(lay, unit)[cc.row_of(pairs[:, 1])]
+        for dest, idx in _split_by_unit(pairs[:, 0]):
+            _save_npz(lay.work("pairs", f"to{dest:05d}", f"from{unit:05d}.npz"), pairs=pairs[idx], sig=second[idx])
+    return {"unit": unit, "candidates": int(len(pairs))}
+
+
+def verify_unit(unit: int, lay: Layout) -> dict:
+    """Duplicate edges of the candidate pairs whose first document lives in ``unit``: the pair's
+    signature estimate reaches ``threshold - verify_slack``. Written by the unit of their first end (both
+    directions when components run distributed: label propagation sends along both)."""
+    received = [_load_npz(f) for f in _files(lay.work("pairs", f"to{unit:05d}"), "from*.npz")]
+    if not received:
+        return {"unit": unit, "edges": 0}
+    own = _unit_signatures(lay, unit)
+    edges = []
+    for part in received:
+        estimate = np.mean(own[cc.row_of(part["pairs"][:, 0])] == part["sig"], axis=1)
+        edges.append(part["pairs"][estimate >= lay.cfg.threshold - lay.cfg.verify_slack])
+    edges = np.concatenate(edges)
     verified = int(len(edges))
-    if lay.components != "local":  # label propagation sends along both directions; one task needs one
-        edges = np.concatenate([edges, edges[:, ::-1]]) if len(edges) else np.empty((0, 2), np.int64)
-    for unit, idx in _split_by_unit(edges[:, 0]) if len(edges) else []:
-        np.save(buf := io.BytesIO(), edges[idx])
-        write_bytes_atomic(lay.work("edges", f"u{unit:05d}", f"p{p:05d}.npy"), buf.getvalue())
-    return {"partition": p, "candidates": int(len(candidates)), "edges": verified}
+    if lay.components != "local" and verified:
+        edges = np.concatenate([edges, edges[:, ::-1]])
+    for dest, idx in _split_by_unit(edges[:, 0]) if verified else []:
+        _save_npy(lay.work("edges", f"u{dest:05d}", f"from{unit:05d}.npy"), edges[idx])
+    return {"unit": unit, "edges": verified}
 
 
 # --- 3. connected components -------------------------------------------------------------------
 
 
 def _unit_edges(lay: Layout, unit: int) -> np.ndarray:
-    parts = [np.load(io.BytesIO(read_bytes(f))) for f in _files(lay.work("edges", f"u{unit:05d}"), "p*.npy")]
+    parts = [_load_npy(f) for f in _files(lay.work("edges", f"u{unit:05d}"), "from*.npy")]
     return unique_edges(np.concatenate(parts)) if parts else np.empty((0, 2), np.int64)
 
 
@@ -357,11 +377,11 @@ def _final_path(lay: Layout, unit: int) -> str:
 def cc_local(_: int, lay: Layout) -> dict:
     """Connected components of every duplicate edge in one task (when the plan says they fit): each
     node's label is the smallest node of its component, exactly what label propagation converges to."""
-    files = _files(lay.work("edges"), "u*/p*.npy")
+    files = _files(lay.work("edges"), "u*/from*.npy")
     edges = np.empty((sum(_npy_rows(f) for f in files), 2), np.int64)  # filled in place: no list + concat copy
     at = 0
     for f in files:
-        part = np.load(io.BytesIO(read_bytes(f)))
+        part = _load_npy(f)
         edges[at : at + len(part)] = part
         at += len(part)
     nodes, labels = cc.component_labels(edges)
@@ -401,7 +421,9 @@ def rank_send(task: Unit, round_: Optional[int], lay: Layout) -> int:
     meta = _load_npz(lay.work("meta", f"u{task.unit:05d}.npz"))
     rows = cc.row_of(nodes)
     ids = _read_ids(task.path)[rows]
-    for dest, idx in _split_by_unit(labels):
+    # one task chooses every survivor after local components: one file per unit, not one per pair of units
+    split = [(ALL_LABELS, np.arange(len(nodes)))] if round_ is None else _split_by_unit(labels)
+    for dest, idx in split:
         r = rows[idx]
         table = pa.table(
             {
@@ -419,7 +441,9 @@ def rank_send(task: Unit, round_: Optional[int], lay: Layout) -> int:
 
 
 def choose_unit(unit: int, lay: Layout) -> int:
-    """Pick the survivor of every cluster whose label this unit owns; send decisions to member units."""
+    """Pick the survivor of every cluster whose label this unit owns (every cluster when ``unit`` is
+    ``ALL_LABELS``: after local components, which held every duplicate node already); send decisions
+    to member units."""
     files = _files(lay.work("rank", f"to{unit:05d}"), "from*.parquet")
     if not files:
         return 0
@@ -669,13 +693,34 @@ def line_step_needed(cfg: DedupConfig, shard_paths: list[str]) -> bool:
     return False
 
 
-def make_plan(in_dir: str, cfg: DedupConfig) -> tuple[DedupPlan, list[Unit]]:
+def observed_dup_fraction(out_dir: Optional[str], in_dir: str) -> Optional[float]:
+    """Share of documents that had a duplicate in the finished dedup run in ``out_dir`` over the same
+    input (``clustered_documents / input``), or None when there is no such run to learn from."""
+    if not out_dir or not exists(join(out_dir, "manifest.json")):
+        return None
+    try:
+        earlier = read_manifest(out_dir)
+    except Exception as exc:  # an unreadable earlier output only means the rate is unknown
+        log.warning("%s: no duplicate rate learnt from the earlier run (%s)", out_dir, exc)
+        return None
+    _, shards = stage_shards(in_dir)
+    shape = lambda path, rows, size: (str(path).rsplit("/", 1)[-1], int(rows), int(size))
+    same_input = [shape(i.get("path", ""), i.get("rows", -1), i.get("bytes", -1)) for i in earlier.inputs] == [shape(s.path, s.rows, s.bytes) for s in shards]
+    if earlier.stage != STAGE or not same_input or not earlier.counts.input:
+        return None
+    return int(earlier.extra.get("clustered_documents", 0)) / earlier.counts.input
+
+
+def make_plan(in_dir: str, cfg: DedupConfig, out_dir: Optional[str] = None) -> tuple[DedupPlan, list[Unit]]:
+    """The plan and the units; with ``out_dir``, the memory figures use the duplicate rate an earlier
+    run there observed (see :func:`observed_dup_fraction`)."""
     manifest, shards = stage_shards(in_dir)
     units = [Unit(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
     text_bytes = int(manifest.extra.get("text_bytes", 0)) if manifest.extra else 0
     if not text_bytes:
         text_bytes = sum(s.bytes for s in shards) * 3  # Parquet shards are zstd text: about 1/3 of the raw size
-    return plan(sum(u.rows for u in units), text_bytes, [u.rows for u in units], cfg, sum(s.bytes for s in shards)), units
+    observed = observed_dup_fraction(out_dir, in_dir)
+    return plan(sum(u.rows for u in units), text_bytes, [u.rows for u in units], cfg, sum(s.bytes for s in shards), observed), units
 
 
 def run(
@@ -715,9 +760,9 @@ def run(
     parameters = {**cfg.to_dict(), "bands": lay.bands, "rows": lay.rows, "band_partitions": lay.partitions, "quality_column": lay.quality_column}
     total_bytes = sum(u.bytes for u in units)
     steps = ([("LineKeys", len(units)), ("LineCounts", len(partitions))] if lay.lines_on else [])
-    steps += [("Sign", len(units)), ("Candidates", len(partitions))]
+    steps += [("Sign", len(units)), ("Candidates", len(partitions)), ("SendSignatures", len(units)), ("Verify", len(units))]
     steps += [("Components", 1)] if local else [("InitComponents", len(units))]
-    steps += [("RankSend", len(units)), ("ChooseSurvivors", len(units)), ("Write", len(units))]
+    steps += [("RankSend", len(units)), ("ChooseSurvivors", 1 if local else len(units)), ("Write", len(units))]
     show = DedupProgress(lay, steps, total_bytes) if progress and is_local_runner(options) and units else None
 
     def front(p):
@@ -727,7 +772,9 @@ def run(
             keyed = _step(p, "LineKeys", units, line_keys_unit, lay)
             after = _step(p, "LineCounts", partitions, line_counts_partition, lay, after=keyed)
         signed = _step(p, "Sign", units, sign_unit, lay, after=after)
-        edges = _step(p, "Candidates", partitions, partition_edges, lay, after=signed)
+        candidates = _step(p, "Candidates", partitions, partition_candidates, lay, after=signed)
+        sent = _step(p, "SendSignatures", unit_ids, send_signatures, lay, after=candidates)
+        edges = _step(p, "Verify", unit_ids, verify_unit, lay, after=sent)
         if local:
             return _step(p, "Components", [0], cc_local, lay, after=edges)
         return _step(p, "InitComponents", unit_ids, cc_init, lay, after=edges)
@@ -735,7 +782,7 @@ def run(
     def back(p, round_, after):
         extra = {"components": lay.components, "component_rounds": round_ or 0, "plan": the_plan.to_dict()}
         ranked = _step(p, "RankSend", units, rank_send, lay, round_, after=after)
-        chosen = _step(p, "ChooseSurvivors", unit_ids, choose_unit, lay, after=ranked)
+        chosen = _step(p, "ChooseSurvivors", [ALL_LABELS] if round_ is None else unit_ids, choose_unit, lay, after=ranked)
         (
             _step(p, "Write", units, write_unit, lay, after=chosen)
             | "CollectSummaries" >> beam.combiners.ToList()
@@ -780,14 +827,15 @@ DESCRIPTION = (
     "(highest quality_* score, then longest text, then smallest id). Every document gets\n"
     "dup_cluster_id and dup_cluster_size; the others go to DIR/removed/ with drop_reason\n"
     "exact_duplicate or near_duplicate; DIR/clusters.parquet lists (id, cluster_id) of every\n"
-    "document that has a duplicate. --plan prints peak memory, shuffle and disk first and stops."
+    "document that has a duplicate. --plan prints peak memory, CPU time, shuffle and disk first and stops."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage (e.g. ingest)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--plan", action="store_true", help="print the memory/shuffle/disk plan and the partitioning, then stop")
+    parser.add_argument("--plan", action="store_true", help="print the plan (memory, CPU time, shuffle, disk, partitioning), then stop; "
+                        "memory allows for the duplicate rate a finished run in --out observed, else 50%%")
     parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted run: keep the tasks it finished (same parameters and input)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
@@ -804,7 +852,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     cfg = DedupConfig(**{f.name: getattr(args, f.name) for f in fields(DedupConfig)})
     if args.plan:
-        print(make_plan(args.in_dir, cfg)[0].describe())
+        print(make_plan(args.in_dir, cfg, args.out)[0].describe())
         return 0
     manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, progress=args.progress, resume=args.resume)
     print(summarize(manifest, args.out))
