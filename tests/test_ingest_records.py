@@ -138,8 +138,8 @@ def test_empty_files_and_empty_html(tmp_path, ingest):
     (tmp_path / "scripts.html").write_text("<html><head><script>var a=1;</script></head><body><script>x()</script></body></html>")
     (tmp_path / "empty.jsonl").write_bytes(b"\n\n")
     manifest, docs, _ = ingest([tmp_path])
-    assert manifest.counts.dropped == {"empty_text": 2}
-    assert manifest.counts.input == 2  # blank JSONL lines are not records
+    assert manifest.counts.dropped == {"empty_text": 2, "blank_line": 2}
+    assert manifest.counts.input == 4  # every line of a JSONL file is counted, blank ones as blank_line
 
 
 def test_html_file_in_windows_1252_without_declaration(tmp_path, ingest):

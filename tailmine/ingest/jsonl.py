@@ -2,9 +2,9 @@
 
 Lines are read with a length cap so one giant line cannot exhaust memory: an over-long line is
 skipped to its end in chunks and dropped as ``document_too_large``. Whatever goes wrong inside one
-line (invalid JSON, 100,000 nested brackets, bad UTF-8) quarantines that line alone: every line but a
-blank one is a counted record, and the lines after it are read. Uncompressed files can be read in
-byte ranges (a range owns the lines that start inside it), which lets large files spread over workers.
+line (invalid JSON, 100,000 nested brackets, bad UTF-8) quarantines that line alone: every line is a
+counted record (a blank one is dropped as ``blank_line``), and the lines after it are read. Uncompressed
+files can be read in byte ranges (a range owns the lines that start inside it), which lets large files spread over workers.
 Fields other than id/text/url/title go into the metadata column, unknown fields included (a nested
 field read as the URL or title, e.g. Dolma's ``metadata.url``, stays in its object there too).
 """
@@ -86,10 +86,11 @@ def read_jsonl(path: str, cfg, extractor=None, start: int = 0, end: Optional[int
     try:
         with open_input(path, cfg.max_decompressed_bytes, cfg.max_compression_ratio) as handle:
             for offset, line in _lines(handle, start, end, cfg.max_doc_bytes):
-                if line is not None and not line.strip():
-                    continue  # blank lines are not records
                 index += 1
                 record = None if split else index
+                if line is not None and not line.strip():
+                    yield r.drop(r.BLANK_LINE, record, offset, "blank line")
+                    continue
                 if line is None:
                     yield r.drop(r.DOCUMENT_TOO_LARGE, record, offset, f"line longer than max_doc_bytes {cfg.max_doc_bytes}")
                     continue

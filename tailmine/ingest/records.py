@@ -17,6 +17,7 @@ NON_DOCUMENT_RECORD = "non_document_record"  # warcinfo, request, metadata, reso
 NON_TEXT_CONTENT_TYPE = "non_text_content_type"  # images, CSS, JavaScript, PDFs ...
 HTTP_ERROR_STATUS = "http_error_status"  # non-2xx responses: error pages and redirects
 EMPTY_TEXT = "empty_text"  # nothing left after extraction
+BLANK_LINE = "blank_line"  # a JSONL line holding only whitespace: counted, so a file's lines add up
 DOCUMENT_TOO_LARGE = "document_too_large"  # over max_doc_bytes
 
 # Quarantined: input that is broken; kept for inspection with the error and the first bytes.
