@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -77,3 +78,13 @@ def translations():
         pytest.skip(message)
     module.pages = module.load(path)
     return module
+
+
+def write_jsonl_inputs(folder, files: int, docs: int, words: int) -> None:
+    """``files`` JSONL files of ``docs`` distinct documents each (ids ``f<i>-d<j>``): enough small units
+    of work for a run to be killed, or raced, part-way through."""
+    folder.mkdir()
+    for i in range(files):
+        with open(folder / f"part-{i:03d}.jsonl", "w") as handle:
+            for j in range(docs):
+                handle.write(json.dumps({"id": f"f{i}-d{j}", "text": f"file {i} document {j} " + "lorem ipsum dolor " * words}) + "\n")

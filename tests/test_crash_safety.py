@@ -7,15 +7,8 @@ import time
 
 import pyarrow.parquet as pq
 
-from conftest import TEST_BEAM_ARGS
+from conftest import TEST_BEAM_ARGS, write_jsonl_inputs
 
-
-def _write_inputs(folder, files=24, docs=400):
-    folder.mkdir()
-    for i in range(files):
-        with open(folder / f"part-{i:03d}.jsonl", "w") as handle:
-            for j in range(docs):
-                handle.write(json.dumps({"id": f"f{i}-d{j}", "text": f"file {i} document {j} " + "lorem ipsum dolor " * 60}) + "\n")
 
 
 def _ids(out):
@@ -27,7 +20,7 @@ def _ids(out):
 
 
 def test_sigkill_mid_stage_then_rerun_gives_identical_output(tmp_path):
-    _write_inputs(tmp_path / "in")
+    write_jsonl_inputs(tmp_path / "in", files=24, docs=400, words=60)
     config = tmp_path / "pipeline.yaml"
     config.write_text(f"inputs: [{tmp_path / 'in'}]\nreport: false\ningest:\n  unit_bytes: 100000\n")
     clean = subprocess.run([sys.executable, "-m", "tailmine", "run", str(config), "--out", str(tmp_path / "clean"), "--", *TEST_BEAM_ARGS],

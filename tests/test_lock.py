@@ -7,11 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import REPO, TEST_BEAM_ARGS
+from conftest import REPO, TEST_BEAM_ARGS, write_jsonl_inputs
 from tailmine.errors import LockError
 from tailmine.lock import LOCK_NAME, LockOwner, OutputLock, acquire, owner_is_running, process_start_time, release
 
@@ -86,16 +85,9 @@ def test_owner_liveness_used_for_object_store_locks():
     assert owner_is_running(_owner(host="another-host", pid=dead.pid)), "another host's run cannot be checked: kept"
 
 
-def _write_inputs(folder, files=16, docs=300):
-    folder.mkdir()
-    for i in range(files):
-        with open(folder / f"part-{i:03d}.jsonl", "w") as handle:
-            for j in range(docs):
-                handle.write(json.dumps({"id": f"f{i}-d{j}", "text": f"file {i} document {j} " + "lorem ipsum dolor " * 40}) + "\n")
-
 
 def test_two_concurrent_runs_into_one_out_one_is_refused_and_the_manifest_lists_only_real_shards(tmp_path):
-    _write_inputs(tmp_path / "in")
+    write_jsonl_inputs(tmp_path / "in", files=16, docs=300, words=40)
     config = tmp_path / "pipeline.yaml"
     config.write_text(f"inputs: [{tmp_path / 'in'}]\nreport: false\ningest:\n  unit_bytes: 100000\n")
     out = tmp_path / "out"

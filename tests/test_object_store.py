@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import REPO, TEST_BEAM_ARGS
+from conftest import REPO, TEST_BEAM_ARGS, write_jsonl_inputs
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is a dev dependency: pip install -e '.[dev]'")
 boto3 = pytest.importorskip("boto3", reason="boto3 comes with apache-beam[aws] (the dev extra)")
@@ -122,13 +122,6 @@ def test_run_with_inputs_and_out_on_s3_matches_the_local_run(corpora, s3, endpoi
     assert "out/run-state.json" in keys
 
 
-def _write_inputs(folder, files=16, docs=300):
-    folder.mkdir()
-    for i in range(files):
-        with open(folder / f"part-{i:03d}.jsonl", "w") as handle:
-            for j in range(docs):
-                handle.write(json.dumps({"id": f"f{i}-d{j}", "text": f"file {i} document {j} " + "lorem ipsum dolor " * 60}) + "\n")
-
 
 def test_run_killed_on_s3_resumes_to_the_clean_result(s3, endpoint, tmp_path):
     """SIGKILL mid-ingest with --out on S3; the rerun takes over the dead run's lock, reuses its
@@ -136,7 +129,7 @@ def test_run_killed_on_s3_resumes_to_the_clean_result(s3, endpoint, tmp_path):
     final shard names at the moment of the kill are complete Parquet files."""
     from tailmine.pipelines.run import load_config, run
 
-    _write_inputs(tmp_path / "in")
+    write_jsonl_inputs(tmp_path / "in", files=16, docs=300, words=60)
     bucket = _make_bucket(s3, "resume")
     _upload(s3, bucket, "in", tmp_path / "in")
     cfg = _config(tmp_path / "cfg.json", [f"s3://{bucket}/in"], ingest={"unit_bytes": 100000})
