@@ -200,6 +200,21 @@ def test_fit_and_holdout_rules_at_their_edges():
     assert run(recipe={"largest_document": {"share": 0.05}}) == set() and run(recipe={"largest_document": {"share": 0.0501}}) == {"document_share"}
 
 
+def test_quarantine_names_the_worst_files_and_sums_the_rest():
+    """A folder of files in the wrong format is one finding: the worst files by name, the rest in one line."""
+    files = {f"in/{i:03d}.json": {"records": 10, "quarantined": 10 if i % 2 else 9, "reasons": {"invalid_json": 10 if i % 2 else 9}} for i in range(25)}
+    files["in/fine.jsonl"] = {"records": 1000, "quarantined": 10, "reasons": {"invalid_json": 10}}  # exactly 1%: not over
+    found = [w for w in find_warnings({"funnel": [], "sections": {}, "quarantine_by_file": {"ingest": files}}) if w["rule"] == "quarantine"]
+    named = [w["source"] for w in found if w["source"]]
+    assert len(found) == 11 and len(named) == 10
+    assert all(int(p[3:6]) % 2 for p in named), "the files with the most quarantined records are the ones named"
+    rest = [w for w in found if w["source"] is None][0]
+    assert rest["message"].startswith("15 more files") and "137 of 150 records" in rest["message"] and "invalid_json (137)" in rest["message"]
+    few = find_warnings({"funnel": [], "sections": {}, "quarantine_by_file": {"ingest": dict(list(files.items())[:3])}},
+                        WarningThresholds(quarantine_files_listed=10))
+    assert [w["source"] for w in few] == ["in/000.json", "in/001.json", "in/002.json"], "few enough: every file named"
+
+
 def test_attribute_drops_places_only_what_is_certain():
     assert attribute_drops({"a": 3}, {"x": {"a": 2}, "y": {"a": 1}}, None) == {"x": {"a": 2}, "y": {"a": 1}}
     # one reason left and the per-source losses account for it exactly: placed by source

@@ -47,6 +47,9 @@ class WarningThresholds:
     """An evaluation set touching more than this share of the documents checked."""
     quarantine_share: float = 0.01
     """More than this share of a file's content records quarantined (unreadable, malformed)."""
+    quarantine_files_listed: int = 10
+    """Files named one by one per stage (most quarantined records first); the rest are one warning,
+    so a folder of 500 files of the wrong format reads as one finding, not 500."""
 
 
 def warning(rule: str, severity: str, stage: Optional[str], source: Optional[str], message: str, value: Any, threshold: Any) -> dict:
@@ -179,15 +182,28 @@ def contamination(report: dict, t: WarningThresholds) -> list[dict]:
 
 
 def quarantine(report: dict, t: WarningThresholds) -> list[dict]:
-    """More than ``quarantine_share`` of a file's content records quarantined."""
+    """More than ``quarantine_share`` of a file's content records quarantined: the worst
+    ``quarantine_files_listed`` files of a stage by name, the others summed in one warning."""
     found = []
     for stage, files in report.get("quarantine_by_file", {}).items():
-        for path, f in sorted(files.items()):
-            if f["records"] and f["quarantined"] / f["records"] > t.quarantine_share:
-                share = f["quarantined"] / f["records"]
-                found.append(warning("quarantine", "warning", stage, path,
-                                     f"{path}: {f['quarantined']:,} of {f['records']:,} records quarantined ({_pct(share)}): {_top_reasons(f['reasons'])}",
-                                     share, t.quarantine_share))
+        over = [(path, f) for path, f in files.items() if f["records"] and f["quarantined"] / f["records"] > t.quarantine_share]
+        over.sort(key=lambda pf: (-pf[1]["quarantined"], pf[0]))
+        for path, f in over[: t.quarantine_files_listed]:
+            share = f["quarantined"] / f["records"]
+            found.append(warning("quarantine", "warning", stage, path,
+                                 f"{path}: {f['quarantined']:,} of {f['records']:,} records quarantined ({_pct(share)}): {_top_reasons(f['reasons'])}",
+                                 share, t.quarantine_share))
+        rest = over[t.quarantine_files_listed:]
+        if rest:
+            quarantined, records = sum(f["quarantined"] for _, f in rest), sum(f["records"] for _, f in rest)
+            reasons: dict[str, int] = {}
+            for _, f in rest:
+                for reason, n in f["reasons"].items():
+                    reasons[reason] = reasons.get(reason, 0) + n
+            found.append(warning("quarantine", "warning", stage, None,
+                                 f"{len(rest):,} more files over {_pct(t.quarantine_share)} quarantined: {quarantined:,} of {records:,} records "
+                                 f"({_pct(quarantined / records)}): {_top_reasons(reasons)}; e.g. {rest[0][0]}",
+                                 quarantined / records, t.quarantine_share))
     return found
 
 
