@@ -22,13 +22,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as python benchmarks/NAME.py or imported by tests
+from timing import slope  # noqa: E402
 
 VOCAB = 300_000
 ZIPF_S = 1.1
@@ -38,6 +40,7 @@ STAGE_SCRIPT = """
 import collections, json, resource, sys, time
 from tailmine.dedup.config import DedupConfig
 from tailmine.pipelines import dedup
+
 src, out, log = sys.argv[1], sys.argv[2], sys.argv[3]
 STEPS = {"sign_unit": "sign", "partition_candidates": "candidates", "send_signatures": "verify", "verify_unit": "verify",
          "cc_local": "components+survivors", "cc_init": "components+survivors", "cc_send": "components+survivors",
@@ -134,10 +137,6 @@ def write_stage(n: int, folder: Path, shard_rows: int) -> None:
     Manifest("ingest", tailmine.__version__, "1", {"synthetic": True}, [], shards, [], Counts(n, n), {"text_bytes": text_bytes}).write(str(folder))
 
 
-def slope(xs: list[float], ys: list[float]) -> float:
-    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
 
 
 def predicted(folder: Path, out: Path) -> dict:

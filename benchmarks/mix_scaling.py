@@ -22,6 +22,9 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as python benchmarks/NAME.py or imported by tests
+from timing import slope  # noqa: E402
+
 PER_SHARD = 50_000
 
 SCRIPT = textwrap.dedent(
@@ -105,10 +108,6 @@ def tokenizer(path: Path) -> str:
     return save_tokenizer(train_bpe(synthetic_documents(200, seed=1), vocab_size=512), str(path))
 
 
-def slope(xs, ys) -> float:
-    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
 
 
 def main() -> None:

@@ -17,13 +17,15 @@ import argparse
 import gzip
 import hashlib
 import json
-import math
 import random
 import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as python benchmarks/NAME.py or imported by tests
+from timing import slope  # noqa: E402
 
 ONE_WORKER = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
@@ -103,10 +105,6 @@ def run_stage(stage: str, src: Path, out: Path, extra: dict) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def slope(xs: list[float], ys: list[float]) -> float:
-    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
 
 
 def main(argv=None) -> int:

@@ -2,6 +2,7 @@
 on ``sys.path``)."""
 from __future__ import annotations
 
+import math
 import resource
 import time
 from typing import Any, Callable
@@ -23,3 +24,10 @@ def best_of(fn: Callable[[], Any], repeats: int, clock: Callable[[], float] = ti
         result = fn()
         times.append(clock() - start)
     return min(times), result
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of log(ys) on log(xs): 1.0 is linear growth, 2.0 quadratic."""
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
