@@ -289,6 +289,20 @@ def heldout_keys(keys_by_class: dict, seed: int, fraction: float) -> set:
     return held
 
 
+def class_split_keys(groups: set, documents: set, name: str, counted: str, units: str, advice: str = "") -> tuple[set, bool]:
+    """The keys one class is split by, and whether they are documents: its groups when it has two or
+    more, else its documents when it has ``MIN_CLASS_DOCUMENTS``; otherwise :class:`ConfigError` naming
+    the class (``name``), its documents and groups (and ``counted``), the grouping ``units`` and ``advice``."""
+    if len(groups) >= 2:
+        return groups, False
+    if len(documents) >= MIN_CLASS_DOCUMENTS:
+        return documents, True
+    raise ConfigError(
+        f"the {name} has {len(documents)} document(s) in {len(groups)} group(s){counted}; a held-out split needs "
+        f"documents from at least 2 groups ({units}) or at least {MIN_CLASS_DOCUMENTS} documents{advice}"
+    )
+
+
 def _class_name(label: int) -> str:
     return "positive" if label == 1 else "negative"
 
@@ -304,21 +318,17 @@ def split_examples(examples: list[Example], seed: int, fraction: float) -> tuple
     for e in examples:
         labels_by_group.setdefault(e.group, []).append(e.label)
     group_class = {g: int(2 * sum(ls) >= len(ls)) for g, ls in labels_by_group.items()}  # a merged group takes its majority class
-    keys_by_class: dict[int, set] = {0: set(), 1: set()}
+    keys_by_class: dict[int, set] = {}
     by_document: set[int] = set()
     for label in (0, 1):
         groups = {g for g, c in group_class.items() if c == label}
         documents = {e.document for e in examples if e.label == label and group_class[e.group] == label}
-        if len(groups) >= 2:
-            keys_by_class[label] = groups
-        elif len(documents) >= MIN_CLASS_DOCUMENTS:
-            keys_by_class[label], _ = documents, by_document.add(label)
-        else:
-            raise ConfigError(
-                f"the {_class_name(label)} class has {len(documents)} document(s) in {len(groups)} group(s) "
-                f"({sum(e.label == label for e in examples)} chunks); a held-out split needs documents from at least 2 groups "
-                f"(web sites, books, files) or at least {MIN_CLASS_DOCUMENTS} documents; give more {_class_name(label)} files"
-            )
+        chunks = sum(e.label == label for e in examples)
+        keys_by_class[label], split_by_document = class_split_keys(
+            groups, documents, f"{_class_name(label)} class", f" ({chunks} chunks)", "web sites, books, files",
+            f"; give more {_class_name(label)} files")
+        if split_by_document:
+            by_document.add(label)
     held = heldout_keys(keys_by_class, seed, fraction)
 
     def key(e: Example) -> str:

@@ -115,27 +115,17 @@ def resolve_task(docs: list[LabelledDoc], task: str, path: str) -> str:
 def split_docs(docs: list[LabelledDoc], task: str, seed: int, fraction: float) -> np.ndarray:
     """Boolean held-out mask: groups stratified by class (label >= 3 for regression); each class needs
     at least 2 groups or ``MIN_CLASS_DOCUMENTS`` documents (then split by document)."""
-    from tailmine.classifiers.data import MIN_CLASS_DOCUMENTS, heldout_keys
+    from tailmine.classifiers.data import class_split_keys, heldout_keys
 
     classes = [int(d.label >= (F1_THRESHOLD if task == "regression" else 0.5)) for d in docs]
     names = {1: "label >= 3" if task == "regression" else "label 1", 0: "label < 3" if task == "regression" else "label 0"}
     keys_by_class: dict[int, set] = {}
-    doc_keys = []
     for label in (0, 1):
         members = [i for i, c in enumerate(classes) if c == label]
-        groups = {docs[i].group for i in members}
-        if len(groups) >= 2:
-            keys_by_class[label] = groups
-        elif len(members) >= MIN_CLASS_DOCUMENTS:
-            keys_by_class[label] = {f"row:{i}" for i in members}
-        else:
-            raise ConfigError(
-                f"the class {names[label]} has {len(members)} document(s) in {len(groups)} group(s); a held-out split needs "
-                f"documents from at least 2 groups (web sites, books) or at least {MIN_CLASS_DOCUMENTS} documents"
-            )
+        keys_by_class[label], _ = class_split_keys({docs[i].group for i in members}, {f"row:{i}" for i in members},
+                                                   f"class {names[label]}", "", "web sites, books")
+    doc_keys = [f"row:{i}" if f"row:{i}" in keys_by_class[classes[i]] else d.group for i, d in enumerate(docs)]
     held = heldout_keys(keys_by_class, seed, fraction)
-    for i, d in enumerate(docs):
-        doc_keys.append(f"row:{i}" if f"row:{i}" in keys_by_class[classes[i]] else d.group)
     return np.array([k in held for k in doc_keys])
 
 
