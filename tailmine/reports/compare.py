@@ -9,22 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from tailmine.reports.html import _e, _num, _section, _table, bar_chart, page, warnings_section
+from tailmine.reports.html import _e, _num, _section, _table, bar_chart, flatten_settings, page, warnings_section
 
 
 def _delta(a: Optional[float], b: Optional[float]) -> dict:
     """{a, b, delta}; delta is None when either side is missing (a stage that ran in one run only)."""
     both = isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool)
     return {"a": a, "b": b, "delta": (b - a) if both else None}
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for k, v in sorted(value.items()):
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
 
 
 def _relative(value: Any, run_dir: str) -> Any:
@@ -46,8 +37,8 @@ _MISSING = "(stage did not run)"
 def config_difference(a: dict, b: dict) -> list[dict]:
     """Every stage parameter whose value differs between the runs (or exists in one only); paths
     inside each run folder are compared relative to it."""
-    pa_ = {s["stage"]: _flatten(_relative(s.get("parameters") or {}, a["run_dir"])) for s in a["stages"]}
-    pb_ = {s["stage"]: _flatten(_relative(s.get("parameters") or {}, b["run_dir"])) for s in b["stages"]}
+    pa_ = {s["stage"]: flatten_settings(_relative(s.get("parameters") or {}, a["run_dir"])) for s in a["stages"]}
+    pb_ = {s["stage"]: flatten_settings(_relative(s.get("parameters") or {}, b["run_dir"])) for s in b["stages"]}
     diff = []
     for stage in [s["stage"] for s in a["stages"]] + [s["stage"] for s in b["stages"] if s["stage"] not in pa_]:
         ka, kb = pa_.get(stage), pb_.get(stage)

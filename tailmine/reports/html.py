@@ -411,16 +411,21 @@ def composition_section(mixture: Optional[dict]) -> str:
     return body or "<p>The mix stage wrote no composition.</p>"
 
 
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+def flatten_settings(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested settings as ``{"a.b.c": leaf}`` in sorted key order (an empty dict is a leaf): one row per
+    setting in the run details, one comparable key per setting in ``--compare``."""
     if isinstance(value, dict) and value:
-        return [kv for k, v in sorted(value.items()) for kv in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
-    return [(prefix or "(value)", value)]
+        out: dict[str, Any] = {}
+        for k, v in sorted(value.items()):
+            out.update(flatten_settings(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix or "(value)": value}
 
 
 def run_section(stages: list[dict]) -> str:
     body = ""
     for s in stages:
-        rows = [["folder", s["folder"]], ["tailmine version", s.get("tailmine_version")]] + [[k, v] for k, v in _flatten(s.get("parameters") or {})]
+        rows = [["folder", s["folder"]], ["tailmine version", s.get("tailmine_version")]] + [[k, v] for k, v in flatten_settings(s.get("parameters") or {}).items()]
         body += f"<details data-stage='{_e(s['stage'])}'><summary>{_e(s['stage'])}: {len(rows) - 2} parameter(s)</summary>{_table(['setting', 'value'], rows)}</details>"
     return body
 
