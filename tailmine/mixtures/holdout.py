@@ -3,9 +3,12 @@
 * :func:`domain_key`: the unit that is split — a book's *work* (normalised author + title from the
   Gutenberg metadata, so two editions of one book share it), else the registered domain of the URL
   (last two labels, three under common second-level suffixes such as ``co.uk``), else the source file.
-* :func:`choose_holdout_groups`: whole groups, offered in the order of a hash of their key, until the
-  held-out tokens reach the requested share (±20%, else an error); decided before any reweighting,
-  from per-group token totals of the candidate groups only (:func:`in_holdout`).
+* :func:`offered_groups` / :func:`choose_holdout_groups`: whole groups, offered in the order of a hash
+  of their key, until the held-out tokens reach the requested share (±20%, else an error); decided
+  before any reweighting. Only groups small enough to be taken are offered, and only a prefix of
+  them in hash order that is sure to reach the target, so the choice needs a bounded prefix of the
+  per-group totals, merged across workers, never every group; on lumpy input (books first in hash
+  order, small sites after) it reaches as far down the hash order as it must.
 * :class:`ContaminationIndex`: word 13-gram hashes and MinHash LSH bands of the held-out documents;
   a mixture document is dropped when it shares ≥ ``min_ngrams`` 13-grams (or at least half of its
   own) with the held-out set, or when its MinHash Jaccard with a held-out document is ≥ ``jaccard``.
@@ -72,7 +75,7 @@ def domain_key(source: str, url: Optional[str], metadata: Optional[str], source_
 
 
 HOLDOUT_TOLERANCE = 0.2   # the held-out share must be within ±20% of the requested one
-CANDIDATE_RANGE = 3.0     # groups with u(g) < 3·fraction may be held out (and never train the tokenizer)
+TOKENIZER_RANGE = 3.0     # groups with u(g) < 3·fraction never train the tokenizer (held-out groups almost always are)
 
 
 def group_uniform(key: str, seed: int) -> float:
@@ -81,46 +84,78 @@ def group_uniform(key: str, seed: int) -> float:
     return int.from_bytes(h, "little") / 2.0**64
 
 
-def candidate_bound(fraction: float) -> float:
-    return min(1.0, CANDIDATE_RANGE * fraction) if fraction > 0 else 0.0
+def tokenizer_bound(fraction: float) -> float:
+    return min(1.0, TOKENIZER_RANGE * fraction) if fraction > 0 else 0.0
 
 
 def in_holdout(key: str, fraction: float, seed: int) -> bool:
-    """True when group ``key`` *may* be held out (a candidate): the tokenizer never trains on these.
+    """True when group ``key`` is likely to be held out (u(g) < 3·fraction): the tokenizer, trained
+    before the groups' token counts exist, never trains on these. The held-out groups are chosen later
+    by :func:`choose_holdout_groups`; the recipe counts any that lie beyond this range."""
+    return fraction > 0 and group_uniform(key, seed) < tokenizer_bound(fraction)
 
-    Which candidates are held out is decided by :func:`choose_holdout_groups` from their token counts."""
-    return fraction > 0 and group_uniform(key, seed) < candidate_bound(fraction)
+
+def offer_limit(total_tokens: int, fraction: float) -> tuple[float, float]:
+    """(largest group that can be taken: the target + 10%, the target), from the requested share."""
+    target = fraction * total_tokens
+    return target * (1 + HOLDOUT_TOLERANCE / 2), target
 
 
-def choose_holdout_groups(candidate_tokens: dict, total_tokens: int, fraction: float, seed: int) -> tuple[set, dict]:
-    """The held-out groups: candidates offered in u(g) order, each taken while the held-out tokens stay
-    under the target + 10% (a group that would overshoot is skipped), until the target is reached.
+def offered_groups(groups, total_tokens: int, fraction: float, seed: int) -> list[tuple[float, str, int]]:
+    """The groups offered to the held-out set: the takeable ones (not above the target + 10%) in
+    (u(g), key) order, up to the first at which the *small* ones (≤ 10% of the target) reach the target.
 
-    ``candidate_tokens``: group key -> input tokens, for the candidate groups only (a fraction of all
-    groups, so it never holds every row). Raises :class:`ConfigError` when the share cannot come
-    within ±20% of ``fraction`` (too few or too large groups); ``--holdout 0`` turns the split off."""
+    Small groups always fit while the held-out set is under its target, so the greedy choice over this
+    prefix always reaches the share when the input can; large groups before that point are offered too.
+    ``groups``: {key: tokens}, (key, tokens) pairs or (u, key, tokens) triples. The prefix of a union
+    is the prefix of the per-part prefixes, so a combiner applies this to partial sets and merges them
+    (memory: the prefix, at most a few times the held-out groups plus 10/fraction large ones)."""
+    largest, target = offer_limit(total_tokens, fraction)
+    pairs = groups.items() if isinstance(groups, dict) else groups
+    items = [g if len(g) == 3 else (group_uniform(g[0], seed), g[0], int(g[1])) for g in pairs]
+    return prefix_reaching([g for g in items if g[2] <= largest], target)
+
+
+def prefix_reaching(items: list, target: float) -> list[tuple[float, str, int]]:
+    """The (u, key, tokens) items in order, up to and including the first at which the tokens of the
+    items no larger than 10% of ``target`` reach ``target``."""
+    small = target * HOLDOUT_TOLERANCE / 2
+    out, tokens = [], 0
+    for u, key, t in sorted(items):
+        out.append((u, key, int(t)))
+        tokens += int(t) if t <= small else 0
+        if tokens >= target:
+            break
+    return out
+
+
+def choose_holdout_groups(offered: list, total_tokens: int, fraction: float, seed: int) -> tuple[set, dict]:
+    """The held-out groups: the offered groups (:func:`offered_groups`) in u(g) order, each taken while
+    the held-out tokens stay under the target + 10%, until the target is reached.
+
+    Raises :class:`ConfigError` when the share cannot come within ±20% of ``fraction`` (too few groups
+    small enough); ``--holdout 0`` turns the split off."""
     from tailmine.errors import ConfigError
 
     if fraction <= 0:
         return set(), {"fraction": 0.0}
     target = fraction * total_tokens
-    order = sorted(candidate_tokens, key=lambda g: (group_uniform(g, seed), g))
-    taken, held = 0, set()
-    for g in order:
+    taken, held, beyond = 0, set(), 0
+    for u, g, t in offered_groups(offered, total_tokens, fraction, seed):
         if taken >= target:
             break
-        t = int(candidate_tokens[g])
         if taken + t <= target * (1 + HOLDOUT_TOLERANCE / 2):
             held.add(g)
             taken += t
+            beyond += u >= tokenizer_bound(fraction)
     share = taken / total_tokens if total_tokens else 0.0
     summary = {"fraction": fraction, "share": share, "tokens": int(taken), "input_tokens": int(total_tokens), "groups": len(held),
-               "candidate_groups": len(candidate_tokens)}
+               "candidate_groups": len(offered), "groups_seen_by_tokenizer": beyond}
     if abs(share - fraction) > HOLDOUT_TOLERANCE * fraction:
         raise ConfigError(
             f"mix holdout: could hold out only {share:.4%} of the {total_tokens:,} input tokens ({len(held)} of "
-            f"{len(candidate_tokens)} candidate domains/works) against the requested {fraction:.4%} ± 20%: the input has too "
-            f"few or too large domains and book works for this share; change --holdout, or pass --holdout 0 for no held-out set")
+            f"{len(offered)} domains/works small enough to take) against the requested {fraction:.4%} ± 20%: the input has too "
+            f"few domains and book works below {target * (1 + HOLDOUT_TOLERANCE / 2):,.0f} tokens for this share; change --holdout, or pass --holdout 0 for no held-out set")
     return held, summary
 
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tailmine.fileio import exists, join, open_raw, read_bytes, write_bytes_atomic
-from tailmine.mixtures.holdout import ContaminationIndex, domain_key, in_holdout
+from tailmine.mixtures.holdout import ContaminationIndex, domain_key
 
 WORK_SCHEMA = pa.schema(
     [
@@ -98,15 +98,16 @@ def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: O
     them and give each its concept bucket. ``salient``: concept kinds (``e`` entity spans, ``w`` word
     n-grams, ``c`` clusters) that define buckets and the tail metrics' concept set; empty: every kind.
 
-    The summary carries the input tokens and, for the groups that may be held out, their tokens: the
-    global held-out choice needs only those (:func:`~tailmine.mixtures.holdout.choose_holdout_groups`)."""
+    The summary carries the input tokens and each held-out group's tokens in this shard (bounded by the
+    shard's rows); the held-out choice sums them per group and keeps only the prefix it may offer
+    (:func:`~tailmine.mixtures.holdout.offered_groups`)."""
     from tailmine.mixtures.units import cut_units
 
     prefixes = tuple(f"{k}:" for k in salient)
     docs_path, tokens_path, _ = work_paths(out_dir, unit)
     columns = {name: [] for name in WORK_SCHEMA.names}
     token_parts: list[np.ndarray] = []
-    candidates: dict[str, int] = {}
+    group_tokens: dict[str, int] = {}
     row = 0
     with open_raw(path) as handle:
         parquet = pq.ParquetFile(handle)
@@ -143,8 +144,8 @@ def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: O
                         columns[name].append(value)
                     token_start += len(u.ids)
                     doc_tokens += len(seq)
-                if in_holdout(key, holdout, seed):
-                    candidates[key] = candidates.get(key, 0) + doc_tokens
+                if holdout > 0:
+                    group_tokens[key] = group_tokens.get(key, 0) + doc_tokens
                 row += 1
     table = pa.Table.from_pydict(columns, schema=WORK_SCHEMA)
     sink = io.BytesIO()
@@ -155,7 +156,7 @@ def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: O
     np.save(buf, flat)
     write_bytes_atomic(tokens_path, buf.getvalue())
     return {"unit": unit, "input": path, "documents": row, "units": table.num_rows, "tokens": int(flat.size),
-            "holdout_candidates": candidates}
+            "group_tokens": group_tokens}
 
 
 def held_flags(docs_path: str, held: frozenset) -> np.ndarray:

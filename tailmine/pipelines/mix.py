@@ -13,7 +13,8 @@ Shape (longtail-methods.md §3.6):
 3. Per input shard, in parallel (Beam): cut documents into training units (paragraph, then sentence
    boundaries, at most ``unit_tokens``), tokenize them (EOS after a document's last unit), give each
    unit its concept bucket (rarest concept) and held-out group key (:mod:`tailmine.mixtures.prepare`).
-4. The held-out groups: chosen from the candidate groups' token totals to reach ``--holdout`` ±20%
+4. The held-out groups: per-group tokens summed across shards, the groups small enough to take
+   offered in hash order (a bounded prefix, merged by a combiner), taken to reach ``--holdout`` ±20%
    (:func:`tailmine.mixtures.holdout.choose_holdout_groups`); their text's 13-grams and MinHash bands
    are merged into one index and every other unit is checked against it, shard by shard.
 5. Planning passes over the prepared shards (:mod:`tailmine.mixtures.passes`), each a per-shard step
@@ -47,6 +48,7 @@ from tailmine.errors import ConfigError
 from tailmine.fileio import delete_tree, exists, is_local, join, open_raw, read_bytes, write_bytes_atomic
 from tailmine.mixtures.budget import TokenBudget
 from tailmine.mixtures.config import MixConfig
+from tailmine.mixtures.holdout import prefix_reaching
 from tailmine.mixtures import passes as P
 from tailmine.mixtures.prepare import (check_shard, holdout_index_of_shard, load_concept_dfs, merge_indexes, prepare_shard,
                                        work_paths)
@@ -191,15 +193,50 @@ class CheckShardFn(beam.DoFn):
         yield summary
 
 
-def choose_holdout(summaries: list[dict], cfg: MixConfig) -> tuple[frozenset, dict]:
-    """The held-out groups from the shards' candidate-group tokens (a fraction of the groups only)."""
+class OfferedGroups(beam.CombineFn):
+    """The prefix of held-out-eligible groups that :func:`~tailmine.mixtures.holdout.offered_groups`
+    keeps: elements are (u, key, tokens, target); the accumulator never outgrows the prefix (plus a
+    batch of unsorted arrivals), so one worker holds the offered groups, not every group."""
+
+    def create_accumulator(self):
+        return [], 0.0
+
+    def add_input(self, acc, item):
+        items, reach = acc
+        items.append(item[:3])
+        return (prefix_reaching(items, item[3]), item[3]) if len(items) >= 4096 else (items, item[3])
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        reach = max(r for _, r in accs)
+        return prefix_reaching([i for items, _ in accs for i in items], reach), reach
+
+    def extract_output(self, acc):
+        return prefix_reaching(*acc)
+
+
+def offer_holdout_groups(summaries, total, cfg: MixConfig):
+    """(u, key, tokens) of the groups offered to the held-out set: per-group tokens summed across
+    shards (a domain's pages lie in many), the too-large ones dropped, the hash-order prefix kept."""
+    from tailmine.mixtures.holdout import group_uniform, offer_limit
+
+    def keyed(group_tokens, total):
+        largest, target = offer_limit(total, cfg.holdout)
+        g, t = group_tokens
+        if t <= largest:
+            yield group_uniform(g, cfg.seed), g, t, target
+
+    return (summaries
+            | "GroupTokens" >> beam.FlatMap(lambda s: sorted(s.get("group_tokens", {}).items()))
+            | "SumPerGroup" >> beam.CombinePerKey(sum)
+            | "Takeable" >> beam.FlatMap(keyed, total)
+            | "OfferedPrefix" >> beam.CombineGlobally(OfferedGroups()))
+
+
+def choose_holdout(offered: list, total: int, cfg: MixConfig) -> tuple[frozenset, dict]:
     from tailmine.mixtures.holdout import choose_holdout_groups
 
-    candidates: dict[str, int] = {}
-    for s in summaries:
-        for g, t in s.get("holdout_candidates", {}).items():
-            candidates[g] = candidates.get(g, 0) + int(t)
-    held, info = choose_holdout_groups(candidates, sum(int(s["tokens"]) for s in summaries), cfg.holdout, cfg.seed)
+    held, info = choose_holdout_groups(offered, total, cfg.holdout, cfg.seed)
     return frozenset(held), info
 
 
@@ -554,9 +591,10 @@ def run(
         | "Redistribute" >> Spread()
         | "PrepareShards" >> beam.ParDo(PrepareShardFn(cfg, in_dirs, out_dir, tokenizer_path, quality_column, run_fingerprint))
     )
-    summaries = prepared | "CollectSummaries" >> beam.combiners.ToList()
-    # the held-out groups: one small global choice from the candidate groups' token totals
-    held = beam.pvalue.AsSingleton(summaries | "ChooseHoldout" >> beam.Map(choose_holdout, cfg))
+    # the held-out groups: one small global choice from the offered groups' token totals
+    total = beam.pvalue.AsSingleton(prepared | "InputTokens" >> beam.Map(lambda s: int(s["tokens"])) | "SumTokens" >> beam.CombineGlobally(sum))
+    offered = offer_holdout_groups(prepared, total, cfg)
+    held = beam.pvalue.AsSingleton(offered | "ChooseHoldout" >> beam.Map(choose_holdout, total, cfg))
     ready = prepared
     if cfg.holdout > 0:
         task_map = beam.pvalue.AsSingleton(pipeline | "TaskMap" >> beam.Create([{t.unit: t for t in tasks}]))
