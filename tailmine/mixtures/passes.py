@@ -27,6 +27,7 @@ shards, so per-document caps are local. The passes (P: per shard, G: global on m
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -215,22 +216,35 @@ def _buckets(work: pa.Table) -> list[str]:
     return [NO_BUCKET if b is None else b for b in work.column("bucket").to_pylist()]
 
 
+def bucket_codes(buckets: list[str]) -> np.ndarray:
+    """int64 key per unit from blake2b of its bucket name: the per-bucket tables are sorted arrays of
+    these (16 bytes a bucket), not dicts of names, because buckets grow with the corpus's concepts."""
+    if not buckets:
+        return np.zeros(0, np.int64)
+    names, inverse = np.unique(np.array(buckets, dtype=object).astype(str), return_inverse=True)
+    codes = np.array([int.from_bytes(hashlib.blake2b(n.encode("utf-8", "surrogatepass"), digest_size=8, person=b"bucket").digest(),
+                                     "little", signed=True) for n in names.tolist()], np.int64)
+    return codes[inverse]
+
+
 def pool_summary(view: ShardView, held: frozenset, threshold: Optional[float]) -> dict:
-    pool = np.array([r is None for r in unit_reasons(view, held, threshold)], bool)
-    tokens = view.work.column("tokens").to_numpy()
-    sources = view.work.column("source").to_pylist()
-    buckets = _buckets(view.work)
+    """Pool tokens per source, and per source a :class:`KeyedSums` of tokens by bucket code."""
+    pool = np.flatnonzero([r is None for r in unit_reasons(view, held, threshold)])
+    tokens = view.work.column("tokens").to_numpy().astype(np.float64)[pool]
+    sources = np.array(view.work.column("source").to_pylist(), dtype=object)[pool]
+    codes = bucket_codes(_buckets(view.work))[pool]
     by_source: dict = {}
     by_bucket: dict = {}
-    for i in np.flatnonzero(pool).tolist():
-        by_source[sources[i]] = by_source.get(sources[i], 0) + int(tokens[i])
-        key = (sources[i], buckets[i])
-        by_bucket[key] = by_bucket.get(key, 0) + int(tokens[i])
-    return {"pool_units": int(pool.sum()), "sources": by_source, "buckets": by_bucket}
+    for src in sorted(set(sources.tolist())):
+        m = sources == src
+        by_source[src] = int(tokens[m].sum())
+        by_bucket[src] = KeyedSums.of(codes[m], tokens[m, None])
+    return {"pool_units": int(len(pool)), "sources": by_source, "buckets": by_bucket}
 
 
 def plan_weights(summary: dict, cfg, budget_tokens: int) -> dict:
-    """Source budgets, and expected epochs per (source, bucket): (1−λ)·B_s/U_s + λ·UniMax_b(β, E_max)/U_b."""
+    """Source budgets, and expected epochs per (source, bucket): (1−λ)·B_s/U_s + λ·UniMax_b(β, E_max)/U_b,
+    as {source: KeyedSums(bucket code -> epochs)}."""
     if not summary.get("pool_units"):
         from tailmine.errors import ConfigError
 
@@ -240,10 +254,9 @@ def plan_weights(summary: dict, cfg, budget_tokens: int) -> dict:
                                 cfg.parsed_source_weights())
     epochs: dict = {}
     for s, b_s in per_source.items():
-        names = sorted(b for (src, b) in summary["buckets"] if src == s)
-        tok = np.array([summary["buckets"][(s, b)] for b in names], np.float64)
-        _, info = document_epochs(np.arange(len(names)), tok, b_s, cfg.tail_lambda, cfg.tail_beta, cfg.max_epochs)
-        epochs.update({(s, b): float(e) for b, e in zip(names, info["epochs"])})
+        table = summary["buckets"][s]
+        _, info = document_epochs(np.arange(len(table.keys)), table.values[:, 0], b_s, cfg.tail_lambda, cfg.tail_beta, cfg.max_epochs)
+        epochs[s] = KeyedSums(table.keys, np.asarray(info["epochs"], np.float64)[:, None])
     return {"per_source": per_source, "epochs": epochs}
 
 
@@ -255,9 +268,13 @@ def shard_arrays(view: ShardView, held: frozenset, threshold: Optional[float], w
     pool = np.flatnonzero([r is None for r in reasons])
     keys = document_keys(view.work)
     tokens = view.work.column("tokens").to_numpy().astype(np.int64)[pool]
-    sources = view.work.column("source").to_pylist()
-    buckets = _buckets(view.work)
-    e = np.array([weights["epochs"][(sources[i], buckets[i])] for i in pool.tolist()], np.float64)
+    sources = np.array(view.work.column("source").to_pylist(), dtype=object)[pool]
+    codes = bucket_codes(_buckets(view.work))[pool]
+    e = np.zeros(len(pool), np.float64)
+    for src in sorted(set(sources.tolist())):
+        m = sources == src
+        table = weights["epochs"][src]
+        e[m] = table.values[np.searchsorted(table.keys, codes[m]), 0]
     units = view.work.column("unit").to_numpy()
     u = uniform_hash(unit_keys([keys[i] for i in pool], units[pool]), cfg.seed, "repeat")
     _, doc = np.unique(np.array([keys[i] for i in pool], dtype=object).astype(str), return_inverse=True) if len(pool) else (None, np.zeros(0, np.int64))
@@ -452,7 +469,7 @@ def measure(view: ShardView, arrays: dict, held: frozenset, threshold: Optional[
     buckets, sources = _buckets(work), work.column("source").to_pylist()
     dfs = np.array([-1 if d is None else d for d in _column(work, "bucket_df", -1)], np.float64)
     t = tokens.astype(np.float64)
-    summary["bucket_stats"] = KeyedSums.of(np.array([buckets[i] for i in rows.tolist()], dtype=object),
+    summary["bucket_stats"] = KeyedSums.of(bucket_codes(buckets)[rows],
                                           np.stack([dfs[rows], np.ones(len(rows)), t, t * k["mixture"], t * k["passive"]], axis=1)
                                           if len(rows) else np.zeros((0, 5)), max_columns=(0,))
     s_stats: dict = {}
@@ -555,8 +572,22 @@ def gather_order(parts: list[tuple[int, dict]], shard: int) -> list[tuple[int, i
 
 # --- the recipe sections from the merged summaries ------------------------------------------------
 
-def sections(summary: dict, weights: dict, gate: dict, cfg, fs: dict, budget_tokens: int) -> tuple[dict, pa.Table]:
-    """The recipe's plan sections and the per-bucket table, from the merged :func:`measure` summaries."""
+def bucket_name_index(columns) -> tuple[np.ndarray, pa.Array]:
+    """(sorted bucket codes, their names) from the prepared shards' ``bucket`` columns, one shard's
+    distinct names at a time, as Arrow strings: names are needed only to label buckets.parquet."""
+    import pyarrow.compute as pc
+
+    parts = [pc.unique(pc.fill_null(col, NO_BUCKET)) for col in columns]
+    names = pc.unique(pa.chunked_array(parts, pa.string()).combine_chunks()) if parts else pa.array([], pa.string())
+    codes = bucket_codes(names.to_pylist())
+    order = np.argsort(codes, kind="stable")
+    return codes[order], names.take(pa.array(order))
+
+
+def sections(summary: dict, weights: dict, gate: dict, cfg, fs: dict, budget_tokens: int,
+             bucket_names: tuple[np.ndarray, pa.Array]) -> tuple[dict, pa.Table]:
+    """The recipe's plan sections and the per-bucket table (sorted by bucket name), from the merged
+    :func:`measure` summaries and :func:`bucket_name_index`."""
     out: dict = {"quality_gate": gate}
     exp = summary["exposures"]
     if len(exp.keys):
@@ -567,15 +598,16 @@ def sections(summary: dict, weights: dict, gate: dict, cfg, fs: dict, budget_tok
     else:
         out["tail_metrics"] = {"note": "no concept annotations (run the concepts stage first): tail metrics not computed"}
     st = summary["bucket_stats"]
-    names = [str(b) for b in st.keys]
+    codes, all_names = bucket_names
+    names = all_names.take(pa.array(np.searchsorted(codes, st.keys), pa.int64())) if len(st.keys) else pa.array([], pa.string())
     b_df = st.values[:, 0].astype(np.int64)
     b_unique, b_tokens, b_passive = st.values[:, 2], st.values[:, 3], st.values[:, 4]
     table = pa.table({
-        "bucket": pa.array(names, pa.string()), "df": pa.array(b_df), "units": pa.array(st.values[:, 1].astype(np.int64)),
+        "bucket": names.cast(pa.string()), "df": pa.array(b_df), "units": pa.array(st.values[:, 1].astype(np.int64)),
         "unique_tokens": pa.array(b_unique.astype(np.int64)), "tokens": pa.array(b_tokens.astype(np.int64)),
         "passive_tokens": pa.array(b_passive.astype(np.int64)),
         "epochs": pa.array(np.divide(b_tokens, b_unique, out=np.zeros(len(names)), where=b_unique > 0)),
-    })
+    }).sort_by("bucket")
     out["buckets"] = bucket_summary(b_df, b_unique, b_tokens, b_passive, len(names))
     total = sum(s["tokens"] for s in summary["source_stats"].values())
     src = {}
@@ -729,7 +761,7 @@ def plan_local(views: list[ShardView], held: frozenset, cfg, budget_tokens: int,
         references.append(refs)
     if threshold is not None:
         gate["dropped"] = summary["unit_reasons"].get("below_quality_gate", 0)
-    secs, table = sections(summary, weights, gate, cfg, fs, budget_tokens)
+    secs, table = sections(summary, weights, gate, cfg, fs, budget_tokens, bucket_name_index(v.work.column("bucket") for v in views))
     return LocalPlan(threshold, gate, weights, fs, arrays, summary, references, secs, table)
 
 

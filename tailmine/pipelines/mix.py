@@ -457,7 +457,8 @@ def build_mixture(summary: dict, infos: list, cfg: MixConfig, out_dir: str, task
     gate = dict(gate)
     if threshold is not None:
         gate["dropped"] = summary["unit_reasons"].get("below_quality_gate", 0)
-    plan_sections, bucket_table = P.sections(summary, weights, gate, cfg, fs, budget.tokens)
+    bucket_columns = (pq.read_table(io.BytesIO(read_bytes(work_paths(out_dir, t.unit)[0])), columns=["bucket"]).column(0) for t in tasks)
+    plan_sections, bucket_table = P.sections(summary, weights, gate, cfg, fs, budget.tokens, P.bucket_name_index(bucket_columns))
     dtype = token_dtype(encoder.vocab_size)
     shards = sorted((i for k, i in infos if k == "mixture"), key=lambda s: s["name"])
     holdout_shards = sorted((i for k, i in infos if k == "holdout"), key=lambda s: s["name"])
