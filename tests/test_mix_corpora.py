@@ -73,3 +73,6 @@ def test_real_books_and_pages_make_a_spread_mixture_with_a_holdout_that_holds(co
     # the control: lambda = 0 is the passive mixture exactly
     _, control = _mix(concepts_dir, "control", tail_lambda=0.0, tokenizer=str(out / "tokenizer.json"))
     assert control["tail_metrics"]["mixture"] == control["tail_metrics"]["passive"]
+    # a small share on lumpy input (80 books among small pages) is still met, from small groups
+    _, small = _mix(concepts_dir, "hold1", holdout=0.01, tokenizer=str(out / "tokenizer.json"))
+    assert abs(small["holdout"]["share"] - 0.01) <= 0.002 and small["holdout"]["groups"] >= 1
