@@ -13,6 +13,7 @@ from tailmine.concepts.config import ConceptConfig
 from tailmine.concepts.extract import ClusterExtractor, ConceptSet, EntitySpanExtractor, NgramExtractor, build_extractors
 from tailmine.concepts.fitting import FitConfig, fit_power_law, sample_discrete_power_law
 from tailmine.concepts.rarity import rarity_columns
+from tailmine.concepts.tables import concept_table_paths, iter_concept_tables
 from tailmine.concepts.sketches import (
     BottomKSample,
     CountMinSketch,
@@ -255,6 +256,13 @@ def test_rarity_columns():
 # --- the stage ----------------------------------------------------------------------------------
 
 
+def _concept_table(out):
+    """The whole concept table in rank order, through the one reader."""
+    import pyarrow as pa
+
+    return pa.concat_tables(list(iter_concept_tables(out))).sort_by("rank")
+
+
 def _run_stage(tmp_path, ingest_out, name="concepts", **config):
     from tailmine.pipelines import concepts
 
@@ -275,7 +283,7 @@ def test_stage_on_demo_sample_exact_and_sketch(tmp_path, ingest):
     assert manifest.counts.input == manifest.counts.output == docs.num_rows > 0
     for col in ("concept_count_v1", "concept_min_df_v1", "concept_mean_log_df_v1", "concept_tail_count_v1"):
         assert col in docs.column_names
-    table = pq.read_table(os.path.join(out, "concepts.parquet"))
+    table = _concept_table(out)
     assert table.column_names[:3] == ["concept", "df", "rank"]
     df = table.column("df").to_pylist()
     assert df == sorted(df, reverse=True) and table.column("rank").to_pylist() == list(range(1, len(df) + 1))
@@ -286,12 +294,14 @@ def test_stage_on_demo_sample_exact_and_sketch(tmp_path, ingest):
     # the same run again gives byte-identical outputs
     manifest2, out2 = _run_stage(tmp_path, tmp_path / "ingest", name="again")
     assert [s.sha256 for s in manifest2.outputs] == [s.sha256 for s in manifest.outputs]
-    for f in ("concepts.parquet", "fit.json"):
+    files = [os.path.basename(p) for p in concept_table_paths(out)] + ["fit.json"]
+    assert files[0] == "concepts-00000.parquet" and manifest.extra["files"] == files
+    for f in files:
         assert open(os.path.join(out, f), "rb").read() == open(os.path.join(out2, f), "rb").read()
     # sketch mode: the heavy hitters' estimated dfs bound the exact ones, within the stated bound
     _, sk = _run_stage(tmp_path, tmp_path / "ingest", name="sketch", mode="sketch", epsilon=1e-4, heavy_hitters=500, sample_size=5000)
     exact = dict(zip(table.column("concept").to_pylist(), df))
-    heavy = pq.read_table(os.path.join(sk, "concepts.parquet")).to_pylist()
+    heavy = _concept_table(sk).to_pylist()
     sk_fit = json.loads(open(os.path.join(sk, "fit.json")).read())
     bound = sk_fit["counting"]["count_min"]["max_overestimate"]
     assert heavy and all(exact[r["concept"]] <= r["df"] <= exact[r["concept"]] + bound for r in heavy)
@@ -306,7 +316,7 @@ def test_stage_on_real_books_and_ccnet_finds_meaningful_tail_concepts(tmp_path, 
     fit = json.loads(open(os.path.join(out, "fit.json")).read())
     law = fit["power_law"]  # a few dozen documents bound df, so the exponent is only roughly Zipfian
     assert 1.3 < law["alpha"] < 6 and 1 <= law["xmin"] <= fit["documents"] and 0 <= law["p_value"] <= 1
-    table = pq.read_table(os.path.join(out, "concepts.parquet")).to_pylist()
+    table = _concept_table(out).to_pylist()
     lo, hi = fit["tail_df_range"]
     assert all(r["df"] > hi for r in table[:20])  # the head is not tail
     tail = [r["concept"] for r in table if lo <= r["df"] <= hi]

@@ -13,10 +13,10 @@ def _stage_bytes(folder):
     """Every output file of a stage (shards, side tables, manifest) with its content hash."""
     manifest = json.loads((folder / "manifest.json").read_text())
     files = {s["path"]: s["sha256"] for s in manifest["outputs"] + manifest.get("removed", []) + manifest["quarantine"]}
-    for side in ("clusters.parquet", "concepts.parquet", "fit.json"):
-        if (folder / side).exists():
-            import hashlib
+    import hashlib
 
+    for side in ["clusters.parquet", "fit.json"] + sorted(p.name for p in folder.glob("concepts-*.parquet")):
+        if (folder / side).exists():
             files[side] = hashlib.sha256((folder / side).read_bytes()).hexdigest()
     return files, manifest["counts"]
 

@@ -89,6 +89,14 @@ class Spectrum:
         values, counts = np.unique(x.astype(np.int64), return_counts=True)
         return cls(values.astype(np.float64), counts.astype(np.int64))
 
+    @classmethod
+    def of_frequencies(cls, values, counts) -> "Spectrum":
+        """From (distinct values, multiplicities) already summed elsewhere (e.g. per shard)."""
+        v, c = np.asarray(values, np.int64), np.asarray(counts, np.int64)
+        if v.size and (np.any(v < 1) or np.any(np.diff(v) <= 0) or np.any(c < 1)):
+            raise ValueError("a spectrum needs ascending distinct values >= 1 with positive multiplicities")
+        return cls(v.astype(np.float64), c)
+
     @property
     def n(self) -> int:
         return int(self.counts.sum())
@@ -316,7 +324,8 @@ def zipf_rank_exponent(frequencies) -> float:
 
 
 def fit_power_law(counts, cfg: Optional[FitConfig] = None, **overrides) -> PowerLawFit:
-    """Fit a discrete power law to positive integer ``counts`` (e.g. concept document frequencies).
+    """Fit a discrete power law to positive integer ``counts`` (e.g. concept document frequencies), or
+    to their :class:`Spectrum` (the same fit, without ever listing every count).
 
     Returns alpha, xmin (KS-minimising), the KS distance, the bootstrap p-value (fraction of
     semi-parametric replicates, each refitted with its own xmin, whose KS distance is at least the
@@ -326,7 +335,7 @@ def fit_power_law(counts, cfg: Optional[FitConfig] = None, **overrides) -> Power
     cfg = cfg or FitConfig()
     if overrides:
         cfg = FitConfig(**{**asdict(cfg), **overrides})
-    spec = Spectrum.of(counts)
+    spec = counts if isinstance(counts, Spectrum) else Spectrum.of(counts)
     alpha, xmin, ks, n_tail = fit_xmin(spec, cfg)
     se = _alpha_se(alpha, xmin, n_tail)
     p_value, ci = None, (alpha - 1.96 * se, alpha + 1.96 * se)

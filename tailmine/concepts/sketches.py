@@ -263,9 +263,15 @@ class BottomKSample:
 def good_turing_missing_mass(dfs: np.ndarray) -> float:
     """P(the next concept occurrence is a concept never seen) ~ V1/N (Good 1953): the share of
     concept-document incidences that belong to concepts seen in exactly one document."""
-    dfs = np.asarray(dfs)
-    total = int(dfs.sum())
-    return float(np.count_nonzero(dfs == 1)) / total if total else 1.0
+    values, counts = np.unique(np.asarray(dfs, np.int64), return_counts=True)
+    return spectrum_missing_mass(values, counts)
+
+
+def spectrum_missing_mass(values, counts) -> float:
+    """:func:`good_turing_missing_mass` from the frequency spectrum (df value -> number of concepts)."""
+    values, counts = np.asarray(values, np.int64), np.asarray(counts, np.int64)
+    total = int(np.dot(values, counts)) if len(values) else 0
+    return float(counts[values == 1].sum()) / total if total else 1.0
 
 
 def batch_document_frequencies(concept_sets: Iterable[set[str]]) -> Counter:
@@ -274,6 +280,14 @@ def batch_document_frequencies(concept_sets: Iterable[set[str]]) -> Counter:
     for concepts in concept_sets:
         counts.update(concepts)
     return counts
+
+
+def sorted_lookup(keys: np.ndarray, values: np.ndarray, hashes: np.ndarray, default: int = 1) -> np.ndarray:
+    """``values`` of each of ``hashes`` in the sorted ``keys`` (``default`` where absent)."""
+    if len(keys) == 0:
+        return np.full(len(hashes), default, np.int64)
+    pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+    return np.where(keys[pos] == hashes, values[pos], default)
 
 
 class ExactCounts:
@@ -341,10 +355,7 @@ class ExactCounts:
     def lookup(self, hashes: np.ndarray, default: int = 1) -> np.ndarray:
         """df of each concept id (``default`` for an id never counted)."""
         self._compact()
-        if len(self.hashes) == 0:
-            return np.full(len(hashes), default, np.int64)
-        pos = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
-        return np.where(self.hashes[pos] == hashes, self.counts[pos], default)
+        return sorted_lookup(self.hashes, self.counts, hashes, default)
 
     def merge(self, other: "ExactCounts") -> "ExactCounts":
         other._compact()

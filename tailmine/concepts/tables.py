@@ -1,41 +1,65 @@
-"""What the concepts stage writes besides documents: ``concepts.parquet`` and ``fit.json``."""
+"""What the concepts stage writes besides documents: the concept table and ``fit.json``.
+
+The concept table (concept, df, rank) is sharded: ``concepts-NNNNN.parquet``, one per bucket of
+concept ids, each written by the worker that counted that bucket and sorted by rank (see
+:mod:`tailmine.concepts.partitioned`). Read it only through :func:`concept_table_paths` /
+:func:`iter_concept_tables`, which also read the single ``concepts.parquet`` of earlier versions.
+"""
 from __future__ import annotations
 
 import io
 import json
 import math
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tailmine.concepts.fitting import FitConfig, fit_power_law
-from tailmine.concepts.sketches import good_turing_missing_mass
+from tailmine.concepts.fitting import FitConfig, Spectrum, fit_power_law
+from tailmine.concepts.sketches import spectrum_missing_mass
+from tailmine.fileio import exists, join, list_files, open_raw
 
-CONCEPTS_FILE = "concepts.parquet"
+CONCEPTS_FILE = "concepts.parquet"  # the single table of earlier versions (still read)
+CONCEPT_SHARD_PATTERN = "concepts-*.parquet"
 FIT_FILE = "fit.json"
 
 
+def concept_shard_name(bucket: int) -> str:
+    return f"concepts-{bucket:05d}.parquet"
+
+
+def concept_table_paths(folder: str) -> list[str]:
+    """The concept table's files in a concepts stage's output folder, in bucket order: the shards,
+    else the single ``concepts.parquet`` of an earlier version, else none."""
+    shards = [f.path for f in list_files(folder, CONCEPT_SHARD_PATTERN)]
+    if shards:
+        return shards
+    single = join(folder, CONCEPTS_FILE)
+    return [single] if exists(single) else []
+
+
+def iter_concept_tables(folder: str, columns: Optional[Sequence[str]] = None) -> Iterator[pa.Table]:
+    """The concept table one shard at a time (``columns``: e.g. ``["concept", "df"]``), so a reader
+    never needs every concept at once. Rows within a shard are in rank order."""
+    for path in concept_table_paths(folder):
+        with open_raw(path) as handle:
+            yield pq.read_table(handle, columns=list(columns) if columns is not None else None)
+
+
 def concept_table(counts) -> pa.Table:
-    """(concept, df, rank): every concept in exact mode, the heavy hitters in sketch mode (df = the
-    Count-Min estimate, an upper bound; ``df_lower`` = the Misra-Gries lower bound). Sorted by df
-    descending then concept, so ranks are deterministic."""
-    if counts.mode == "exact":
-        _, df, concepts = counts.arrays()
-        table = pa.table({"concept": concepts, "df": pa.array(df, pa.int64())})
-        # UTF-8 byte order is code-point order: the same order as sorting Python strings
-        table = table.sort_by([("df", "descending"), ("concept", "ascending")])
-        return table.append_column("rank", pa.array(np.arange(1, table.num_rows + 1), pa.int64())).combine_chunks()
-    else:
-        heavy = counts.heavy.counters  # a dict view: build it once
-        candidates = sorted(heavy)
-        upper = counts.estimate(candidates) if candidates else np.zeros(0, np.int64)
-        order = sorted(range(len(candidates)), key=lambda i: (-int(upper[i]), candidates[i]))
-        concepts = [candidates[i] for i in order]
-        df = [int(upper[i]) for i in order]
-        extra = {"df_lower": pa.array([heavy[c] for c in concepts], pa.int64())}
+    """Sketch mode's table: the heavy hitters (df = the Count-Min estimate, an upper bound;
+    ``df_lower`` = the Misra-Gries lower bound), sorted by df descending then concept so ranks are
+    deterministic. (Exact mode's table is written shard by shard: :mod:`tailmine.concepts.partitioned`.)"""
+    heavy = counts.heavy.counters  # a dict view: build it once
+    candidates = sorted(heavy)
+    upper = counts.estimate(candidates) if candidates else np.zeros(0, np.int64)
+    order = sorted(range(len(candidates)), key=lambda i: (-int(upper[i]), candidates[i]))
+    concepts = [candidates[i] for i in order]
+    df = [int(upper[i]) for i in order]
     return pa.table(
-        {"concept": pa.array(concepts, pa.string()), "df": pa.array(df, pa.int64()), "rank": pa.array(range(1, len(df) + 1), pa.int64()), **extra}
+        {"concept": pa.array(concepts, pa.string()), "df": pa.array(df, pa.int64()), "rank": pa.array(range(1, len(df) + 1), pa.int64()),
+         "df_lower": pa.array([heavy[c] for c in concepts], pa.int64())}
     )
 
 
@@ -45,31 +69,41 @@ def table_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def fit_summary(counts, cfg) -> dict:
-    """fit.json: the power-law fit of concept dfs plus the counting statistics, no wall-clock."""
-    if counts.mode == "exact":
-        dfs = counts.arrays()[1]
-        counting = {"mode": "exact", "distinct_concepts": int(len(dfs)), "incidences": int(dfs.sum())}
-    else:
-        dfs = counts.sample.dfs()
-        counting = {
-            "mode": "sketch",
-            "distinct_concepts_estimate": counts.hll.estimate(),
-            "distinct_concepts_relative_error": counts.hll.relative_error,
-            "incidences": counts.cms.total,
-            "count_min": counts.cms.error_bound(),
-            "heavy_hitters": {"k": counts.heavy.k, "listed": len(counts.heavy.counters), "max_undercount": counts.heavy.error_bound()},
-            "fit_sample": {"concepts": int(len(dfs)), "fraction_of_concepts": counts.sample.fraction()},
-        }
+def exact_counting(values, counts) -> dict:
+    """fit.json's ``counting`` block for exact mode, from the summed spectrum."""
+    values, counts = np.asarray(values, np.int64), np.asarray(counts, np.int64)
+    return {"mode": "exact", "distinct_concepts": int(counts.sum()), "incidences": int(np.dot(values, counts)) if len(values) else 0}
+
+
+def sketch_counting(counts) -> tuple[dict, np.ndarray]:
+    """fit.json's ``counting`` block for sketch mode and the dfs of the exact-df sample (for the fit)."""
+    dfs = counts.sample.dfs()
+    counting = {
+        "mode": "sketch",
+        "distinct_concepts_estimate": counts.hll.estimate(),
+        "distinct_concepts_relative_error": counts.hll.relative_error,
+        "incidences": counts.cms.total,
+        "count_min": counts.cms.error_bound(),
+        "heavy_hitters": {"k": counts.heavy.k, "listed": len(counts.heavy.counters), "max_undercount": counts.heavy.error_bound()},
+        "fit_sample": {"concepts": int(len(dfs)), "fraction_of_concepts": counts.sample.fraction()},
+    }
+    return counting, dfs
+
+
+def fit_summary(documents: int, counting: dict, values, counts, cfg) -> dict:
+    """fit.json: the power-law fit of concept dfs plus the counting statistics, no wall-clock. The
+    dfs come as their spectrum (``values`` ascending, ``counts`` concepts each): the fit and the
+    Good-Turing estimate need nothing else."""
+    values, counts = np.asarray(values, np.int64), np.asarray(counts, np.int64)
     summary = {
-        "documents": counts.documents,
+        "documents": documents,
         "counting": counting,
-        "good_turing_missing_mass": good_turing_missing_mass(dfs),
-        "singleton_concepts": int(np.count_nonzero(dfs == 1)),
-        "tail_df_range": list(cfg.tail_df_range(counts.documents)),
+        "good_turing_missing_mass": spectrum_missing_mass(values, counts),
+        "singleton_concepts": int(counts[values == 1].sum()),
+        "tail_df_range": list(cfg.tail_df_range(documents)),
     }
     try:
-        fit = fit_power_law(dfs, FitConfig(bootstrap=cfg.bootstrap, min_tail=cfg.fit_min_tail, seed=cfg.seed))
+        fit = fit_power_law(Spectrum.of_frequencies(values, counts), FitConfig(bootstrap=cfg.bootstrap, min_tail=cfg.fit_min_tail, seed=cfg.seed))
         summary["power_law"] = _finite(fit.to_dict())
     except ValueError as exc:
         summary["power_law"] = None

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tailmine.fileio import exists, join, open_raw, read_bytes, write_bytes_atomic
+from tailmine.fileio import join, open_raw, read_bytes, write_bytes_atomic
 from tailmine.mixtures.holdout import ContaminationIndex, domain_key
 
 WORK_SCHEMA = pa.schema(
@@ -56,17 +56,16 @@ def concept_hash(concept: str) -> int:
 
 
 def load_concept_dfs(in_dirs: list[str]) -> Optional[dict[str, int]]:
-    """concept -> df summed over the inputs' ``concepts.parquet``; None when an input has none."""
-    from tailmine.concepts.tables import CONCEPTS_FILE
+    """concept -> df summed over the inputs' concept tables; None when an input has none."""
+    from tailmine.concepts.tables import concept_table_paths, iter_concept_tables
 
     dfs: dict[str, int] = {}
     for d in in_dirs:
-        path = join(d, CONCEPTS_FILE)
-        if not exists(path):
+        if not concept_table_paths(d):
             return None
-        table = pq.read_table(io.BytesIO(read_bytes(path)), columns=["concept", "df"])
-        for c, n in zip(table.column(0).to_pylist(), table.column(1).to_pylist()):
-            dfs[c] = dfs.get(c, 0) + int(n)
+        for table in iter_concept_tables(d, ["concept", "df"]):
+            for c, n in zip(table.column(0).to_pylist(), table.column(1).to_pylist()):
+                dfs[c] = dfs.get(c, 0) + int(n)
     return dfs
 
 

@@ -5,16 +5,23 @@ Run it::
     tailmine concepts --in out/ingest --out out/concepts
     tailmine concepts --in gs://b/ingest --out gs://b/concepts --mode sketch -- --runner=DataflowRunner ...
 
-Shape: (1) every input shard is read on a worker and reduced to partial counts (exact df dict, or
-fixed-size sketches); ``CombineGlobally`` merges them. (2) One worker writes ``concepts.parquet``
-(concept, df, rank) and ``fit.json`` (power-law fit, Good-Turing missing mass, sketch error bounds).
-(3) Every shard is read again and annotated with rarity columns (the merged counts are a side input),
-through the shared :func:`~tailmine.pipelines.stage.map_shard`, then the manifest is written.
+Shape, exact mode (no process holds every concept; :mod:`tailmine.concepts.partitioned`):
+(1) ``Count``: every input shard is read on a worker, its concepts counted and written split into
+buckets of concept ids (a shuffle through files). (2) ``MergeBuckets``: each bucket is summed on a
+worker, which writes every shard's slice of global dfs and returns the bucket's frequency spectrum.
+(3) ``RankBuckets``: each bucket's worker writes ``concepts-NNNNN.parquet`` (concept, df, rank) with
+global ranks computed from the spectra; one worker fits the power law to the summed spectrum and
+writes ``fit.json``. (4) ``Annotate``: every shard reads back its own slice of dfs and gets its
+rarity columns, through the shared :func:`~tailmine.pipelines.stage.map_shard`; then the manifest.
+
+Sketch mode keeps fixed-size sketches: ``CombineGlobally`` merges them (~800 MB whatever the
+corpus), one worker writes ``concepts-00000.parquet`` (the heavy hitters) and ``fit.json``, and the
+merged sketch is the annotation's side input.
 
 Extraction runs once: pass 1 extracts every document's concept ids (the compiled kernels of
 :mod:`tailmine.concepts.fast`) and, besides counting them, writes them to
-``OUT/_work/concepts/ids-UUUUU.npz`` (uint64 ids + concepts per row, ~8 bytes per incidence); pass 3
-reads them back (and re-extracts only when that file is missing, e.g. on another filesystem).
+``OUT/_work/concepts/ids-UUUUU.npz`` (uint64 ids + concepts per row, ~8 bytes per incidence); the
+annotation pass reads them back (and re-extracts only when that file is missing).
 Counting is on integer ids: one ``np.unique`` per batch, the string of a concept built once per batch
 where the counts keep it (every concept in exact mode, sketch survivors in sketch mode).
 """
@@ -36,8 +43,11 @@ from tailmine.concepts.config import ConceptConfig
 from tailmine.concepts.extract import build_extractors
 from tailmine.concepts.rarity import ConceptRarityStep
 from tailmine.concepts.sketches import SketchConfig, new_counts
-from tailmine.concepts.tables import CONCEPTS_FILE, FIT_FILE, concept_table, fit_json, fit_summary, table_bytes
-from tailmine.fileio import delete_tree, exists, join, open_raw, read_bytes, write_bytes_atomic
+from tailmine.concepts.partitioned import ConceptShuffle, merge_bucket, merge_spectra, partition_bits, rank_bucket, spectrum_of, unit_lookup, write_unit_parts
+from tailmine.concepts.tables import (
+    CONCEPT_SHARD_PATTERN, CONCEPTS_FILE, FIT_FILE, concept_shard_name, concept_table, exact_counting, fit_json, fit_summary, sketch_counting, table_bytes,
+)
+from tailmine.fileio import delete_tree, exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
 from tailmine.pipelines.options import pipeline_options
 from tailmine.pipelines.stage import WORK_DIR, ShardTask, Spread, fingerprint, finish, fold_summaries, map_shard, prepare_output, stage_shards
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
@@ -102,11 +112,19 @@ def count_shard(path: str, cfg: ConceptConfig, extractor=None, batch_rows: int =
     return counts
 
 
+def concept_shuffle(out_dir: str, units: int) -> ConceptShuffle:
+    """Exact mode's shuffle for ``units`` input shards: files under ``OUT/_work/concepts``."""
+    return ConceptShuffle(join(out_dir, WORK_DIR, "concepts"), out_dir, units, partition_bits(units))
+
+
 class CountShardFn(beam.DoFn):
+    """Counts one shard. Sketch mode yields its sketches (fixed size, merged by ``CombineGlobally``);
+    exact mode writes its counts into the shuffle and yields only ``{"unit", "documents"}``."""
+
     DOCUMENTS = Metrics.counter(STAGE, "documents_counted")
 
-    def __init__(self, cfg: ConceptConfig, out_dir: Optional[str] = None):
-        self.cfg, self.out_dir = cfg, out_dir
+    def __init__(self, cfg: ConceptConfig, out_dir: Optional[str] = None, shuffle: Optional[ConceptShuffle] = None):
+        self.cfg, self.out_dir, self.shuffle = cfg, out_dir, shuffle
         self._extractor = None
 
     def setup(self):
@@ -117,12 +135,16 @@ class CountShardFn(beam.DoFn):
         ids_out = ids_path(self.out_dir, task.unit) if self.out_dir else None
         counts = count_shard(task.path, self.cfg, self._extractor, ids_out=ids_out)
         self.DOCUMENTS.inc(counts.documents)
-        yield counts
+        if self.shuffle is None:
+            yield counts
+            return
+        distinct = write_unit_parts(self.shuffle, task.unit, counts)
+        yield {"unit": task.unit, "documents": counts.documents, "distinct": distinct}
 
 
 class MergeCountsFn(beam.CombineFn):
-    """Sums exact df dicts, or merges sketches: associative and commutative, so Beam may combine
-    partial results in any order and the result is the same."""
+    """Merges sketches (or exact counts, for small callers): associative and commutative, so Beam may
+    combine partial results in any order and the result is the same."""
 
     def __init__(self, cfg: ConceptConfig):
         self.cfg = cfg
@@ -147,7 +169,7 @@ class MergeCountsFn(beam.CombineFn):
 
 
 class CountConcepts(beam.PTransform):
-    """PCollection[ShardTask] -> singleton PCollection of merged counts."""
+    """Sketch mode: PCollection[ShardTask] -> singleton PCollection of merged sketches."""
 
     def __init__(self, cfg: ConceptConfig, out_dir: Optional[str] = None):
         super().__init__()
@@ -163,40 +185,86 @@ class CountConcepts(beam.PTransform):
 
 
 class WriteConceptTables(beam.DoFn):
-    """Writes concepts.parquet and fit.json; emits the fit summary (for the manifest)."""
+    """Sketch mode: writes concepts-00000.parquet (the heavy hitters) and fit.json; emits the fit summary."""
 
     def __init__(self, cfg: ConceptConfig, out_dir: str):
         self.cfg, self.out_dir = cfg, out_dir
 
     def process(self, counts):
-        write_bytes_atomic(join(self.out_dir, CONCEPTS_FILE), table_bytes(concept_table(counts)))
-        summary = fit_summary(counts, self.cfg)
+        write_bytes_atomic(join(self.out_dir, concept_shard_name(0)), table_bytes(concept_table(counts)))
+        counting, dfs = sketch_counting(counts)
+        values, multiplicities = spectrum_of(dfs)
+        summary = fit_summary(counts.documents, counting, values, multiplicities, self.cfg)
+        write_bytes_atomic(join(self.out_dir, FIT_FILE), fit_json(summary))
+        yield summary
+
+
+class MergeBucketFn(beam.DoFn):
+    """Exact mode, step 2: sums one bucket over every shard (side input ``counted``: the barrier)."""
+
+    def __init__(self, shuffle: ConceptShuffle):
+        self.shuffle = shuffle
+
+    def process(self, bucket: int, counted):
+        yield merge_bucket(self.shuffle, bucket)
+
+
+class RankBucketFn(beam.DoFn):
+    """Exact mode, step 3: writes one bucket's ``concepts-NNNNN.parquet`` with global ranks."""
+
+    def __init__(self, shuffle: ConceptShuffle):
+        self.shuffle = shuffle
+
+    def process(self, bucket: int, spectra):
+        yield rank_bucket(self.shuffle, bucket, list(spectra))
+
+
+class WriteExactFit(beam.DoFn):
+    """Exact mode: fit.json from the buckets' summed spectrum; emits the fit summary."""
+
+    def __init__(self, cfg: ConceptConfig, out_dir: str):
+        self.cfg, self.out_dir = cfg, out_dir
+
+    def process(self, spectra, counted):
+        values, counts = merge_spectra([(s["values"], s["counts"]) for s in spectra])
+        documents = sum(c["documents"] for c in counted)
+        summary = fit_summary(documents, exact_counting(values, counts), values, counts, self.cfg)
         write_bytes_atomic(join(self.out_dir, FIT_FILE), fit_json(summary))
         yield summary
 
 
 class AnnotateShardFn(beam.DoFn):
-    def __init__(self, cfg: ConceptConfig, out_dir: str, fingerprint: str):
-        self.cfg, self.out_dir, self.fingerprint = cfg, out_dir, fingerprint
+    """Annotates one shard. Exact mode (``shuffle`` given): the side input is the fit summary and the
+    dfs come from the shard's own slice of the shuffle; sketch mode: the side input is the merged
+    sketch, looked up directly."""
+
+    def __init__(self, cfg: ConceptConfig, out_dir: str, fingerprint: str, shuffle: Optional[ConceptShuffle] = None):
+        self.cfg, self.out_dir, self.fingerprint, self.shuffle = cfg, out_dir, fingerprint, shuffle
         self._step = None
 
-    def process(self, task: ShardTask, counts):
-        if self._step is None or self._step.counts is not counts:
-            self._step = ConceptRarityStep(self.cfg, counts, self.cfg.tail_df_range(counts.documents))
+    def process(self, task: ShardTask, side):
+        if self.shuffle is not None:
+            documents, lookup = side["documents"], unit_lookup(self.shuffle, task.unit)
+        else:
+            documents, lookup = side.documents, side
+        if self._step is None:
+            self._step = ConceptRarityStep(self.cfg, lookup, self.cfg.tail_df_range(documents))
             self._step.setup()
+        self._step.counts, self._step.tail_range = lookup, self.cfg.tail_df_range(documents)
         path = ids_path(self.out_dir, task.unit)
         self._step.begin_shard(load_ids(path) if exists(path) else None, task.rows)
         try:
             yield map_shard(task, self._step, self.out_dir, self.fingerprint)
         finally:
             self._step.end_shard()
+            self._step.counts = None  # one shard's lookup: do not keep it past the shard
 
 
 class WriteConceptManifest(beam.DoFn):
-    def __init__(self, out_dir: str, parameters: dict, inputs: list[dict]):
-        self.out_dir, self.parameters, self.inputs = out_dir, parameters, inputs
+    def __init__(self, out_dir: str, parameters: dict, inputs: list[dict], table_files: list[str]):
+        self.out_dir, self.parameters, self.inputs, self.table_files = out_dir, parameters, inputs, table_files
 
-    def process(self, summaries, fit):
+    def process(self, summaries, fit, *barriers):
         law = fit.get("power_law") or {}
         extra = {
             "documents_counted": fit["documents"],
@@ -204,9 +272,28 @@ class WriteConceptManifest(beam.DoFn):
             "alpha": law.get("alpha"),
             "xmin": law.get("xmin"),
             "p_value": law.get("p_value"),
-            "files": [CONCEPTS_FILE, FIT_FILE],
+            "files": self.table_files + [FIT_FILE],
         }
         yield fold_summaries(STAGE, summaries, self.parameters, self.inputs, extra).write(self.out_dir)
+
+
+def _buckets(pipeline, label: str, shuffle: ConceptShuffle, fn: beam.DoFn, side):
+    """One task per bucket, spread over the workers, started once ``side`` (a PCollection) is complete."""
+    return (
+        pipeline
+        | f"List{label}" >> beam.Create(list(range(shuffle.buckets)), reshuffle=False)
+        | f"Spread{label}" >> Spread()
+        | label >> beam.ParDo(fn, beam.pvalue.AsList(side))
+    )
+
+
+def remove_tables(out_dir: str) -> None:
+    """Delete the concept table (shards, or the single file of earlier versions) and fit.json: every
+    run writes them afresh, and a shard left by a run with more buckets must not be read."""
+    for f in list_files(out_dir, CONCEPT_SHARD_PATTERN):
+        delete_tree(f.path)
+    for name in (CONCEPTS_FILE, FIT_FILE):
+        delete_tree(join(out_dir, name))
 
 
 def run(
@@ -222,9 +309,7 @@ def run(
     cfg = cfg or ConceptConfig()
     _, shards = stage_shards(in_dir)
     prepare_output(out_dir, force, resume)
-    if force and not resume:
-        for name in (CONCEPTS_FILE, FIT_FILE):
-            delete_tree(join(out_dir, name))
+    remove_tables(out_dir)
     tasks = [ShardTask(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
     parameters = {"step": STAGE, **cfg.to_dict()}
     run_fingerprint = fingerprint(parameters)
@@ -232,14 +317,25 @@ def run(
     log.info("concepts: %d shards, mode %s", len(tasks), cfg.mode)
     pipeline = beam.Pipeline(options=pipeline_options(beam_args))
     listed = pipeline | "ListShards" >> beam.Create(tasks, reshuffle=False)
-    counts = listed | "CountConcepts" >> CountConcepts(cfg, out_dir)
-    fit = counts | "WriteConceptTables" >> beam.ParDo(WriteConceptTables(cfg, out_dir))
+    if cfg.mode == "exact":
+        shuffle = concept_shuffle(out_dir, len(tasks))
+        counted = listed | "Redistribute" >> Spread() | "CountShard" >> beam.ParDo(CountShardFn(cfg, out_dir, shuffle))
+        spectra = _buckets(pipeline, "MergeBuckets", shuffle, MergeBucketFn(shuffle), counted)
+        ranked = _buckets(pipeline, "RankBuckets", shuffle, RankBucketFn(shuffle), spectra)
+        fit = spectra | "CollectSpectra" >> beam.combiners.ToList() | "WriteFit" >> beam.ParDo(WriteExactFit(cfg, out_dir), beam.pvalue.AsList(counted))
+        side, barriers = fit, [beam.pvalue.AsList(ranked)]
+        table_files = [concept_shard_name(b) for b in range(shuffle.buckets)]
+    else:
+        shuffle = None
+        side = listed | "CountConcepts" >> CountConcepts(cfg, out_dir)
+        fit = side | "WriteConceptTables" >> beam.ParDo(WriteConceptTables(cfg, out_dir))
+        barriers, table_files = [], [concept_shard_name(0)]
     (
         listed
         | "RedistributeForAnnotation" >> Spread()
-        | "Annotate" >> beam.ParDo(AnnotateShardFn(cfg, out_dir, run_fingerprint), counts=beam.pvalue.AsSingleton(counts))
+        | "Annotate" >> beam.ParDo(AnnotateShardFn(cfg, out_dir, run_fingerprint, shuffle), beam.pvalue.AsSingleton(side))
         | "CollectSummaries" >> beam.combiners.ToList()
-        | "WriteManifest" >> beam.ParDo(WriteConceptManifest(out_dir, parameters, inputs), fit=beam.pvalue.AsSingleton(fit))
+        | "WriteManifest" >> beam.ParDo(WriteConceptManifest(out_dir, parameters, inputs, table_files), beam.pvalue.AsSingleton(fit), *barriers)
     )
     return finish(pipeline, out_dir, STAGE, len(tasks), sum(t.bytes for t in tasks), progress)
 
@@ -253,7 +349,8 @@ DESCRIPTION = (
     "in --mode sketch), fit a discrete power law to them (Clauset et al. 2009: alpha, xmin, KS,\n"
     "bootstrap p-value, LR tests vs lognormal/exponential, Zipf s) and annotate each document with\n"
     "concept_count_v1, concept_min_df_v1, concept_mean_log_df_v1, concept_tail_count_v1.\n"
-    "Writes DIR/docs/*.parquet, DIR/concepts.parquet (concept, df, rank), DIR/fit.json, manifest.json."
+    "Writes DIR/docs/*.parquet, DIR/concepts-NNNNN.parquet (concept, df, rank; sharded by concept id),\n"
+    "DIR/fit.json, manifest.json."
 )
 
 

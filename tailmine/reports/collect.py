@@ -13,10 +13,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tailmine.concepts.tables import concept_table_paths, iter_concept_tables
 from tailmine.errors import ManifestError
 from tailmine.fileio import exists, join, list_files, open_raw, read_bytes
 from tailmine.reports.text import estimate_tokens, visible_text
@@ -457,18 +459,23 @@ def _concepts_section(folder: str) -> dict[str, Any]:
     section: dict[str, Any] = {}
     if exists(join(folder, "fit.json")):
         section["fit"] = json.loads(read_bytes(join(folder, "fit.json")))
-    if exists(join(folder, "concepts.parquet")):
-        table = pq.read_table(open_raw(join(folder, "concepts.parquet")), columns=["concept", "df", "rank"])
-        ranks = table.column("rank").to_pylist()
-        dfs = table.column("df").to_pylist()
+    if concept_table_paths(folder):
+        # shard by shard: only (rank, df) of every concept and the 20 first rows are ever held
+        top, ranks, dfs = [], [], []
+        for table in iter_concept_tables(folder, ["concept", "df", "rank"]):
+            ranks.append(table.column("rank").to_numpy())
+            dfs.append(table.column("df").to_numpy())
+            top.append(table.sort_by("rank").slice(0, 20))
+        ranks, dfs = np.concatenate(ranks), np.concatenate(dfs)
+        order = np.lexsort((dfs, ranks))
+        ranks, dfs = ranks[order], dfs[order]
         # log-spaced points of the rank-frequency curve: enough to draw it, small enough to embed
-        keep, next_rank = [], 1.0
-        for r, d in sorted(zip(ranks, dfs)):
-            if r >= next_rank:
-                keep.append([r, d])
-                next_rank = r * 1.05
+        keep, i = [], int(np.searchsorted(ranks, 1.0))
+        while i < len(ranks):
+            keep.append([int(ranks[i]), int(dfs[i])])
+            i = int(np.searchsorted(ranks, ranks[i] * 1.05))
         section["rank_frequency"] = keep
-        section["top_concepts"] = table.sort_by("rank").slice(0, 20).to_pylist()
+        section["top_concepts"] = pa.concat_tables(top).sort_by("rank").slice(0, 20).to_pylist()
         section["line"] = _rank_line(section.get("fit", {}).get("power_law", {}), ranks, dfs)
     return section
 
@@ -480,11 +487,12 @@ def _rank_line(power_law: dict, ranks: list, dfs: list) -> Optional[dict]:
     if not alpha or alpha <= 1:
         return None
     slope = 1.0 / (alpha - 1.0)
-    tail = [(r, d) for r, d in zip(ranks, dfs) if d >= xmin and r > 0 and d > 0]
-    if not tail:
+    ranks, dfs = np.asarray(ranks, np.float64), np.asarray(dfs, np.float64)
+    tail = (dfs >= xmin) & (ranks > 0) & (dfs > 0)
+    if not tail.any():
         return None
-    log_c = sum(math.log10(d) + slope * math.log10(r) for r, d in tail) / len(tail)
-    line = {"s": slope, "c": 10**log_c, "rank_max": max(r for r, _ in tail)}
+    log_c = float(np.mean(np.log10(dfs[tail]) + slope * np.log10(ranks[tail])))
+    line = {"s": slope, "c": 10**log_c, "rank_max": int(ranks[tail].max())}
     if ci and ci[0] > 1 and ci[1] > 1:
         line.update(s_low=1.0 / (ci[1] - 1.0), s_high=1.0 / (ci[0] - 1.0))
     return line
