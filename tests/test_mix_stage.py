@@ -220,3 +220,29 @@ def test_the_report_reads_the_mix_stage(mixed, concepts_dir, tmp_path):
     report = json.loads(open(json_path).read())
     assert report["sections"]["mixture"]["tail_metrics"]["mixture"]["cov_10"] == recipe["tail_metrics"]["mixture"]["cov_10"]
     assert "tail-coverage" in open(html_path).read()
+
+
+def test_each_unit_s_bucket_is_its_rarest_concept_from_the_whole_concept_table(mixed, concepts_dir):
+    """The stage joins concept dfs by key (no worker loads the table); the oracle here loads the whole
+    table and re-extracts every unit's concepts from the input text."""
+    from tailmine.concepts.tables import iter_concept_tables
+    from tailmine.mixtures.config import MixConfig
+    from tailmine.pipelines.mix import _concept_extractor
+
+    src = concepts_dir / "scored"
+    dfs = {c: d for t in iter_concept_tables(str(src), ["concept", "df"]) for c, d in zip(t.column(0).to_pylist(), t.column(1).to_pylist())}
+    texts = {i: t for shard in sorted((src / "docs").glob("*.parquet"))
+             for i, t in zip(*(pq.read_table(shard, columns=["id", "text"]).column(c).to_pylist() for c in ("id", "text")))}
+    extractor = _concept_extractor([str(src)])
+    extractor.setup()
+    cfg = MixConfig(tokens=1)
+    prefixes = tuple(f"{k}:" for k in cfg.salient())
+    _, recipe = mixed
+    lineage = pa.concat_tables([pq.read_table(concepts_dir / "mix1" / f"{s['name']}.lineage.parquet") for s in recipe["shards"]])
+    checked = with_bucket = 0
+    for i, a, b, bucket in zip(*(lineage.column(c).to_pylist() for c in ("id", "char_start", "char_end", "bucket"))):
+        found = [(dfs[c], c) for c in extractor.extract(texts[i][a:b]) if c.startswith(prefixes) and dfs.get(c, 0) >= cfg.min_concept_df]
+        assert bucket == (min(found)[1] if found else None), (i, a, b)
+        checked += 1
+        with_bucket += bucket is not None
+    assert checked > 50 and with_bucket > checked / 2

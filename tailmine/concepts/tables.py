@@ -43,8 +43,13 @@ def iter_concept_tables(folder: str, columns: Optional[Sequence[str]] = None) ->
     """The concept table one shard at a time (``columns``: e.g. ``["concept", "df"]``), so a reader
     never needs every concept at once. Rows within a shard are in rank order."""
     for path in concept_table_paths(folder):
-        with open_raw(path) as handle:
-            yield pq.read_table(handle, columns=list(columns) if columns is not None else None)
+        yield read_concept_file(path, columns)
+
+
+def read_concept_file(path: str, columns: Optional[Sequence[str]] = None) -> pa.Table:
+    """One file of the concept table (a path from :func:`concept_table_paths`)."""
+    with open_raw(path) as handle:
+        return pq.read_table(handle, columns=list(columns) if columns is not None else None)
 
 
 def concept_table(counts) -> pa.Table:

@@ -9,6 +9,12 @@
   quality score and lineage columns;
 * ``tokens-UUUUU.npy``: the units' tokens, concatenated (uint32); EOS after each document's last unit.
 
+The buckets need each concept's document frequency, and the concept table grows with the corpus, so
+no worker loads it: :func:`prepare_shard` stores each unit's salient concepts (column ``concepts``),
+:func:`shard_concepts` lists a shard's distinct ones, the stage joins them with the concept table by
+key (a Beam ``CoGroupByKey``), and :func:`assign_buckets` gets only its own shard's dfs and replaces
+the ``concepts`` column with ``bucket``, ``bucket_df`` and ``concept_ids``.
+
 :func:`check_shard` is the decontamination pass: the mixture-side documents of one shard against
 the :class:`~tailmine.mixtures.holdout.ContaminationIndex` of the held-out set.
 """
@@ -55,33 +61,20 @@ def concept_hash(concept: str) -> int:
     return int.from_bytes(hashlib.blake2b(concept.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little", signed=True)
 
 
-def load_concept_dfs(in_dirs: list[str]) -> Optional[dict[str, int]]:
-    """concept -> df summed over the inputs' concept tables; None when an input has none."""
-    from tailmine.concepts.tables import concept_table_paths, iter_concept_tables
-
-    dfs: dict[str, int] = {}
-    for d in in_dirs:
-        if not concept_table_paths(d):
-            return None
-        for table in iter_concept_tables(d, ["concept", "df"]):
-            for c, n in zip(table.column(0).to_pylist(), table.column(1).to_pylist()):
-                dfs[c] = dfs.get(c, 0) + int(n)
-    return dfs
-
-
 def work_paths(out_dir: str, unit: int) -> tuple[str, str, str]:
     return (join(out_dir, "_work", f"docs-{unit:05d}.parquet"), join(out_dir, "_work", f"tokens-{unit:05d}.npy"),
             join(out_dir, "_work", f"contam-{unit:05d}.parquet"))
 
 
-def _bucket(extractor, dfs, text: str, min_concept_df: int, prefixes: tuple) -> tuple:
-    """(bucket, its df, sorted concept hashes): the bucket is the rarest salient concept, ties by name."""
-    if dfs is None or extractor is None:
-        return None, None, []
+PENDING = "concepts"  # a prepared shard's column of salient concepts per unit, until its buckets are assigned
+
+
+def _bucket(concepts: list, dfs: dict, min_concept_df: int) -> tuple:
+    """(bucket, its df, sorted concept hashes): the bucket is the rarest concept with df ≥ min, ties by name."""
     best, cids = None, []
-    for c in extractor.extract(text):
+    for c in concepts:
         df = dfs.get(c, 0)
-        if df >= min_concept_df and (not prefixes or c.startswith(prefixes)):
+        if df >= min_concept_df:
             cids.append(concept_hash(c))
             if best is None or (df, c) < best:
                 best = (df, c)
@@ -89,12 +82,44 @@ def _bucket(extractor, dfs, text: str, min_concept_df: int, prefixes: tuple) -> 
     return (best[1], best[0], cids) if best else (None, None, cids)
 
 
-def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: Optional[dict[str, int]],
-                  quality_column: Optional[str], holdout: float, seed: int, min_concept_df: int,
+def shard_concepts(out_dir: str, unit: int) -> list[str]:
+    """The distinct concepts of a prepared shard whose buckets are not assigned yet (else none)."""
+    docs_path = work_paths(out_dir, unit)[0]
+    with open_raw(docs_path) as handle:
+        parquet = pq.ParquetFile(handle)
+        if PENDING not in parquet.schema_arrow.names:
+            return []
+        values = parquet.read(columns=[PENDING]).column(0).combine_chunks().flatten()
+    import pyarrow.compute as pc
+
+    return sorted(pc.unique(values).to_pylist())
+
+
+def assign_buckets(out_dir: str, unit: int, dfs: dict, min_concept_df: int) -> int:
+    """Give every unit of a prepared shard its bucket from ``dfs`` (concept -> df, this shard's concepts
+    only); rewrites the shard without its ``concepts`` column. Returns the units given a bucket."""
+    docs_path = work_paths(out_dir, unit)[0]
+    table = pq.read_table(io.BytesIO(read_bytes(docs_path)))
+    if PENDING not in table.column_names:
+        return 0  # assigned by an earlier try
+    picked = [_bucket(c or [], dfs, min_concept_df) for c in table.column(PENDING).to_pylist()]
+    columns = {name: table.column(name) for name in WORK_SCHEMA.names if name in table.column_names}
+    columns["bucket"] = pa.array([p[0] for p in picked], pa.string())
+    columns["bucket_df"] = pa.array([p[1] for p in picked], pa.int64())
+    columns["concept_ids"] = pa.array([p[2] for p in picked], pa.list_(pa.int64()))
+    out = pa.Table.from_pydict({name: columns[name] for name in WORK_SCHEMA.names}, schema=WORK_SCHEMA)
+    sink = io.BytesIO()
+    pq.write_table(out, sink, compression="zstd")
+    write_bytes_atomic(docs_path, sink.getvalue())
+    return sum(p[0] is not None for p in picked)
+
+
+def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, quality_column: Optional[str], holdout: float,
                   salient: tuple = ("e",), batch_rows: int = 1024, unit_tokens: int = 2048,
                   eos_between_units: bool = False) -> dict:
     """Cut every document into training units (:func:`~tailmine.mixtures.units.cut_units`), tokenize
-    them and give each its concept bucket. ``salient``: concept kinds (``e`` entity spans, ``w`` word
+    them and, with an ``extractor``, list each unit's salient concepts for :func:`assign_buckets`
+    (without one, no unit has a bucket). ``salient``: concept kinds (``e`` entity spans, ``w`` word
     n-grams, ``c`` clusters) that define buckets and the tail metrics' concept set; empty: every kind.
 
     The summary carries the input tokens and each held-out group's tokens in this shard (bounded by the
@@ -105,6 +130,7 @@ def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: O
     prefixes = tuple(f"{k}:" for k in salient)
     docs_path, tokens_path, _ = work_paths(out_dir, unit)
     columns = {name: [] for name in WORK_SCHEMA.names}
+    pending: list[list[str]] = []
     token_parts: list[np.ndarray] = []
     group_tokens: dict[str, int] = {}
     row = 0
@@ -131,11 +157,12 @@ def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: O
                         seq[-1] = encoder.eos_id
                     token_parts.append(seq)
                     piece = texts[i][u.char_start : u.char_end]
-                    bucket, bucket_df, cids = _bucket(extractor, dfs, piece, min_concept_df, prefixes)
+                    if extractor is not None:
+                        pending.append([c for c in extractor.extract(piece) if not prefixes or c.startswith(prefixes)])
                     for name, value in (("id", rows["id"][i]), ("unit", j), ("last_unit", last), ("doc_row", row),
                                         ("char_start", u.char_start), ("char_end", u.char_end), ("token_start", token_start),
-                                        ("group", key), ("source", rows["source"][i]), ("bucket", bucket), ("bucket_df", bucket_df),
-                                        ("concept_ids", cids), ("tokens", len(seq)),
+                                        ("group", key), ("source", rows["source"][i]), ("bucket", None), ("bucket_df", None),
+                                        ("concept_ids", []), ("tokens", len(seq)),
                                         ("utf8_bytes", len(piece.encode("utf-8", "surrogatepass"))),
                                         ("quality", None if q is None or q[i] is None else float(q[i])), ("input_shard", path),
                                         ("source_file", rows["source_file"][i]), ("source_record", (rows.get("source_record") or [None] * n)[i]),
@@ -147,6 +174,8 @@ def prepare_shard(unit: int, path: str, out_dir: str, encoder, extractor, dfs: O
                     group_tokens[key] = group_tokens.get(key, 0) + doc_tokens
                 row += 1
     table = pa.Table.from_pydict(columns, schema=WORK_SCHEMA)
+    if extractor is not None:
+        table = table.append_column(PENDING, pa.array(pending, pa.list_(pa.string())))
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     write_bytes_atomic(docs_path, sink.getvalue())

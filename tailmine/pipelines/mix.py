@@ -50,7 +50,7 @@ from tailmine.mixtures.budget import TokenBudget
 from tailmine.mixtures.config import MixConfig
 from tailmine.mixtures.holdout import prefix_reaching
 from tailmine.mixtures import passes as P
-from tailmine.mixtures.prepare import (check_shard, holdout_index_of_shard, load_concept_dfs, merge_indexes, prepare_shard,
+from tailmine.mixtures.prepare import (assign_buckets, check_shard, holdout_index_of_shard, merge_indexes, prepare_shard, shard_concepts,
                                        work_paths)
 from tailmine.mixtures.recipe import recipe_bytes
 from tailmine.mixtures.shards import LINEAGE_SCHEMA, token_dtype, write_token_shard
@@ -152,8 +152,7 @@ class PrepareShardFn(beam.DoFn):
         from tailmine.mixtures.tokenize import Encoder
 
         self.encoder = Encoder(self.tokenizer_path, self.cfg.fast_encoder, self.cfg.eos_token or None)
-        self.dfs = load_concept_dfs(self.in_dirs)
-        self.extractor = _concept_extractor(self.in_dirs) if self.dfs is not None else None
+        self.extractor = _concept_extractor(self.in_dirs) if has_concept_tables(self.in_dirs) else None
         if self.extractor is not None:
             self.extractor.setup()
 
@@ -162,9 +161,8 @@ class PrepareShardFn(beam.DoFn):
         if previous is not None and all(exists(p) for p in work_paths(self.out_dir, task.unit)[:2]):
             yield previous
             return
-        summary = prepare_shard(task.unit, task.path, self.out_dir, self.encoder, self.extractor, self.dfs, self.quality_column,
-                                self.cfg.holdout, self.cfg.seed, self.cfg.min_concept_df,
-                                self.cfg.salient(), unit_tokens=self.cfg.unit_tokens, eos_between_units=self.cfg.eos_between_units)
+        summary = prepare_shard(task.unit, task.path, self.out_dir, self.encoder, self.extractor, self.quality_column,
+                                self.cfg.holdout, self.cfg.salient(), unit_tokens=self.cfg.unit_tokens, eos_between_units=self.cfg.eos_between_units)
         summary["fingerprint"] = self.fingerprint
         summary["counts"] = {"input": summary["documents"], "output": summary["documents"]}
         summary["input_bytes"] = task.bytes
@@ -172,6 +170,60 @@ class PrepareShardFn(beam.DoFn):
         save_summary(self.out_dir, summary)
         self.DOCUMENTS.inc(summary["documents"])
         yield summary
+
+
+def has_concept_tables(in_dirs: list[str]) -> bool:
+    from tailmine.concepts.tables import concept_table_paths
+
+    return all(concept_table_paths(d) for d in in_dirs)
+
+
+def concept_dfs(path: str):
+    """(concept, df) rows of one concept-table file."""
+    from tailmine.concepts.tables import read_concept_file
+
+    table = read_concept_file(path, ["concept", "df"])
+    return zip(table.column(0).to_pylist(), table.column(1).to_pylist())
+
+
+class AssignBuckets(beam.PTransform):
+    """Concept rarity joined by key: each prepared shard's distinct concepts meet the concept table's
+    (concept, df) rows in a ``CoGroupByKey``, and each shard gets the dfs of its own concepts only, so
+    no worker holds the concept table (it grows with the corpus). Input and output: shard summaries."""
+
+    def __init__(self, in_dirs: list[str], out_dir: str, min_concept_df: int):
+        super().__init__()
+        self.in_dirs, self.out_dir, self.min_df = in_dirs, out_dir, min_concept_df
+
+    def expand(self, prepared):
+        from tailmine.concepts.tables import concept_table_paths
+
+        out, min_df = self.out_dir, self.min_df
+        paths = [p for d in self.in_dirs for p in concept_table_paths(d)]
+        dfs = (prepared.pipeline
+               | "ConceptFiles" >> beam.Create(paths, reshuffle=False)
+               | "SpreadConceptFiles" >> Spread()
+               | "ConceptRows" >> beam.FlatMap(concept_dfs)
+               | "SumInputs" >> beam.CombinePerKey(sum)
+               | "Salient" >> beam.Filter(lambda kv: kv[1] >= min_df))
+        mentions = prepared | "ShardConcepts" >> beam.FlatMap(lambda s: [(c, s["unit"]) for c in shard_concepts(out, s["unit"])])
+
+        def route(item):
+            _, joined = item
+            for df in joined["df"][:1]:
+                for unit in joined["shards"]:
+                    yield unit, (item[0], df)
+
+        per_shard = ({"df": dfs, "shards": mentions} | "JoinDfs" >> beam.CoGroupByKey() | "Route" >> beam.FlatMap(route))
+        summaries = prepared | "ByShard" >> beam.Map(lambda s: (s["unit"], s))
+
+        def assign(item):
+            unit, joined = item
+            summary = joined["summary"][0]
+            assign_buckets(out, unit, dict(joined["dfs"]), min_df)
+            return summary
+
+        return ({"summary": summaries, "dfs": per_shard} | "Gather" >> beam.CoGroupByKey() | "Assign" >> beam.Map(assign))
 
 
 class HoldoutIndexFn(beam.DoFn):
@@ -579,7 +631,8 @@ def run(
     if quality_column is None:
         notes.append("no quality_* column in the input: quality gate skipped")
     check_unit_tokens(cfg, tokenizer_path)
-    if load_concept_dfs(in_dirs) is None or _concept_extractor(in_dirs) is None:
+    with_concepts = has_concept_tables(in_dirs) and _concept_extractor(in_dirs) is not None
+    if not with_concepts:
         note = "input has no concepts.parquet / concepts manifest: mixing by source weights alone (one bucket, no concept reweighting or tail metrics)"
         log.warning("mix: %s (%s); run the concepts stage first for rare-concept reweighting", note, ", ".join(in_dirs))
         notes.append(note)
@@ -592,6 +645,8 @@ def run(
         | "Redistribute" >> Spread()
         | "PrepareShards" >> beam.ParDo(PrepareShardFn(cfg, in_dirs, out_dir, tokenizer_path, quality_column, run_fingerprint))
     )
+    if with_concepts:
+        prepared = prepared | "Buckets" >> AssignBuckets(in_dirs, out_dir, cfg.min_concept_df)
     # the held-out groups: one small global choice from the offered groups' token totals
     total = beam.pvalue.AsSingleton(prepared | "InputTokens" >> beam.Map(lambda s: int(s["tokens"])) | "SumTokens" >> beam.CombineGlobally(sum))
     offered = offer_holdout_groups(prepared, total, cfg)
