@@ -12,7 +12,8 @@ processes, as in a real local run. A sampler reads every process of the tree eve
 seconds: ``VmHWM`` (each process's own peak RSS, so a peak between samples is not missed) and the
 current RSS summed over the tree (the tree's peak is the largest such sum: a lower bound, sampled).
 CPU seconds are user + system of every process of the tree (last sample of each). ``--tailmine DIR``
-runs another checkout (e.g. the code before a change) on the same input.
+runs another checkout (e.g. the code before a change) on the same input. ``--fit-only 0,2`` times the
+power-law fit alone (0 and 2 bootstrap replicates) on the concept tables left by an earlier run.
 """
 from __future__ import annotations
 
@@ -102,6 +103,28 @@ def measure(src: Path, out: Path, mode: str, bootstrap: int, workers: int, inter
             "tree_peak_sampled_mb": tree_peak, "processes": len(peak_hwm)}
 
 
+FIT_SCRIPT = """
+import json, resource, sys, time
+from tailmine.concepts.fitting import FitConfig, Spectrum, fit_power_law
+from tailmine.concepts.partitioned import merge_spectra, spectrum_of
+from tailmine.concepts.tables import iter_concept_tables
+values, counts = merge_spectra([spectrum_of(t.column("df").to_numpy()) for t in iter_concept_tables(sys.argv[1], ["df"])])
+t = time.process_time()
+fit_power_law(Spectrum.of_frequencies(values, counts), FitConfig(bootstrap=int(sys.argv[2])))
+print(json.dumps({"concepts": int(counts.sum()), "df_values": len(values), "fit_cpu_s": time.process_time() - t,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def measure_fit(out: Path, bootstrap: int) -> dict:
+    """CPU seconds and peak RSS of the power-law fit alone (with ``bootstrap`` replicates) on the
+    frequency spectrum of the concept table in ``out``, in a fresh process."""
+    result = subprocess.run([sys.executable, "-c", FIT_SCRIPT, str(out), str(bootstrap)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"fit failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", default="100000,400000,1600000")
@@ -111,11 +134,17 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="DirectRunner worker processes (1: one in-process worker)")
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between samples of the process tree")
     parser.add_argument("--tailmine", default=None, help="run the tailmine of this checkout instead (PYTHONPATH)")
+    parser.add_argument("--fit-only", default=None, metavar="N,N", help="only time the fit (e.g. 0,2 bootstrap replicates) on the concept tables an earlier run left in --work")
     parser.add_argument("--work", default=None, help="folder for inputs and outputs (default: a temp dir)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="tailmine-concepts-scaling-"))
     rows = []
+    if args.fit_only:
+        for n in [int(x) for x in args.docs.split(",")]:
+            for b in [int(x) for x in args.fit_only.split(",")]:
+                print(json.dumps({"documents": n, "bootstrap": b, **measure_fit(work / f"out-{n}-{args.mode}", b)}), flush=True)
+        return 0
     for n in [int(x) for x in args.docs.split(",")]:
         src = work / f"in-{n}"
         write_stage(n, src, args.shard_rows)
