@@ -52,11 +52,11 @@ class ConceptConfig:
         return {
             "extractors": "comma-separated concept extractors: ngram (word 1..max_n-grams), entity (capitalised spans)",
             "max_n": "longest word n-gram",
-            "mode": "exact: exact document frequencies (vocabulary must fit in memory); sketch: Count-Min + "
+            "mode": "exact: exact document frequencies, sharded by concept id over the workers; sketch: Count-Min + "
             "heavy hitters + HyperLogLog + an exact bottom-k concept sample, in fixed memory",
             "epsilon": "sketch mode: Count-Min error per increment (overestimate <= epsilon * N)",
             "delta": "sketch mode: probability that the Count-Min bound fails",
-            "heavy_hitters": "sketch mode: Misra-Gries counters (concepts listed in concepts.parquet)",
+            "heavy_hitters": "sketch mode: Misra-Gries counters (concepts listed in the concept table)",
             "sample_size": "sketch mode: concepts in the exact-df hash sample used for the fit",
             "hll_precision": "sketch mode: HyperLogLog registers = 2^precision",
             "bootstrap": "power-law goodness-of-fit bootstrap replicates (2500 gives p to about +-0.01)",
