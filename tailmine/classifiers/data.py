@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from tailmine.dedup.lines import registered_domain
+from tailmine.domains import registered_domain
 from tailmine.fileio import stable_file_key as _stable_file_key  # a temp-dir path would move groups across the split
 
 from tailmine.classifiers.text import chunk_text, normalize_text, wikitext_articles
