@@ -10,7 +10,6 @@ are is defined once in :mod:`tailmine.concepts.lexicon`, shared with the compile
 """
 from __future__ import annotations
 
-import unicodedata
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -18,6 +17,7 @@ import pyarrow as pa
 
 from tailmine.concepts.lexicon import CJK_CHAR, SENTENCE_END, SPAN, STOP_WORDS, normalize, phrases, tokens  # noqa: F401 (re-exported)
 from tailmine.errors import ConfigError
+from tailmine.textnorm import nfkc
 
 
 class ConceptExtractor:
@@ -102,7 +102,7 @@ class EntitySpanExtractor(ConceptExtractor):
         return {**super().parameters(), "max_words": self.max_words}
 
     def extract(self, text: str) -> set[str]:
-        text = unicodedata.normalize("NFKC", text)
+        text = nfkc(text)
         out = set()
         for m in SPAN.finditer(text):
             concept = self.from_match(text, m.start(), m.group())
@@ -205,7 +205,7 @@ class ConceptSet:
         for e in self.extractors:
             if ngrams is None and isinstance(e, NgramExtractor) and e.fast_ok():
                 if nfkc is None:
-                    nfkc = [unicodedata.normalize("NFKC", t) for t in texts]
+                    nfkc = [nfkc(t) for t in texts]
                 cps, offsets = fast.codepoints([t.casefold() for t in nfkc])
                 stop = e.fast_stop_words()
                 tok_s, tok_e, h, first, size, per_doc = fast.ngram_kernel(
@@ -217,7 +217,7 @@ class ConceptSet:
                 source.append(np.arange(len(h), dtype=np.int64))
             elif entities is None and isinstance(e, EntitySpanExtractor) and e.fast_ok():
                 if nfkc is None:
-                    nfkc = [unicodedata.normalize("NFKC", t) for t in texts]
+                    nfkc = [nfkc(t) for t in texts]
                 cps, offsets = fast.codepoints(nfkc)
                 stop = e.fast_stop_words()
                 h, span_s, span_e, per_doc, slow = fast.entity_kernel(

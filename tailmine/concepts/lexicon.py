@@ -14,9 +14,9 @@ classes) must agree on every boundary, so both read the classes from here rather
 """
 from __future__ import annotations
 
-import unicodedata
-
 import regex
+
+from tailmine import textnorm
 
 #: English function words. n-grams may not start or end with one, and none is a unigram concept.
 STOP_WORDS = frozenset(
@@ -55,7 +55,7 @@ SENTENCE_END = frozenset(".!?:;\"“”'‘’()[]")
 
 def normalize(text: str) -> str:
     """NFKC + case folding: the decontamination normalisation of longtail-methods.md §1.2."""
-    return unicodedata.normalize("NFKC", text).casefold()
+    return textnorm.normalize(text, casefold=True, collapse_spaces=False)
 
 
 def tokens(text: str) -> list[str]:
