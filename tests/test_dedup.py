@@ -315,7 +315,8 @@ def test_stage_output_is_byte_identical_on_rerun(tmp_path, dup_input):
 def test_survivor_uses_quality_column_when_present(tmp_path, ingest):
     import pyarrow as pa
     from tailmine.pipelines import dedup
-    from tailmine.pipelines.stage import ShardStep, run_map_stage
+    from tailmine.pipelines.stage import run_map_stage
+    from tailmine.runtime import ShardStep
 
     text = "the quick brown fox jumps over the lazy dog again and again " * 5
     _jsonl(tmp_path / "a.jsonl", [{"id": "long", "text": text + " and more"}, {"id": "best", "text": text}])
@@ -364,7 +365,8 @@ def crawl_input(tmp_path, ingest, corpora):
     """Pages of one site sharing navigation and a cookie banner, a small site below line_min_docs, and
     books with a repeated line; ingested from JSONL, then marked as WET records (crawl sources)."""
     import pyarrow as pa
-    from tailmine.pipelines.stage import ShardStep, run_map_stage
+    from tailmine.pipelines.stage import run_map_stage
+    from tailmine.runtime import ShardStep
 
     chunks = _book_chunks(corpora, n_books=2, per_book=8)
     records = []

@@ -1,11 +1,10 @@
 """Configuration of the ingest stage: a dataclass whose defaults work for real crawls and books."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, fields
 
 from tailmine.errors import ConfigError
+from tailmine.runtime.fingerprints import fingerprint
 
 FORMATS = ("auto", "warc", "wet", "arc", "html", "gutenberg", "text", "jsonl", "parquet")
 MiB = 1 << 20
@@ -72,7 +71,7 @@ class IngestConfig:
         return asdict(self)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        return fingerprint(self.to_dict())
 
     @classmethod
     def field_help(cls) -> dict[str, str]:

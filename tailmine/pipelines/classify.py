@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -37,17 +37,8 @@ from apache_beam.metrics import Metrics
 
 from tailmine.errors import ConfigError
 from tailmine.fileio import join, open_raw
-from tailmine.pipelines.stage import (
-    SelectionWriter,
-    ShardTask,
-    Spread,
-    WriteManifest,
-    finish,
-    finished_summary,
-    fingerprint,
-    prepare_output,
-    stage_shards,
-)
+from tailmine.pipelines.stage import Spread, WriteManifest, finish
+from tailmine.runtime import SelectionWriter, ShardTask, finished_summary, fingerprint, prepare_output, shard_tasks, stage_shards
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Manifest
 
@@ -247,7 +238,7 @@ def run(
             raise ConfigError(f"min_scores: {column!r} is not a model column; the models write {', '.join(columns)}")
     _, shards = stage_shards(in_dir)
     prepare_output(out_dir, force, resume)
-    tasks = [ShardTask(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
+    tasks = shard_tasks(in_dir, shards)
     parameters = {
         "step": STAGE,
         "models": {info.column: info.manifest for info in infos},
@@ -328,12 +319,47 @@ class ClassifyStageConfig:
 
 
 MODEL_SUBDIR = "model"
+IN_PROCESS_BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+"""Beam arguments for reading training files in-process: training inputs are small, a worker pool is not worth it."""
+
+
+def load_documents(paths: Sequence[str], work_dir: Optional[str] = None, beam_args: Optional[list[str]] = None) -> list[dict]:
+    """Read ``paths`` (any format ``tailmine ingest`` reads) with the ingest stage; rows as dicts, in shard order."""
+    import os
+    import shutil
+    import tempfile
+
+    from tailmine.classifiers.data import DOC_COLUMNS
+    from tailmine.ingest.config import IngestConfig
+    from tailmine.pipelines import ingest
+    from tailmine.schemas.document import read_documents
+
+    owned = work_dir is None
+    work_dir = work_dir or tempfile.mkdtemp(prefix="tailmine-classify-")
+    try:
+        manifest = ingest.run(list(paths), work_dir, IngestConfig(), beam_args or IN_PROCESS_BEAM_ARGS, force=True, progress=False)
+        table = read_documents([os.path.join(work_dir, s.path) for s in manifest.outputs], columns=DOC_COLUMNS)
+        return table.to_pylist()
+    finally:
+        if owned:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def train_model(positive: Sequence[str], negative: Sequence[str], out_dir: str, cfg=None, force: bool = False, beam_args: Optional[list[str]] = None) -> dict:
+    """Read ``positive``/``negative`` files with the ingest stage, train, evaluate and write ``out_dir``; returns the card."""
+    from tailmine.classifiers.train import TrainConfig, check_output, train_from_documents
+
+    check_output(out_dir, force)
+    positives = load_documents(positive, beam_args=beam_args)
+    negatives = load_documents(negative, beam_args=beam_args)
+    data = {"positive_files": list(positive), "negative_files": list(negative)}
+    return train_from_documents(positives, negatives, out_dir, cfg or TrainConfig(), data=data, force=True)
 
 
 def stage_model(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_args: Optional[list[str]], force: bool, resume: bool) -> str:
     """The model directory the stage scores with: ``cfg.model``, or one trained into ``OUT/model``."""
     from tailmine.classifiers.card import CARD_NAME
-    from tailmine.classifiers.train import train_from_documents, train_model
+    from tailmine.classifiers.train import train_from_documents
     from tailmine.fileio import exists
 
     if cfg.model:
@@ -344,10 +370,11 @@ def stage_model(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_ar
     if cfg.positive:
         train_model(list(cfg.positive), list(cfg.negative), model_dir, cfg.train_config(), force=True, beam_args=None)
         return model_dir
+    from tailmine.classifiers.data import DOC_COLUMNS
     from tailmine.schemas.document import read_documents
 
     _, shards = stage_shards(source_dir)
-    rows = read_documents([join(source_dir, s.path) for s in shards], columns=["id", "source", "url", "title", "text", "source_file"]).to_pylist()
+    rows = read_documents([join(source_dir, s.path) for s in shards], columns=DOC_COLUMNS).to_pylist()
     positives = [r for r in rows if r["source"] in cfg.positive_sources]
     negatives = [r for r in rows if r["source"] not in cfg.positive_sources]
     data = {
@@ -448,7 +475,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         if not args.positive or not args.negative:
             raise ConfigError("--positive and --negative are required for --kind fasttext/torch")
         from tailmine.classifiers.data import DataConfig
-        from tailmine.classifiers.train import TrainConfig, train_model
+        from tailmine.classifiers.train import TrainConfig
 
         data = DataConfig(heldout_fraction=args.heldout_fraction, max_chunks_per_group=args.max_chunks_per_group)
         cfg = TrainConfig(kind=args.kind, version=args.version, seed=args.seed, data=data)

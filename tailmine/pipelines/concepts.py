@@ -9,7 +9,7 @@ Shape: (1) every input shard is read on a worker and reduced to partial counts (
 fixed-size sketches); ``CombineGlobally`` merges them. (2) One worker writes ``concepts.parquet``
 (concept, df, rank) and ``fit.json`` (power-law fit, Good-Turing missing mass, sketch error bounds).
 (3) Every shard is read again and annotated with rarity columns (the merged counts are a side input),
-through the shared :func:`~tailmine.pipelines.stage.map_shard`, then the manifest is written.
+through the shared :func:`~tailmine.runtime.map_shard`, then the manifest is written.
 
 Extraction runs once: pass 1 extracts every document's concept ids (the compiled kernels of
 :mod:`tailmine.concepts.fast`) and, besides counting them, writes them to
@@ -39,7 +39,8 @@ from tailmine.concepts.sketches import SketchConfig, new_counts
 from tailmine.concepts.tables import CONCEPTS_FILE, FIT_FILE, concept_table, fit_json, fit_summary, table_bytes
 from tailmine.fileio import delete_tree, exists, join, open_raw, read_bytes, write_bytes_atomic
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import WORK_DIR, ShardTask, Spread, fingerprint, finish, fold_summaries, map_shard, prepare_output, stage_shards
+from tailmine.pipelines.stage import Spread, finish
+from tailmine.runtime import WORK_DIR, ShardTask, fingerprint, fold_summaries, map_shard, prepare_output, shard_tasks, stage_shards
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Manifest
 
@@ -225,7 +226,7 @@ def run(
     if force and not resume:
         for name in (CONCEPTS_FILE, FIT_FILE):
             delete_tree(join(out_dir, name))
-    tasks = [ShardTask(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
+    tasks = shard_tasks(in_dir, shards)
     parameters = {"step": STAGE, **cfg.to_dict()}
     run_fingerprint = fingerprint(parameters)
     inputs = [{"path": t.path, "bytes": t.bytes, "rows": t.rows} for t in tasks]

@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 from tailmine.errors import ConfigError
 from tailmine.fileio import join, open_raw, readable_inputs, write_bytes_atomic
 from tailmine.filters.decontam import ACTIONS, DecontamConfig, EvalIndex, Match, document_words, excise, read_eval_items, skip_reason
-from tailmine.pipelines.stage import ShardStep, run_map_stage
+from tailmine.pipelines.stage import run_map_stage
+from tailmine.runtime import ShardStep
 from tailmine.schemas.manifest import Manifest
 
 STAGE = "decontaminate"

@@ -62,6 +62,7 @@ from tailmine.pipelines.stage import (
     DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, SelectionWriter, Spread, WriteManifest, finish, fingerprint, prepare_output,
     stage_shards,
 )
+from tailmine.runtime import ShardTask as Unit, load_done, save_done, shard_tasks
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Manifest, read_manifest
 
@@ -77,14 +78,6 @@ ALL_LABELS = (1 << 31) - 1
 """Destination key of the survivor keys when one task chooses every survivor (local components); above
 any unit a node id (``unit << 32 | row``, int64) can hold."""
 log = logging.getLogger("tailmine.dedup")
-
-
-@dataclass(frozen=True)
-class Unit:
-    unit: int
-    path: str
-    rows: int
-    bytes: int
 
 
 @dataclass(frozen=True)
@@ -561,13 +554,12 @@ class _Call(beam.DoFn):
     def process(self, element, *barriers):
         key = element.unit if isinstance(element, Unit) else int(element)
         path = _done_path(self.lay, self.label, key)
-        if exists(path):
-            done = json.loads(read_bytes(path))
-            if done.get("fingerprint") == self.lay.fingerprint:
-                yield done["result"]
-                return
+        done = load_done(path, self.lay.fingerprint)
+        if done is not None:
+            yield done["result"]
+            return
         result = self.fn(element, *self.args)
-        write_bytes_atomic(path, json.dumps({"fingerprint": self.lay.fingerprint, "result": result}, sort_keys=True).encode())
+        save_done(path, {"fingerprint": self.lay.fingerprint, "result": result})
         yield result
 
 
@@ -715,7 +707,7 @@ def make_plan(in_dir: str, cfg: DedupConfig, out_dir: Optional[str] = None) -> t
     """The plan and the units; with ``out_dir``, the memory figures use the duplicate rate an earlier
     run there observed (see :func:`observed_dup_fraction`)."""
     manifest, shards = stage_shards(in_dir)
-    units = [Unit(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
+    units = shard_tasks(in_dir, shards)
     text_bytes = int(manifest.extra.get("text_bytes", 0)) if manifest.extra else 0
     if not text_bytes:
         text_bytes = sum(s.bytes for s in shards) * 3  # Parquet shards are zstd text: about 1/3 of the raw size
@@ -744,10 +736,10 @@ def run(
     quality_column = _detect_quality_column(cfg, in_dir, units[0].path if units else None)
     run_fp = fingerprint({"stage": STAGE, "config": cfg.to_dict(), "inputs": inputs, "plan": the_plan.to_dict(), "quality": quality_column})
     fp_path = join(out_dir, WORK_DIR, "fingerprint.json")
-    kept = resume and exists(fp_path) and json.loads(read_bytes(fp_path)).get("fingerprint") == run_fp
+    kept = resume and load_done(fp_path, run_fp) is not None
     if not kept:
         prepare_output(out_dir, force or resume, resume=False, subdirs=(DOCS_DIR, REMOVED_DIR, WORK_DIR, CLUSTERS_NAME))
-        write_bytes_atomic(fp_path, json.dumps({"fingerprint": run_fp}).encode())
+        save_done(fp_path, {"fingerprint": run_fp})
     lay = Layout(
         out_dir, cfg, the_plan.bands, the_plan.rows, the_plan.band_partitions, len(units), quality_column,
         the_plan.components, run_fp, line_step_needed(cfg, [u.path for u in units]),

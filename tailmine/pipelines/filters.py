@@ -27,7 +27,8 @@ from tailmine.filters.pii import PII_TYPES, redact
 from tailmine.filters.quality import SIGNAL_NAMES, VERSION, quality_signals
 from tailmine.filters.segment import Segmenters
 from tailmine.filters.rules import RULES, SOURCE_KINDS
-from tailmine.pipelines.stage import ShardStep, run_map_stage
+from tailmine.pipelines.stage import run_map_stage
+from tailmine.runtime import ShardStep
 from tailmine.schemas.manifest import Manifest
 
 STAGE = "filter"

@@ -24,7 +24,8 @@ from tailmine.fileio import expand_inputs, path_record
 from tailmine.ingest.config import IngestConfig
 from tailmine.ingest.unit import STAGE, WorkUnit, plan_units, run_unit
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import Spread, WriteManifest, finish, prepare_output
+from tailmine.pipelines.stage import Spread, WriteManifest, finish
+from tailmine.runtime import prepare_output
 from tailmine.schemas.manifest import Manifest
 
 log = logging.getLogger("tailmine.ingest")

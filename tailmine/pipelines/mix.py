@@ -53,7 +53,8 @@ from tailmine.mixtures.prepare import (check_shard, holdout_index_of_shard, load
 from tailmine.mixtures.recipe import recipe_bytes
 from tailmine.mixtures.shards import LINEAGE_SCHEMA, token_dtype, write_token_shard
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import ShardTask, Spread, WORK_DIR, fingerprint, finished_summary, save_summary, stage_shards
+from tailmine.pipelines.stage import Spread
+from tailmine.runtime import ShardTask, WORK_DIR, fingerprint, finished_summary, save_summary, shard_tasks, stage_shards
 from tailmine.schemas.manifest import Counts, Manifest, ShardInfo
 
 STAGE = "mix"
@@ -524,8 +525,7 @@ def run(
     budget = make_budget(cfg)
     tasks: list[ShardTask] = []
     for d in in_dirs:
-        for s in stage_shards(d)[1]:
-            tasks.append(ShardTask(len(tasks), join(d, s.path), s.rows, s.bytes))
+        tasks += shard_tasks(d, stage_shards(d)[1], first=len(tasks))
     if not tasks:
         raise ConfigError(f"no document shards in {', '.join(in_dirs)}")
     _prepare_output(out_dir, force, resume)

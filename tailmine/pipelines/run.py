@@ -22,7 +22,6 @@ Config (YAML or JSON)::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sys
 import typing
@@ -32,6 +31,7 @@ from typing import Any, Callable, Optional
 from tailmine.errors import ConfigError
 from tailmine.fileio import exists, expand_inputs, join, read_bytes, write_bytes_atomic
 from tailmine.reports.text import estimate_tokens
+from tailmine.runtime.fingerprints import fingerprint
 from tailmine.schemas.manifest import Manifest
 
 RUN_STATE = "run-state.json"
@@ -204,8 +204,7 @@ def load_config(text: str, where: str, out: Optional[str] = None, extra_beam_arg
 
 
 def _fingerprint(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o) else str(o))
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    return fingerprint(parts, length=20)
 
 
 def _input_listing(inputs: tuple[str, ...]) -> list[tuple[str, int]]:

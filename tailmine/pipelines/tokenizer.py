@@ -22,7 +22,7 @@ from tailmine.fileio import join, open_raw
 
 def curated_texts(in_dirs: Sequence[str], max_bytes: int, holdout: float = 0.0, seed: int = 0) -> Iterator[str]:
     from tailmine.mixtures.holdout import domain_key, in_holdout
-    from tailmine.pipelines.stage import stage_shards
+    from tailmine.runtime import stage_shards
 
     seen = 0
     for d in in_dirs:
