@@ -69,3 +69,4 @@ def normalize(text: str, *, casefold: bool = False, collapse_spaces: bool = True
                 text = text.replace(old, new)
     text = text.casefold() if casefold else text.lower()
     return " ".join(text.split()) if collapse_spaces else text
+

@@ -201,12 +201,12 @@ class ConceptSet:
         docs = np.arange(ndoc, dtype=np.int64)
         hashes, doc_of, source = [], [], []
         ngrams, entities, strings = None, None, []
-        nfkc = None
+        normalized = None
         for e in self.extractors:
             if ngrams is None and isinstance(e, NgramExtractor) and e.fast_ok():
-                if nfkc is None:
-                    nfkc = [nfkc(t) for t in texts]
-                cps, offsets = fast.codepoints([t.casefold() for t in nfkc])
+                if normalized is None:
+                    normalized = [nfkc(t) for t in texts]
+                cps, offsets = fast.codepoints([t.casefold() for t in normalized])
                 stop = e.fast_stop_words()
                 tok_s, tok_e, h, first, size, per_doc = fast.ngram_kernel(
                     cps, offsets, fast.char_table(), stop.hashes, stop.cps, stop.lens, e.max_n, e.max_token_chars, fast.keyed_state(seed)
@@ -216,9 +216,9 @@ class ConceptSet:
                 doc_of.append(np.repeat(docs, per_doc))
                 source.append(np.arange(len(h), dtype=np.int64))
             elif entities is None and isinstance(e, EntitySpanExtractor) and e.fast_ok():
-                if nfkc is None:
-                    nfkc = [nfkc(t) for t in texts]
-                cps, offsets = fast.codepoints(nfkc)
+                if normalized is None:
+                    normalized = [nfkc(t) for t in texts]
+                cps, offsets = fast.codepoints(normalized)
                 stop = e.fast_stop_words()
                 h, span_s, span_e, per_doc, slow = fast.entity_kernel(
                     cps, offsets, fast.entity_table(), stop.hashes, stop.cps, stop.lens, fast.connect_codes(), e.max_words, fast.keyed_state(seed)
@@ -230,7 +230,7 @@ class ConceptSet:
                 flat, flat_doc = [], []
                 for d, a, b in slow.tolist():  # spans with other characters: the Python rules
                     base = int(offsets[d])
-                    concept = e.from_match(nfkc[d], a - base, nfkc[d][a - base : b - base])
+                    concept = e.from_match(normalized[d], a - base, normalized[d][a - base : b - base])
                     if concept is not None:
                         flat.append(concept)
                         flat_doc.append(d)

@@ -9,7 +9,7 @@ documents of its site marks a boilerplate line; every occurrence of it is remove
 of that site. Lines are split on ``\\n``; the remaining lines are joined back with ``\\n``, so a document
 without boilerplate keeps its text byte for byte.
 
-The counting is two steps in the stage (``pipelines/dedup.py``): each shard counts, per key, the
+The counting is two steps in the stage (``tailmine/dedup/line_step.py``): each shard counts, per key, the
 documents containing it (keys split into partitions by hash); each partition sums the counts and keeps
 the keys at or above ``min_docs``. Memory: one shard's line keys, then one partition's distinct keys.
 """

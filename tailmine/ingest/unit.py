@@ -133,7 +133,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
         extractor = get_extractor(cfg.extractor)
     started = time.perf_counter()
     counts = Counts()
-    output_chars = 0
+    output_chars = text_bytes = 0
     docs = _document_writer(out_dir, unit.index, cfg)
     quarantine = _quarantine_writer(out_dir, unit.index, cfg)
     samples = ShardWriter(out_dir, DROP_SAMPLES_DIR, f"part-{unit.index:05d}", QUARANTINE_SCHEMA, cfg.shard_bytes, cfg.row_group_bytes, numbered=False)
@@ -156,6 +156,8 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
             outcome["source_file"] = source_file
             counts.output += 1
             output_chars += len(outcome["text"])
+            text = outcome["text"]
+            text_bytes += len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))  # the dedup plan's input
             docs.add(outcome, len(outcome["text"]))
     summary = {
         "unit": unit.index,
@@ -168,6 +170,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
         "drop_samples": [asdict(s) for s in samples.close()],
         "counts": counts.to_dict(),
         "output_chars": output_chars,
+        "text_bytes": text_bytes,
     }
     counts.check_balanced(f"unit {unit.index}")
     save_summary(out_dir, summary)

@@ -29,15 +29,14 @@ def fold_summaries(
         quarantine=[ShardInfo(**q) for s in summaries for q in s.get("quarantine", [])],
         removed=[ShardInfo(**q) for s in summaries for q in s.get("removed", [])],
         counts=counts,
-        extra={"units": len(summaries), **_output_chars(summaries), **_drop_samples(summaries), **(extra or {})},
+        extra={"units": len(summaries), **_output_text(summaries), **_drop_samples(summaries), **(extra or {})},
     )
 
 
-def _output_chars(summaries: list[dict]) -> dict:
-    """Characters of text written, when every unit reported them (for token estimates before `mix`)."""
-    if summaries and all("output_chars" in s for s in summaries):
-        return {"output_chars": sum(s["output_chars"] for s in summaries)}
-    return {}
+def _output_text(summaries: list[dict]) -> dict:
+    """Characters (for token estimates before `mix`) and UTF-8 bytes (for the dedup plan) of the text
+    written, each when every unit reported it (a unit resumed from an older run may not have)."""
+    return {key: sum(s[key] for s in summaries) for key in ("output_chars", "text_bytes") if summaries and all(key in s for s in summaries)}
 
 
 def _drop_samples(summaries: list[dict]) -> dict:

@@ -49,6 +49,7 @@ class SelectionWriter:
         self.task, self.out_dir, self.fingerprint = task, out_dir, fingerprint
         self.counts = Counts()
         self.output_chars = 0
+        self.text_bytes = 0
         self._prefix = f"part-{task.unit:05d}"
         self._kept: Optional[ShardWriter] = None
         self._removed: Optional[ShardWriter] = None
@@ -61,7 +62,9 @@ class SelectionWriter:
         kept = table.filter(keep)
         if self._kept is None:
             self._kept = ShardWriter(self.out_dir, DOCS_DIR, self._prefix, table.schema, numbered=False, shard_bytes=1 << 62)
-        self._kept.add_batch(kept, _text_bytes(kept))
+        kept_bytes = _text_bytes(kept)
+        self._kept.add_batch(kept, kept_bytes)
+        self.text_bytes += kept_bytes
         self.counts.output += kept.num_rows
         self.output_chars += _text_chars(kept)
         if kept.num_rows < table.num_rows:
@@ -84,6 +87,7 @@ class SelectionWriter:
             "removed": [s.__dict__ for s in (self._removed.close() if self._removed else [])],
             "counts": self.counts.to_dict(),
             "output_chars": self.output_chars,
+            "text_bytes": self.text_bytes,
         }
         self.counts.check_balanced(f"{label} on {self.task.path}")
         return summary
