@@ -17,6 +17,7 @@ from tailmine.dedup.lsh import (
 )
 from tailmine.dedup.minhash import EMPTY, MinHasher, normalize, text_hash
 from tailmine.dedup.planner import plan
+from tailmine.stages import COMMANDS
 
 datasketch = pytest.importorskip("datasketch")
 
@@ -344,7 +345,7 @@ def test_cli_plan_prints_before_work_and_refuses_existing_output(tmp_path, dup_i
 
     in_dir, _ = dup_input
     parser = argparse.ArgumentParser()
-    dedup.add_arguments(parser)
+    COMMANDS["dedup"].add_arguments(parser)
     args = parser.parse_args(["--in", str(in_dir), "--out", str(tmp_path / "o"), "--plan", "--threshold", "0.7"])
     assert dedup.main(args, TEST_BEAM_ARGS) == 0
     printed = capsys.readouterr().out
@@ -516,7 +517,7 @@ def test_plan_predicts_time_and_uses_the_duplicate_rate_an_earlier_run_observed(
     # an earlier run over other input teaches nothing: here, the dedup output planned as an input
     assert observed_dup_fraction(str(out), str(out)) is None
     parser = argparse.ArgumentParser()
-    dedup.add_arguments(parser)
+    COMMANDS["dedup"].add_arguments(parser)
     assert dedup.main(parser.parse_args(["--in", str(in_dir), "--out", str(out), "--plan"]), TEST_BEAM_ARGS) == 0
     printed = capsys.readouterr().out
     assert "CPU-seconds" in printed and f"{7 / n:.1%} of documents have a duplicate (observed" in printed

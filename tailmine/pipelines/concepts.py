@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import fields
 from typing import Optional
 
 import io
@@ -247,43 +246,15 @@ def run(
 
 # --- command line: `tailmine concepts` -----------------------------------------------------------
 
-HELP = "concept document frequencies, power-law fit, per-document rarity columns"
-DESCRIPTION = (
-    "Extract the set of concepts of every document (word 1-3-grams without stop words, capitalised\n"
-    "entity-like spans), count document frequencies (exactly, or with Count-Min/HyperLogLog sketches\n"
-    "in --mode sketch), fit a discrete power law to them (Clauset et al. 2009: alpha, xmin, KS,\n"
-    "bootstrap p-value, LR tests vs lognormal/exponential, Zipf s) and annotate each document with\n"
-    "concept_count_v1, concept_min_df_v1, concept_mean_log_df_v1, concept_tail_count_v1.\n"
-    "Writes DIR/docs/*.parquet, DIR/concepts.parquet (concept, df, rank), DIR/fit.json, manifest.json."
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage (e.g. ingest)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR, keeping annotated shards")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
-    helps = ConceptConfig.field_help()
-    for f in fields(ConceptConfig):
-        default = ",".join(f.default) if f.name == "extractors" else f.default
-        kwargs = {"dest": f.name, "default": default, "help": f"{helps[f.name]} (default: {default})"}
-        if f.name == "mode":
-            kwargs["choices"] = ("exact", "sketch")
-        elif isinstance(f.default, (int, float)):
-            kwargs["type"] = type(f.default)
-        parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
 
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     import json
 
-    from tailmine.cli import summarize
     from tailmine.fileio import read_bytes
+    from tailmine.stages import STAGES, run_stage_command
 
-    cfg = ConceptConfig(**{f.name: getattr(args, f.name) for f in fields(ConceptConfig)})
-    manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
-    print(summarize(manifest, args.out))
+    run_stage_command(STAGES[STAGE], args, beam_args)
     fit = json.loads(read_bytes(join(args.out, FIT_FILE)))
     law = fit.get("power_law")
     if law:

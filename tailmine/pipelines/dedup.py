@@ -45,7 +45,6 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import fields
 from typing import Optional
 
 import apache_beam as beam
@@ -272,38 +271,12 @@ def run(
 
 # --- command line: `tailmine dedup` -------------------------------------------------------------
 
-HELP = "exact + MinHash-LSH near-duplicate removal, clustered, with a memory planner (--plan)"
-DESCRIPTION = (
-    "Find exact duplicates (hash of NFKC, lower-cased, whitespace-collapsed text) and near-duplicates\n"
-    "(MinHash-LSH over word n-gram shingles; character n-grams for Chinese, Japanese, Thai), cluster\n"
-    "them (connected components, computed per shard in rounds) and keep one survivor per cluster\n"
-    "(highest quality_* score, then longest text, then smallest id). Every document gets\n"
-    "dup_cluster_id and dup_cluster_size; the others go to DIR/removed/ with drop_reason\n"
-    "exact_duplicate or near_duplicate; DIR/clusters.parquet lists (id, cluster_id) of every\n"
-    "document that has a duplicate. --plan prints peak memory, CPU time, shuffle and disk first and stops."
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage (e.g. ingest)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--plan", action="store_true", help="print the plan (memory, CPU time, shuffle, disk, partitioning), then stop; "
-                        "memory allows for the duplicate rate a finished run in --out observed, else 50%%")
-    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run: keep the tasks it finished (same parameters and input)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
-    helps = DedupConfig.field_help()
-    for f in fields(DedupConfig):
-        kwargs = {"dest": f.name, "default": f.default, "help": f"{helps[f.name]} (default: {f.default})".replace("%", "%%")}
-        if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
-            kwargs["type"] = type(f.default)
-        parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
-
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from tailmine.cli import summarize
+    from tailmine.stages import config_from_args
 
-    cfg = DedupConfig(**{f.name: getattr(args, f.name) for f in fields(DedupConfig)})
+    cfg = config_from_args(DedupConfig, args)
     if args.plan:
         print(make_plan(args.in_dir, cfg, args.out)[0].describe())
         return 0

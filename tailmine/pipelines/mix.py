@@ -33,7 +33,6 @@ import argparse
 import io
 import json
 import logging
-from dataclasses import fields
 from typing import Optional, Sequence
 
 import apache_beam as beam
@@ -578,51 +577,12 @@ def run(
 
 # --- command line: `tailmine mix` ----------------------------------------------------------------
 
-HELP = "token budget, rare-concept reweighting, tokenized Megatron-style shards and recipe.json"
-DESCRIPTION = (
-    "Build a training mixture at a token budget: D from --tokens, or from --compute-flops (C = 6ND;\n"
-    "with C alone the Chinchilla split D = 20N). Quality gate (quantile of a quality_* column), source\n"
-    "weights (natural, explicit, temperature, UniMax), then (1-lambda)*passive + lambda*UniMax(beta,\n"
-    "E_max) over concept buckets, acting on training units (documents cut at paragraph, then sentence\n"
-    "boundaries, <= --unit-tokens) with per-unit repeat counts drawn by hash and no document above\n"
-    "--max-document-share. Tokenizes (EOS between documents), shuffles globally with --seed, writes\n"
-    "DIR/tokens/mix-*.bin/.idx (Megatron MMIDIDX) with\n"
-    "lineage, DIR/recipe.json (budget, weights, epochs, shard sha256s, tail metrics beside a passive\n"
-    "mixture of the same budget), and with --holdout a decontaminated held-out set of whole domains and\n"
-    "book works within 20% of the requested share in DIR/holdout/."
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in", dest="in_dirs", required=True, nargs="+", metavar="DIR", help="output folder(s) of finished stages (e.g. concepts)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR, keeping prepared shards")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
-    helps = MixConfig.field_help()
-    for f in fields(MixConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, dest=f.name, default=f.default, action=argparse.BooleanOptionalAction, help=helps[f.name])
-            continue
-        kind = {"int": _int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-        parser.add_argument(flag, dest=f.name, type=kind, default=f.default, help=f"{helps[f.name]} (default: {f.default!r})")
-
-
-def _int(text: str) -> int:
-    """Integers, also written as 2e9 or 2_000_000_000."""
-    value = float(text.replace("_", ""))
-    if value != int(value):
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text}")
-    return int(value)
 
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from tailmine.cli import summarize
+    from tailmine.stages import STAGES, run_stage_command
 
-    cfg = MixConfig(**{f.name: getattr(args, f.name) for f in fields(MixConfig)})
-    manifest = run(args.in_dirs, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
-    print(summarize(manifest, args.out))
+    run_stage_command(STAGES[STAGE], args, beam_args)
     recipe = json.loads(read_bytes(join(args.out, RECIPE)))
     print(f"  tokens: {recipe['tokens_total']:,} of a {recipe['token_budget']:,} budget ({recipe['budget_error']:+.3%}) "
           f"in {len(recipe['shards'])} shard(s); tokenizer {recipe['tokenizer']['encoder']}")
