@@ -19,20 +19,26 @@ from tailmine.schemas.manifest import read_manifest
 log = logging.getLogger("tailmine.dedup")
 
 
-def detect_quality_column(cfg: DedupConfig, in_dir: str, first_shard: Optional[str]) -> Optional[str]:
-    if cfg.quality_column == "none" or first_shard is None:
+def quality_column_of(schema: pa.Schema, cfg: DedupConfig, where: str) -> Optional[str]:
+    """The column that ranks survivors: ``cfg.quality_column`` (an error naming ``where`` when ``schema``
+    lacks it), none for ``none``, and for ``auto`` the first ``quality_*`` number column by name."""
+    if cfg.quality_column == "none":
         return None
-    with open_raw(first_shard) as handle:
-        schema = pq.ParquetFile(handle).schema_arrow
     if cfg.quality_column != "auto":
         from tailmine.errors import ConfigError
 
         if cfg.quality_column not in schema.names:
-            raise ConfigError(f"quality_column: {cfg.quality_column!r} is not a column of {first_shard}")
+            raise ConfigError(f"quality_column: {cfg.quality_column!r} is not a column of {where}")
         return cfg.quality_column
     numeric = [f.name for f in schema if f.name.startswith("quality_") and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
     return sorted(numeric)[0] if numeric else None
 
+
+def detect_quality_column(cfg: DedupConfig, in_dir: str, first_shard: Optional[str]) -> Optional[str]:
+    if cfg.quality_column == "none" or first_shard is None:
+        return None
+    with open_raw(first_shard) as handle:
+        return quality_column_of(pq.ParquetFile(handle).schema_arrow, cfg, first_shard)
 
 
 def observed_dup_fraction(out_dir: Optional[str], in_dir: str) -> Optional[float]:

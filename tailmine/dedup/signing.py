@@ -17,6 +17,24 @@ from tailmine.runtime import ShardTask as Unit
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 
 
+def meeting_keys(sig: np.ndarray, exact: np.ndarray, nodes: np.ndarray, live: np.ndarray, bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(keys, nodes)``: the keys under which documents meet as candidates: the LSH band keys of each
+    live document with shingles, and the exact-text key of every live document (so two empty or
+    shingle-less texts that are equal still meet). Documents emptied by line removal (not ``live``)
+    meet nobody."""
+    has_shingles = (~np.all(sig == EMPTY, axis=1) & live) if len(sig) else np.zeros(0, bool)
+    keys = band_keys(sig[has_shingles], bands, rows)
+    with np.errstate(over="ignore"):
+        exact_key = (exact[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ exact[:, 1]
+    return np.concatenate([keys.ravel(), exact_key[live]]), np.concatenate([np.repeat(nodes[has_shingles], bands), nodes[live]])
+
+
+def verified_pairs(pairs: np.ndarray, first: np.ndarray, second: np.ndarray, cfg) -> np.ndarray:
+    """The ``pairs`` whose signature rows ``first``/``second`` agree on at least ``threshold - verify_slack``
+    of the permutations (the MinHash estimate of their Jaccard similarity)."""
+    return pairs[np.mean(first == second, axis=1) >= cfg.threshold - cfg.verify_slack]
+
+
 def sign_unit(task: Unit, lay: Layout) -> dict:
     """Signatures, exact hashes and survivor keys of one shard; band keys split into partitions."""
     cfg = lay.cfg
@@ -51,12 +69,7 @@ def sign_unit(task: Unit, lay: Layout) -> dict:
     )
     nodes = cc.node_ids(task.unit, np.arange(n))
     live = ~np.concatenate(emptied) if emptied else np.ones(0, bool)  # emptied by line removal: dropped, not clustered
-    has_shingles = (~np.all(sig == EMPTY, axis=1) & live) if n else np.zeros(0, bool)
-    keys = band_keys(sig[has_shingles], lay.bands, lay.rows)
-    with np.errstate(over="ignore"):
-        exact_key = (exact[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ exact[:, 1]
-    all_keys = np.concatenate([keys.ravel(), exact_key[live]])
-    all_docs = np.concatenate([np.repeat(nodes[has_shingles], lay.bands), nodes[live]])
+    all_keys, all_docs = meeting_keys(sig, exact, nodes, live, lay.bands, lay.rows)
     part = (all_keys % np.uint64(lay.partitions)).astype(np.int64)
     for p in range(lay.partitions):
         mask = part == p
@@ -116,8 +129,7 @@ def verify_unit(unit: int, lay: Layout) -> dict:
     own = unit_signatures(lay, unit)
     edges = []
     for part in received:
-        estimate = np.mean(own[cc.row_of(part["pairs"][:, 0])] == part["sig"], axis=1)
-        edges.append(part["pairs"][estimate >= lay.cfg.threshold - lay.cfg.verify_slack])
+        edges.append(verified_pairs(part["pairs"], own[cc.row_of(part["pairs"][:, 0])], part["sig"], lay.cfg))
     edges = np.concatenate(edges)
     verified = int(len(edges))
     if lay.components != "local" and verified:

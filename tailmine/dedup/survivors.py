@@ -59,6 +59,21 @@ def rank_send(task: Unit, round_: Optional[int], lay: Layout) -> int:
     return int(len(nodes))
 
 
+def cluster_decisions(labels: np.ndarray, quality: np.ndarray, length: np.ndarray, ids: np.ndarray, exact: np.ndarray):
+    """For members of duplicate clusters (``labels``: their cluster), ``(head, size, reason)`` per row:
+    the row of its cluster's survivor (:func:`tailmine.dedup.components.choose_survivors`), the cluster's
+    size (int64), and None for the survivor, else ``exact_duplicate`` (same normalised text as the
+    survivor: equal ``exact`` hashes) or ``near_duplicate``."""
+    survivor = cc.choose_survivors(labels, quality, length, ids)
+    uniq, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    best = np.empty(len(uniq), np.int64)
+    best[inverse[survivor]] = np.flatnonzero(survivor)
+    head = best[inverse]
+    same_text = np.all(exact == exact[head], axis=1)
+    reason = np.where(survivor, None, np.where(same_text, EXACT, NEAR))
+    return head, sizes[inverse].astype(np.int64), reason
+
+
 def choose_unit(unit: int, lay: Layout) -> int:
     """Pick the survivor of every cluster whose label this unit owns (every cluster when ``unit`` is
     ``ALL_LABELS``: after local components, which held every duplicate node already); send decisions
@@ -69,26 +84,20 @@ def choose_unit(unit: int, lay: Layout) -> int:
     t = pa.concat_tables([load_table(f) for f in files])
     labels = t.column("label").to_numpy()
     ids = np.asarray(t.column("id").to_pylist(), dtype=object)
-    survivor = cc.choose_survivors(labels, t.column("quality").to_numpy(), t.column("length").to_numpy(), ids)
     exact = np.stack([t.column("exact0").to_numpy(), t.column("exact1").to_numpy()], axis=1)
-    uniq, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
-    best = np.empty(len(uniq), np.int64)
-    best[inverse[survivor]] = np.flatnonzero(survivor)
-    head = best[inverse]
-    same_text = np.all(exact == exact[head], axis=1)
-    reason = np.where(survivor, None, np.where(same_text, EXACT, NEAR))
+    head, size, reason = cluster_decisions(labels, t.column("quality").to_numpy(), t.column("length").to_numpy(), ids, exact)
     nodes = t.column("node").to_numpy()
     for dest, idx in split_by_unit(nodes):
         table = pa.table(
             {
                 "node": nodes[idx],
                 "cluster_id": pa.array(list(ids[head[idx]]), pa.string()),
-                "cluster_size": sizes[inverse[idx]].astype(np.int64),
+                "cluster_size": size[idx],
                 "reason": pa.array(list(reason[idx]), pa.string()),
             }
         )
         save_table(lay.work("decide", f"to{dest:05d}", f"from{unit:05d}.parquet"), table)
-    return int(len(uniq))
+    return int(len(np.unique(labels)))
 
 
 
