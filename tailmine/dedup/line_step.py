@@ -71,7 +71,6 @@ def clean_batch(batch: pa.RecordBatch, lay: Layout, boiler: np.ndarray):
     return (text if cleaned is None else cleaned), removed, emptied
 
 
-
 def line_step_needed(cfg: DedupConfig, shard_paths: list[str]) -> bool:
     """``line_dedup=auto`` removes lines only from crawl documents (source warc/wet) that have a URL. The
     shards' Parquet statistics tell, from their footers alone, when no document can qualify (every

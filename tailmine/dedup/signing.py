@@ -78,7 +78,6 @@ def sign_unit(task: Unit, lay: Layout) -> dict:
     return {"unit": task.unit, "rows": n, "emptied": int(n - live.sum())}
 
 
-
 # --- 2. candidates and verification ---------------------------------------------------------------
 #
 # Checking a candidate pair needs both documents' signatures, and the pairs of one band partition

@@ -100,7 +100,6 @@ def choose_unit(unit: int, lay: Layout) -> int:
     return int(len(np.unique(labels)))
 
 
-
 # --- writing -------------------------------------------------------------------------------------
 
 

@@ -52,7 +52,6 @@ class Layout:
         return join(self.out_dir, WORK_DIR, *parts)
 
 
-
 # --- small file helpers (npz/parquet through tailmine.fileio so gs:// works) ---------------------
 
 
