@@ -6,16 +6,10 @@ Names load with their module on first use, so ``import tailmine`` stays light (t
 
 __version__ = "0.1.0"
 
-_API = (
+from tailmine.lazy import lazy_attributes  # noqa: E402 (after __version__, which setup.py reads)
+
+__getattr__, _api = lazy_attributes(__name__, {"tailmine.api": (
     "run_stage", "run_ingest", "run_filter", "run_dedup", "run_decontaminate", "run_classify", "run_concepts", "run_mix",
     "annotate_table", "filter_table", "dedup_table", "concept_counts", "stage_config",
-)
-__all__ = ["__version__", *_API]
-
-
-def __getattr__(name: str):
-    if name in _API:
-        from tailmine import api
-
-        return getattr(api, name)
-    raise AttributeError(f"module 'tailmine' has no attribute {name!r}")
+)})
+__all__ = ["__version__", *_api]

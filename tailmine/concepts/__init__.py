@@ -5,18 +5,10 @@ power-law fit of those frequencies and per-document rarity columns.
 with their module on first use."""
 from __future__ import annotations
 
-import importlib
+from tailmine.lazy import lazy_attributes
 
-_HOMES = {
+__getattr__, __all__ = lazy_attributes(__name__, {
     "tailmine.concepts.fitting": ("FitConfig", "PowerLawFit", "fit_power_law"),
     "tailmine.concepts.config": ("ConceptConfig",),
     "tailmine.concepts.extract": ("build_extractors",),
-}
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
-__all__ = sorted(_HOME_OF)
-
-
-def __getattr__(name: str):
-    if name not in _HOME_OF:
-        raise AttributeError(f"module 'tailmine.concepts' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME_OF[name]), name)
+})

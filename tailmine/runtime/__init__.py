@@ -13,9 +13,11 @@ Domain packages (ingest, filters, concepts ...) may import this; they never impo
 """
 from __future__ import annotations
 
-import importlib
+from tailmine.lazy import lazy_attributes
 
-_HOMES = {
+# names load with their module on first use: a config module can take fingerprint without pulling in
+# pyarrow (the command line's --help stays fast)
+__getattr__, __all__ = lazy_attributes(__name__, {
     "tailmine.runtime.fingerprints": ("fingerprint",),
     "tailmine.runtime.work": (
         "DOCS_DIR", "DROP_SAMPLES_DIR", "QUARANTINE_DIR", "REMOVED_DIR", "STAGE_SUBDIRS", "WORK_DIR", "ShardTask",
@@ -25,14 +27,4 @@ _HOMES = {
     "tailmine.runtime.manifest": ("check_shards_exist", "fold_summaries"),
     "tailmine.runtime.selection": ("SelectionWriter", "ShardStep", "map_shard"),
     "tailmine.runtime.progress": ("Progress", "ProgressLoop"),
-}
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
-__all__ = sorted(_HOME_OF)
-
-
-def __getattr__(name: str):
-    """Names load with their module on first use: a config module can take :func:`fingerprint`
-    without pulling in pyarrow (the command line's ``--help`` stays fast)."""
-    if name not in _HOME_OF:
-        raise AttributeError(f"module 'tailmine.runtime' has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME_OF[name]), name)
+})
