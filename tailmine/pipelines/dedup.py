@@ -57,7 +57,7 @@ from tailmine.dedup.lsh import band_keys, bucket_edges, unique_edges
 from tailmine.dedup.minhash import EMPTY, MinHasher
 from tailmine.dedup.planner import DedupPlan, plan
 from tailmine.fileio import exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
-from tailmine.pipelines.options import pipeline_options
+from tailmine.pipelines.options import local_workers, pipeline_options
 from tailmine.pipelines.stage import (
     DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, SelectionWriter, Spread, WriteManifest, finish, fingerprint, prepare_output,
     stage_shards,
@@ -794,7 +794,7 @@ def run(
         # distributed components: front + rounds, more rounds while labels change, then survivors
         first, round_ = 0, None
         while round_ is None:
-            with beam.Pipeline(options=options) as p:
+            with local_workers(options), beam.Pipeline(options=options) as p:
                 _rounds(p, lay, unit_ids, first, after=front(p) if first == 0 else None)
             for r in range(first, first + ROUNDS_PER_PIPELINE):
                 if not units or _changed(lay, r, unit_ids) == 0:
