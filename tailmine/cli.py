@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 from tailmine import __version__
 from tailmine.errors import TailmineError
-from tailmine.stages import COMMANDS, load
+from tailmine.stages import COMMANDS
 
 #: commands whose --out is a folder they fill: one run at a time may write it (``tailmine run`` locks its
 #: run folder and stage folders itself, since its folder may come from the config).
@@ -96,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_output_writable(getattr(args, "out", None))
         out_dir = getattr(args, "out", None) if args.command in FOLDER_COMMANDS else None
         with OutputLock(out_dir, f"tailmine {args.command}") if out_dir else contextlib.nullcontext():
-            return load(COMMANDS[args.command].main)(args, beam_args)
+            return COMMANDS[args.command].run_command(args, beam_args)
     except TailmineError as exc:
         print(f"tailmine: error: {exc}", file=sys.stderr)
         return 2
