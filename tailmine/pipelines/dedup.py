@@ -812,7 +812,6 @@ def run(
 # --- command line: `tailmine dedup` -------------------------------------------------------------
 
 
-
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from tailmine.cli import summarize
     from tailmine.stages import config_from_args
