@@ -53,7 +53,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, spec in COMMANDS.items():
         sub_parser = sub.add_parser(
-            name, help=spec.help, description=spec.description, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+            name, help=spec.help, description=spec.full_description(), epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
         )
         if command == name:
             spec.add_arguments(sub_parser)

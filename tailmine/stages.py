@@ -58,6 +58,9 @@ class Command:
     def run_command(self, args: argparse.Namespace, beam_args: list[str]) -> int:
         return load(self.main)(args, beam_args)
 
+    def full_description(self) -> str:
+        return self.description
+
 
 @dataclass(frozen=True)
 class Stage(Command):
@@ -97,6 +100,10 @@ class Stage(Command):
             return super().run_command(args, beam_args)
         run_stage_command(self, args, beam_args)
         return 0
+
+    def full_description(self) -> str:
+        return (f"{self.description}\n\nWrites into DIR: {', '.join(self.outputs)}.\n"
+                f"In a `tailmine run` config: the section '{self.name}:' (keys: {self.name}'s config fields).")
 
 
 # --- config fields: docs, flags, checking -----------------------------------------------------------

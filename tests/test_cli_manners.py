@@ -15,9 +15,12 @@ from tailmine.pipelines.run import load_config, run
 from tailmine.stages import COMMANDS, STAGE_LIST, field_help
 
 HEAVY = ("apache_beam", "pyarrow", "torch", "numba", "fasttext", "tokenizers", "transformers", "scipy")
-HELP_SECONDS = 3.0
-"""The issue asks for < 1.5 s (BENCHMARKS.md has the measured times); machines running tests are often
-shared and loaded, so the test's bound is generous. The import check above is the exact one."""
+HELP_CPU_SECONDS = 1.5
+"""The issue's bound, on the CPU time of the whole process (interpreter start included): a loaded
+machine stretches wall time, hardly CPU time."""
+HELP_WALL_SECONDS = 3.0
+"""Wall time, checked on CI's clean machine only (developers' machines are often shared and loaded;
+BENCHMARKS.md has times measured side by side with the code before)."""
 
 PROBE = """
 import sys, time
@@ -37,14 +40,21 @@ def _env():
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_command_help_is_fast_and_imports_no_heavy_library(command):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", PROBE, command, *HEAVY], capture_output=True, text=True, env=_env(), cwd=REPO)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert done.returncode == 0, done.stderr[-2000:]
     code, seconds, heavy = eval(done.stdout.strip().splitlines()[-1])
     assert code == 0 and "usage: tailmine " + command in done.stdout
     assert heavy == [], f"`tailmine {command} --help` imported {heavy}"
-    assert wall < HELP_SECONDS, f"`tailmine {command} --help` took {wall:.2f} s (in-process {seconds:.2f} s)"
+    assert cpu < HELP_CPU_SECONDS, f"`tailmine {command} --help` used {cpu:.2f} s of CPU"
+    if os.environ.get("CI"):
+        assert wall < HELP_WALL_SECONDS, f"`tailmine {command} --help` took {wall:.2f} s (in-process {seconds:.2f} s)"
 
 
 def test_every_config_flag_has_its_field_doc_as_help():
