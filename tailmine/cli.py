@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 from tailmine import __version__
 from tailmine.errors import TailmineError
-from tailmine.stages import COMMANDS, load
+from tailmine.stages import COMMANDS
 
 #: commands whose --out is a folder they fill: one run at a time may write it (``tailmine run`` locks its
 #: run folder and stage folders itself, since its folder may come from the config).
@@ -53,7 +53,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, spec in COMMANDS.items():
         sub_parser = sub.add_parser(
-            name, help=spec.help, description=spec.description, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+            name, help=spec.help, description=spec.full_description(), epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
         )
         if command == name:
             spec.add_arguments(sub_parser)
@@ -96,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_output_writable(getattr(args, "out", None))
         out_dir = getattr(args, "out", None) if args.command in FOLDER_COMMANDS else None
         with OutputLock(out_dir, f"tailmine {args.command}") if out_dir else contextlib.nullcontext():
-            return load(COMMANDS[args.command].main)(args, beam_args)
+            return COMMANDS[args.command].run_command(args, beam_args)
     except TailmineError as exc:
         print(f"tailmine: error: {exc}", file=sys.stderr)
         return 2

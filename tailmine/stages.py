@@ -42,7 +42,8 @@ class Command:
     description: str
     """The text of ``tailmine NAME --help``."""
     main: str
-    """``"module:function"`` called with ``(args, beam_args)``; returns the exit code."""
+    """``"module:function"`` called with ``(args, beam_args)``; returns the exit code. A stage that only
+    runs and prints its counts leaves it empty (:func:`run_stage_command`)."""
     arguments: Union[Arguments, str, None] = None
     """Adds the command's arguments to its parser (a function of this module, or ``"module:function"`` of
     a module as light as this one); for a :class:`Stage`, arguments beyond the standard ones."""
@@ -53,6 +54,12 @@ class Command:
         extra = load(self.arguments) if isinstance(self.arguments, str) else self.arguments
         if extra is not None:
             extra(parser)
+
+    def run_command(self, args: argparse.Namespace, beam_args: list[str]) -> int:
+        return load(self.main)(args, beam_args)
+
+    def full_description(self) -> str:
+        return self.description
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,16 @@ class Stage(Command):
 
     def run_stage(self, source: Any, out_dir: str, cfg: Any, beam_args: Optional[list[str]], force: bool, resume: bool, progress: bool = True):
         return load(self.run)(source, out_dir, cfg, beam_args, force=force, resume=resume, progress=progress)
+
+    def run_command(self, args: argparse.Namespace, beam_args: list[str]) -> int:
+        if self.main:
+            return super().run_command(args, beam_args)
+        run_stage_command(self, args, beam_args)
+        return 0
+
+    def full_description(self) -> str:
+        return (f"{self.description}\n\nWrites into DIR: {', '.join(self.outputs)}.\n"
+                f"In a `tailmine run` config: the section '{self.name}:' (keys: {self.name}'s config fields).")
 
 
 # --- config fields: docs, flags, checking -----------------------------------------------------------
@@ -262,20 +279,6 @@ def run_stage_command(stage: Stage, args: argparse.Namespace, beam_args: list[st
     return manifest
 
 
-def main_of(stage_name: str) -> Callable[[argparse.Namespace, list[str]], int]:
-    """The ``main`` of a stage command that only runs its stage and prints its counts."""
-
-    def main(args: argparse.Namespace, beam_args: list[str]) -> int:
-        run_stage_command(STAGES[stage_name], args, beam_args)
-        return 0
-
-    return main
-
-
-def ingest_main(args: argparse.Namespace, beam_args: list[str]) -> int:
-    return main_of("ingest")(args, beam_args)
-
-
 # --- arguments of the commands that are more than a stage's standard ones ---------------------------
 
 
@@ -396,7 +399,7 @@ STAGE_LIST: tuple[Stage, ...] = (
             "document schema. Broken records go to DIR/quarantine/*.parquet with a reason; every record is\n"
             "counted in DIR/manifest.json (input = output + dropped + quarantined)."
         ),
-        main="tailmine.stages:ingest_main",
+        main="",
         config="tailmine.ingest.config:IngestConfig",
         run="tailmine.pipelines.ingest:run",
         inputs="files",

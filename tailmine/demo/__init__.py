@@ -101,7 +101,6 @@ def run_demo(out_dir: str, *, seed: int = 0, force: bool = False, beam_args: Opt
 # --- command line: `tailmine demo` ---------------------------------------------------------------
 
 
-
 def add_arguments(parser) -> None:
     parser.add_argument("--out", default="demo-out", metavar="DIR", help="output directory (default: demo-out)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic sample (default: 0)")

@@ -405,7 +405,6 @@ def run_stage(source_dir: str, out_dir: str, cfg: ClassifyStageConfig, beam_args
 # --- command line: `tailmine classify train|score` ----------------------------------------------
 
 
-
 def _parse_min_scores(items: list[str]) -> tuple[tuple[str, float], ...]:
     parsed = []
     for item in items:

@@ -247,7 +247,6 @@ def run(
 # --- command line: `tailmine concepts` -----------------------------------------------------------
 
 
-
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     import json
 

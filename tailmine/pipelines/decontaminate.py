@@ -222,8 +222,6 @@ def write_contamination(manifest: Manifest, index: EvalIndex, paths: list[str], 
 # --- command line: `tailmine decontaminate` ------------------------------------------------------
 
 
-
-
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from tailmine.stages import STAGES, run_stage_command
 

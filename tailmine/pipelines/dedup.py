@@ -57,7 +57,7 @@ from tailmine.dedup.signing import partition_candidates, send_signatures, sign_u
 from tailmine.dedup.survivors import choose_unit, rank_send, write_clusters, write_unit
 from tailmine.dedup.work import ALL_LABELS, CLUSTERS_NAME, STAGE, Layout, work_files
 from tailmine.fileio import join, read_bytes
-from tailmine.pipelines.options import pipeline_options
+from tailmine.pipelines.options import local_workers, pipeline_options
 from tailmine.pipelines.stage import (
     DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, Spread, WriteManifest, finish, fingerprint, prepare_output,
 )
@@ -254,7 +254,7 @@ def run(
         # distributed components: front + rounds, more rounds while labels change, then survivors
         first, round_ = 0, None
         while round_ is None:
-            with beam.Pipeline(options=options) as p:
+            with local_workers(options), beam.Pipeline(options=options) as p:
                 _rounds(p, lay, unit_ids, first, after=front(p) if first == 0 else None)
             for r in range(first, first + ROUNDS_PER_PIPELINE):
                 if not units or _changed(lay, r, unit_ids) == 0:

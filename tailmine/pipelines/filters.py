@@ -131,7 +131,6 @@ def run(
 # --- command line: `tailmine filter` -------------------------------------------------------------
 
 
-
 def calibrate_reference(reference: str, out: str, cfg: FilterConfig, calibration: Optional["CalibrationConfig"] = None) -> dict:
     """``tailmine filter calibrate``: annotate the reference documents (a finished stage's folder, or a
     folder of document Parquet shards) shard by shard, fit per-language thresholds

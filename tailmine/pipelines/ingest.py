@@ -18,6 +18,7 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from tailmine.errors import InputError
 from tailmine.fileio import expand_inputs, path_record
 from tailmine.ingest.config import IngestConfig
 from tailmine.ingest.unit import STAGE, WorkUnit, plan_units, run_unit
@@ -98,4 +99,19 @@ def run(
             WriteManifest(STAGE, out_dir, cfg.to_dict(), [path_record(f) for f in files], {"input_bytes": total_bytes})
         )
     )
-    return finish(pipeline, out_dir, STAGE, len(units), total_bytes, progress)
+    manifest = finish(pipeline, out_dir, STAGE, len(units), total_bytes, progress)
+    if manifest.counts.output == 0:
+        raise InputError(no_documents_message(inputs, len(files), manifest, out_dir))
+    return manifest
+
+
+def no_documents_message(inputs: list[str], n_files: int, manifest: Manifest, out_dir: str) -> str:
+    """Why an ingest that read files kept no document: the inputs, and what became of their records
+    (every later stage would otherwise run on nothing)."""
+    counts = manifest.counts
+    outcomes = [f"{n:,} {reason}" for reason, n in sorted({**counts.dropped, **counts.quarantined}.items(), key=lambda kv: -kv[1])]
+    found = f"{counts.input:,} record(s): {', '.join(outcomes[:5])}{', ...' if len(outcomes) > 5 else ''}" if counts.input else "no records"
+    return (
+        f"no documents in {', '.join(inputs)} ({n_files:,} file(s), {found}); "
+        f"see {out_dir.rstrip('/')}/manifest.json and --format/--text-field if the files hold documents"
+    )

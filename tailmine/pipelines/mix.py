@@ -43,7 +43,7 @@ from apache_beam.metrics import Metrics
 
 import tailmine
 from tailmine.errors import ConfigError
-from tailmine.fileio import delete_tree, exists, is_local, join, open_raw, read_bytes, write_bytes_atomic
+from tailmine.fileio import exists, is_local, join, open_raw, read_bytes, write_bytes_atomic
 from tailmine.mixtures.budget import TokenBudget
 from tailmine.mixtures.config import MixConfig
 from tailmine.mixtures import passes as P
@@ -53,7 +53,7 @@ from tailmine.mixtures.recipe import recipe_bytes
 from tailmine.mixtures.shards import LINEAGE_SCHEMA, token_dtype, write_token_shard
 from tailmine.pipelines.options import pipeline_options
 from tailmine.pipelines.stage import Spread
-from tailmine.runtime import ShardTask, WORK_DIR, fingerprint, finished_summary, save_summary, shard_tasks, stage_shards
+from tailmine.runtime import ShardTask, WORK_DIR, fingerprint, finished_summary, prepare_output, save_summary, shard_tasks, stage_shards
 from tailmine.schemas.manifest import Counts, Manifest, ShardInfo
 
 STAGE = "mix"
@@ -93,18 +93,6 @@ def make_budget(cfg: MixConfig) -> TokenBudget:
     if cfg.tokens:
         return TokenBudget.from_tokens(cfg.tokens, cfg.params or None)
     return TokenBudget.from_compute(cfg.compute_flops, cfg.params or None, cfg.tokens_per_param)
-
-
-def _prepare_output(out_dir: str, force: bool, resume: bool) -> None:
-    if resume:
-        return
-    occupied = [name for name in OUTPUTS if exists(join(out_dir, name))]
-    if occupied and not force:
-        from tailmine.errors import OutputExistsError
-
-        raise OutputExistsError(f"{out_dir} already holds mix output ({', '.join(occupied)}); pass --force to replace it or --resume")
-    for name in occupied:
-        delete_tree(join(out_dir, name))
 
 
 def _quality_column(shards: list[str], wanted: str) -> Optional[str]:
@@ -527,7 +515,7 @@ def run(
         tasks += shard_tasks(d, stage_shards(d)[1], first=len(tasks))
     if not tasks:
         raise ConfigError(f"no document shards in {', '.join(in_dirs)}")
-    _prepare_output(out_dir, force, resume)
+    prepare_output(out_dir, force, resume, subdirs=OUTPUTS)
     notes: list[str] = []
     tokenizer_path = join(out_dir, TOKENIZER)
     if cfg.tokenizer:
@@ -576,7 +564,6 @@ def run(
 
 
 # --- command line: `tailmine mix` ----------------------------------------------------------------
-
 
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:

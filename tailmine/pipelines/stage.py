@@ -34,13 +34,14 @@ class WriteManifest(beam.DoFn):
 
 def finish(pipeline: beam.Pipeline, out_dir: str, label: str, total_units: int, total_bytes: int, progress: bool) -> Manifest:
     """Run ``pipeline``, printing progress for local runs; return the manifest and drop the work folder."""
-    from tailmine.pipelines.options import is_local_runner
+    from tailmine.pipelines.options import is_local_runner, local_workers
 
-    if progress and is_local_runner(pipeline.options):
-        with Progress(out_dir, label, total_units, total_bytes):
+    with local_workers(pipeline.options):
+        if progress and is_local_runner(pipeline.options):
+            with Progress(out_dir, label, total_units, total_bytes):
+                pipeline.run().wait_until_finish()
+        else:
             pipeline.run().wait_until_finish()
-    else:
-        pipeline.run().wait_until_finish()
     manifest = read_manifest(out_dir)
     delete_tree(join(out_dir, WORK_DIR))  # unit summaries were only needed to resume and to report progress
     return manifest

@@ -49,7 +49,6 @@ def write_compare(run_a: str, run_b: str, out_dir: Optional[str] = None, cfg: Re
 # --- command line: `tailmine report` -------------------------------------------------------------
 
 
-
 def main(args, beam_args) -> int:
     cfg = ReportConfig() if args.max_rows is None else ReportConfig(max_rows=args.max_rows)
     if args.compare:
