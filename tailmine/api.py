@@ -1,8 +1,9 @@
 """tailmine's Python API: every stage as a function, and in-memory versions for notebooks.
 
 Stage functions (``run_ingest``, ``run_filter``, ``run_dedup``, ``run_decontaminate``, ``run_classify``,
-``run_concepts``, ``run_mix``) are made from the stage registry (:data:`tailmine.stages.STAGES`), so
-they run exactly what ``tailmine NAME`` and ``tailmine run`` run, with one argument order::
+``run_concepts``, ``run_mix``) are made from the stage registry (:data:`tailmine.stages.STAGE_LIST`: a
+stage added there is here too), so they run exactly what ``tailmine NAME`` and ``tailmine run`` run,
+with one argument order::
 
     run_NAME(inputs, output, config=None, *, beam_args=None, force=False, resume=False, progress=False) -> Manifest
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 PathLike = Union[str, Path]
-STAGE_FUNCTIONS = ("ingest", "filter", "dedup", "decontaminate", "classify", "concepts", "mix")
+TABLE_FUNCTIONS = ("annotate_table", "filter_table", "dedup_table", "concept_counts")
 
 
 def stage_config(name: str, config: Any = None) -> Any:
@@ -68,13 +69,14 @@ def _stage_function(name: str) -> Callable:
     return run
 
 
-run_ingest = _stage_function("ingest")
-run_filter = _stage_function("filter")
-run_dedup = _stage_function("dedup")
-run_decontaminate = _stage_function("decontaminate")
-run_classify = _stage_function("classify")
-run_concepts = _stage_function("concepts")
-run_mix = _stage_function("mix")
+def _stage_functions() -> dict[str, Callable]:
+    """``run_NAME`` for every stage of the registry: a stage added there is in the API too."""
+    from tailmine.stages import STAGE_LIST
+
+    return {f"run_{stage.name}": _stage_function(stage.name) for stage in STAGE_LIST}
+
+
+globals().update(_stage_functions())
 
 
 # --- in memory, on pyarrow Tables ------------------------------------------------------------------
@@ -129,3 +131,6 @@ def concept_counts(table, config: Any = None, batch_rows: int = 1024):
     for start in range(0, len(texts), batch_rows):
         add_to_counts(counts, extractor.extract_hashed(texts[start : start + batch_rows], cfg.seed))
     return concept_table(counts)
+
+
+__all__ = ["run_stage", "stage_config", *sorted(_stage_functions()), *TABLE_FUNCTIONS]
