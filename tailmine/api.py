@@ -45,8 +45,13 @@ def stage_config(name: str, config: Any = None) -> Any:
 
 def run_stage(name: str, inputs: Union[PathLike, Sequence[PathLike]], output: PathLike, config: Any = None, *,
               beam_args: Optional[list[str]] = None, force: bool = False, resume: bool = False, progress: bool = False):
-    """Run stage ``name`` of the registry over ``inputs`` into the folder ``output``; returns its manifest."""
+    """Run stage ``name`` of the registry over ``inputs`` into the folder ``output``; returns its manifest.
+    Like the command, it holds ``output``'s lock while it writes there (one writer per folder:
+    :mod:`tailmine.lock`)."""
+    import contextlib
+
     from tailmine.errors import ConfigError
+    from tailmine.lock import OutputLock
     from tailmine.stages import STAGES
 
     if name not in STAGES:
@@ -56,7 +61,9 @@ def run_stage(name: str, inputs: Union[PathLike, Sequence[PathLike]], output: Pa
     if stage.inputs == "stage" and len(many) != 1:
         raise ConfigError(f"{name}: reads one finished stage's folder, got {len(many)} inputs")
     source: Any = many if stage.inputs == "files" else many[0] if stage.inputs == "stage" else many
-    return stage.run_stage(source, str(output), stage_config(name, config), list(beam_args or []), force, resume, progress)
+    cfg = stage_config(name, config)
+    with OutputLock(str(output), f"tailmine.run_{name}") if stage.writes_folder else contextlib.nullcontext():
+        return stage.run_stage(source, str(output), cfg, list(beam_args or []), force, resume, progress)
 
 
 def _stage_function(name: str) -> Callable:

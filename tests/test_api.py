@@ -86,6 +86,27 @@ def test_one_argument_order_and_checked_configs(tmp_path):
         assert params[:3] == ["inputs", "output", "config"], stage.name
 
 
+def test_a_stage_function_respects_the_folder_lock(tmp_path):
+    """Another process writing ``output`` (it holds the lock) stops ``run_dedup`` before any work."""
+    import subprocess
+    import sys
+
+    from tailmine.errors import LockError
+
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import time; from tailmine.lock import acquire; acquire({str(out)!r}, 'other run'); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockError, match="other run"):
+            tailmine.run_dedup(tmp_path / "in", out)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_in_memory_functions_name_what_is_missing():
     from tailmine.errors import InputError
 
