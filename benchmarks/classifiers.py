@@ -49,8 +49,9 @@ BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 def document_pool(n: int) -> tuple[list[str], list[int]]:
     """About ``n`` 2-5 KB chunks, half from books (label 1), half from crawl pages (label 0), interleaved."""
-    from tailmine.classifiers.data import load_documents, unpack_html_pages
+    from tailmine.classifiers.data import unpack_html_pages
     from tailmine.classifiers.text import chunk_text
+    from tailmine.pipelines.classify import load_documents
 
     books = sorted(glob.glob(str(CORPORA / "books" / "gutenberg" / "*.gz")))
     good: list[str] = []

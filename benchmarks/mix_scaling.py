@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
     from tailmine.mixtures.config import MixConfig
     from tailmine.pipelines import mix
     from tailmine.pipelines.options import pipeline_options
-    from tailmine.pipelines.stage import ShardTask
+    from tailmine.runtime import ShardTask
     out, n_shards, budget, tok = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     cfg = MixConfig(tokens=budget, vocab_size=512, shard_tokens=2_000_000, holdout=0.0)
     tasks = [ShardTask(u, f"synthetic-{u:05d}.parquet", 0, 0) for u in range(n_shards)]

@@ -1,5 +1,6 @@
-"""The ``tailmine`` command. Thin: each subcommand lives with its pipeline module, which defines
-``HELP``, ``DESCRIPTION``, ``add_arguments(parser)`` and ``main(args, beam_args) -> int``.
+"""The ``tailmine`` command. Thin: every subcommand, its help and its arguments come from the registry
+(:data:`tailmine.stages.COMMANDS`); its ``main(args, beam_args) -> int`` is imported only to run it, so
+``--help`` imports neither Beam nor pyarrow (nor any model code).
 
 Anything after a bare ``--`` is handed to Apache Beam unchanged (``--runner=DataflowRunner ...``).
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import importlib
 import logging
 import os
 import re
@@ -17,26 +17,11 @@ from typing import Optional, Sequence
 
 from tailmine import __version__
 from tailmine.errors import TailmineError
-
-#: subcommand -> module that implements it, in the order of the pipeline.
-COMMANDS = {
-    "run": "tailmine.pipelines.run",
-    "ingest": "tailmine.pipelines.ingest",
-    "filter": "tailmine.pipelines.filters",
-    "dedup": "tailmine.pipelines.dedup",
-    "decontaminate": "tailmine.pipelines.decontaminate",
-    "classify": "tailmine.pipelines.classify",
-    "concepts": "tailmine.pipelines.concepts",
-    "mix": "tailmine.pipelines.mix",
-    "tokenizer": "tailmine.pipelines.tokenizer",
-    "report": "tailmine.reports",
-    "demo": "tailmine.demo",
-    "experiment": "tailmine.experiments",
-}
+from tailmine.stages import COMMANDS
 
 #: commands whose --out is a folder they fill: one run at a time may write it (``tailmine run`` locks its
 #: run folder and stage folders itself, since its folder may come from the config).
-FOLDER_COMMANDS = {"ingest", "filter", "dedup", "decontaminate", "classify", "concepts", "mix", "demo"}
+FOLDER_COMMANDS = {name for name, command in COMMANDS.items() if command.writes_folder}
 
 EPILOG = (
     "Beam options go after a bare '--', e.g.\n"
@@ -54,7 +39,9 @@ def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser of ``tailmine``: every subcommand with its help line, and the arguments of ``command``
+    only (building them imports its config module)."""
     parser = argparse.ArgumentParser(
         prog="tailmine",
         description="Curate raw crawl and book dumps into a training mixture that buys the long tail on purpose.",
@@ -64,14 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tailmine {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log Beam and tailmine details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        command = sub.add_parser(
-            name, help=module.HELP, description=module.DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    for name, spec in COMMANDS.items():
+        sub_parser = sub.add_parser(
+            name, help=spec.help, description=spec.full_description(), epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
         )
-        module.add_arguments(command)
-        command.set_defaults(_module=module)
+        if command == name:
+            spec.add_arguments(sub_parser)
     return parser
+
+
+def chosen_command(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand named in ``argv`` (the first argument that is one), if any."""
+    return next((arg for arg in argv if arg in COMMANDS), None)
 
 
 class _QuietBeamImport(logging.Filter):
@@ -85,7 +76,7 @@ class _QuietBeamImport(logging.Filter):
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.getLogger().addFilter(_QuietBeamImport())
     own, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(own)
+    args = build_parser(chosen_command(own)).parse_args(own)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -105,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_output_writable(getattr(args, "out", None))
         out_dir = getattr(args, "out", None) if args.command in FOLDER_COMMANDS else None
         with OutputLock(out_dir, f"tailmine {args.command}") if out_dir else contextlib.nullcontext():
-            return args._module.main(args, beam_args)
+            return COMMANDS[args.command].run_command(args, beam_args)
     except TailmineError as exc:
         print(f"tailmine: error: {exc}", file=sys.stderr)
         return 2

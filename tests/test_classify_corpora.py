@@ -14,7 +14,8 @@ import os
 
 import pytest
 
-from tailmine.classifiers.data import build_examples, load_documents, title_key, unpack_html_pages
+from tailmine.classifiers.data import build_examples, title_key, unpack_html_pages
+from tailmine.pipelines.classify import load_documents
 from tailmine.classifiers.train import TrainConfig, train_from_documents
 
 EDITIONS = ("120-0.txt.gz", "top__pg120.txt.gz", "pg161.txt.gz", "top__pg161.txt.gz")

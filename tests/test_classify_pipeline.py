@@ -249,10 +249,10 @@ def test_runner_stage_trains_on_the_fly_on_the_demo_sample_and_scores_it(tmp_pat
     books vs pages, then score that stage; plugged into the runner here by patching available_stages."""
     from tailmine.demo.sample import write_sample
     from tailmine.pipelines import run as runner
-    from tailmine.pipelines.classify import ClassifyStageConfig, run_stage
+    from tailmine.stages import STAGES
 
     specs = runner.available_stages()
-    monkeypatch.setattr(runner, "available_stages", lambda: specs[:1] + [runner.StageSpec("classify", ClassifyStageConfig, run_stage)])
+    monkeypatch.setattr(runner, "available_stages", lambda: specs[:1] + [STAGES["classify"]])
     sample = tmp_path / "sample"
     write_sample(str(sample), seed=0)
     config = {

@@ -21,7 +21,8 @@ from tailmine.classifiers.data import (
     split_examples,
     unpack_html_pages,
 )
-from tailmine.classifiers.train import TrainConfig, train_model
+from tailmine.classifiers.train import TrainConfig
+from tailmine.pipelines.classify import train_model
 from tailmine.errors import ConfigError
 
 SMALL = DataConfig(chunk_min_bytes=300, chunk_max_bytes=800)

@@ -19,6 +19,7 @@ import pytest
 from tailmine.errors import ConfigError, InputError
 from tailmine.filters.decontam import DecontamConfig, EvalIndex, EvalItem, document_words, excise, normalize_words, read_eval_items
 from tailmine.pipelines import decontaminate
+from tailmine.stages import COMMANDS
 
 from conftest import TEST_BEAM_ARGS
 
@@ -299,12 +300,12 @@ def test_stage_excise_keeps_documents_and_removes_spans(stage_input):
 
 
 def test_stage_is_deterministic_and_config_driven(stage_input):
-    from tailmine.pipelines.run import build_stage_config
+    from tailmine.stages import build_stage_config
 
     tmp_path, evals = stage_input
     a = _run(tmp_path, evals, out="a")
     cfg = build_stage_config("decontaminate", DecontamConfig, {"eval": evals, "min_overlap": 0.3})
-    b = decontaminate.run_from_config(cfg, str(tmp_path / "ingest"), str(tmp_path / "b"), TEST_BEAM_ARGS, True, False)
+    b = decontaminate.run_from_config(str(tmp_path / "ingest"), str(tmp_path / "b"), cfg, TEST_BEAM_ARGS, force=True, resume=False)
     assert a.counts == b.counts and a.parameters == b.parameters and a.extra == b.extra
     for x, y in zip(a.outputs + a.removed, b.outputs + b.removed):
         assert pq.read_table(tmp_path / "a" / x.path).equals(pq.read_table(tmp_path / "b" / y.path))
@@ -316,7 +317,7 @@ def test_stage_is_deterministic_and_config_driven(stage_input):
 def test_cli_entry_points(stage_input, capsys):
     tmp_path, evals = stage_input
     parser = argparse.ArgumentParser()
-    decontaminate.add_arguments(parser)
+    COMMANDS["decontaminate"].add_arguments(parser)
     args = parser.parse_args(["--in", str(tmp_path / "ingest"), "--eval", *evals[:2], "--eval-field", "question",
                               "--out", str(tmp_path / "cli"), "--min-overlap", "0.5", "--no-progress"])
     assert decontaminate.main(args, TEST_BEAM_ARGS) == 0

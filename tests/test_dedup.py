@@ -17,6 +17,7 @@ from tailmine.dedup.lsh import (
 )
 from tailmine.dedup.minhash import EMPTY, MinHasher, normalize, text_hash
 from tailmine.dedup.planner import plan
+from tailmine.stages import COMMANDS
 
 datasketch = pytest.importorskip("datasketch")
 
@@ -285,6 +286,8 @@ def test_stage_drops_exact_and_near_duplicates_with_reasons_and_clusters(tmp_pat
     assert m.counts.input == n and m.counts.input == m.counts.output + sum(m.counts.dropped.values())
     assert m.counts.dropped == {"exact_duplicate": 1, "near_duplicate": 3}
     kept = read_documents([os.path.join(out, s.path) for s in m.outputs])
+    # the stage measures the text it keeps, for the plan of a stage that reads its output
+    assert m.extra["text_bytes"] == sum(len(t.encode("utf-8")) for t in kept.column("text").to_pylist())
     removed = __import__("pyarrow").concat_tables([pq.read_table(os.path.join(out, s.path)) for s in m.removed])
     reasons = dict(zip(removed.column("id").to_pylist(), removed.column("drop_reason").to_pylist()))
     # x-exact is b00 upper-cased (ingest trims the whitespace): same length, so the smaller id b00 survives.
@@ -315,7 +318,8 @@ def test_stage_output_is_byte_identical_on_rerun(tmp_path, dup_input):
 def test_survivor_uses_quality_column_when_present(tmp_path, ingest):
     import pyarrow as pa
     from tailmine.pipelines import dedup
-    from tailmine.pipelines.stage import ShardStep, run_map_stage
+    from tailmine.pipelines.stage import run_map_stage
+    from tailmine.runtime import ShardStep
 
     text = "the quick brown fox jumps over the lazy dog again and again " * 5
     _jsonl(tmp_path / "a.jsonl", [{"id": "long", "text": text + " and more"}, {"id": "best", "text": text}])
@@ -341,7 +345,7 @@ def test_cli_plan_prints_before_work_and_refuses_existing_output(tmp_path, dup_i
 
     in_dir, _ = dup_input
     parser = argparse.ArgumentParser()
-    dedup.add_arguments(parser)
+    COMMANDS["dedup"].add_arguments(parser)
     args = parser.parse_args(["--in", str(in_dir), "--out", str(tmp_path / "o"), "--plan", "--threshold", "0.7"])
     assert dedup.main(args, TEST_BEAM_ARGS) == 0
     printed = capsys.readouterr().out
@@ -364,7 +368,8 @@ def crawl_input(tmp_path, ingest, corpora):
     """Pages of one site sharing navigation and a cookie banner, a small site below line_min_docs, and
     books with a repeated line; ingested from JSONL, then marked as WET records (crawl sources)."""
     import pyarrow as pa
-    from tailmine.pipelines.stage import ShardStep, run_map_stage
+    from tailmine.pipelines.stage import run_map_stage
+    from tailmine.runtime import ShardStep
 
     chunks = _book_chunks(corpora, n_books=2, per_book=8)
     records = []
@@ -459,11 +464,12 @@ def test_each_signature_file_is_read_twice_whatever_the_band_partitions(tmp_path
     """Candidate checking moves the pairs to the signatures: every unit's signature file is read twice
     (SendSignatures, Verify), not once per band partition (the quadratic reload of issue 20); and the
     number of partitions does not change a byte of the output."""
+    from tailmine.dedup import work
     from tailmine.pipelines import dedup
 
     in_dir, _ = dup_input
     reads_log = tmp_path / "reads.txt"
-    real_read = dedup.read_bytes
+    real_read = work.read_bytes
 
     def counting_read(path):
         if "/sig/" in str(path):
@@ -471,7 +477,7 @@ def test_each_signature_file_is_read_twice_whatever_the_band_partitions(tmp_path
                 handle.write(str(path).rsplit("/", 1)[-1] + "\n")
         return real_read(path)
 
-    monkeypatch.setattr(dedup, "read_bytes", counting_read)
+    monkeypatch.setattr(work, "read_bytes", counting_read)
     results = {}
     for partitions in (1, 7):
         reads_log.unlink(missing_ok=True)
@@ -488,6 +494,7 @@ def test_each_signature_file_is_read_twice_whatever_the_band_partitions(tmp_path
 def test_plan_predicts_time_and_uses_the_duplicate_rate_an_earlier_run_observed(tmp_path, dup_input, capsys):
     import argparse
 
+    from tailmine.dedup.inputs import observed_dup_fraction
     from tailmine.pipelines import dedup
 
     in_dir, n = dup_input
@@ -508,12 +515,37 @@ def test_plan_predicts_time_and_uses_the_duplicate_rate_an_earlier_run_observed(
     assert learnt.dup_fraction_observed and learnt.dup_fraction == m.extra["clustered_documents"] / n == 7 / n
     assert learnt.peak_verify_bytes < bound.peak_verify_bytes
     # an earlier run over other input teaches nothing: here, the dedup output planned as an input
-    assert dedup.observed_dup_fraction(str(out), str(out)) is None
+    assert observed_dup_fraction(str(out), str(out)) is None
     parser = argparse.ArgumentParser()
-    dedup.add_arguments(parser)
+    COMMANDS["dedup"].add_arguments(parser)
     assert dedup.main(parser.parse_args(["--in", str(in_dir), "--out", str(out), "--plan"]), TEST_BEAM_ARGS) == 0
     printed = capsys.readouterr().out
     assert "CPU-seconds" in printed and f"{7 / n:.1%} of documents have a duplicate (observed" in printed
+
+
+def test_plan_uses_the_text_bytes_the_input_stage_measured(dup_input):
+    """Ingest writes the UTF-8 bytes of the text it kept in ``manifest.extra["text_bytes"]``; the plan is
+    made from that figure, and falls back to a guess from the shard sizes only when it is missing."""
+    from tailmine.dedup.inputs import make_plan
+    from tailmine.schemas import read_documents
+
+    in_dir, _ = dup_input
+    path = in_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    texts = read_documents([str(in_dir / s["path"]) for s in manifest["outputs"]]).column("text").to_pylist()
+    measured = sum(len(t.encode("utf-8")) for t in texts)
+    assert manifest["extra"]["text_bytes"] == measured and any(not t.isascii() for t in texts)
+    guess = 3 * sum(s["bytes"] for s in manifest["outputs"])
+    measured_plan, _ = make_plan(str(in_dir), DedupConfig())
+    assert measured_plan.text_bytes == measured != guess
+    manifest["extra"]["text_bytes"] = measured * 10  # the figure drives the plan: 10x the text, 10x the signing
+    path.write_text(json.dumps(manifest))
+    scaled, _ = make_plan(str(in_dir), DedupConfig())
+    assert scaled.text_bytes == measured * 10
+    assert scaled.step_cpu_seconds["sign"] == pytest.approx(10 * measured_plan.step_cpu_seconds["sign"])
+    del manifest["extra"]["text_bytes"]  # a manifest written before stages measured their text
+    path.write_text(json.dumps(manifest))
+    assert make_plan(str(in_dir), DedupConfig())[0].text_bytes == guess
 
 
 def test_distributed_components_equal_local_components(tmp_path, dup_input):

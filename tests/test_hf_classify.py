@@ -500,7 +500,7 @@ def test_run_config_classify_section_scores_with_a_hugging_face_model(stage_dir,
     """``classify: {model: HF_DIR}`` in a ``tailmine run`` config scores the previous stage with it."""
     from tailmine.pipelines.classify import ClassifyStageConfig, run_stage
 
-    manifest = run_stage(ClassifyStageConfig(model=binary_dir, device="cpu", min_score=0.5), stage_dir, str(tmp_path / "classify"),
+    manifest = run_stage(stage_dir, str(tmp_path / "classify"), ClassifyStageConfig(model=binary_dir, device="cpu", min_score=0.5),
                          TEST_BEAM_ARGS, force=True, resume=False)
     assert manifest.extra["columns"] == ["quality_binary_clf"]
     kept = _read_scored(str(tmp_path / "classify"))

@@ -194,14 +194,15 @@ def test_gutenberg_works_share_a_side_of_the_split():
 def test_cli_hooks_build_the_config(tmp_path, concepts_dir):
     import argparse
 
-    from tailmine.pipelines import mix, tokenizer
+    from tailmine.pipelines import tokenizer
+    from tailmine.stages import COMMANDS
 
     parser = argparse.ArgumentParser()
-    mix.add_arguments(parser)
+    COMMANDS["mix"].add_arguments(parser)
     args = parser.parse_args(["--in", "a", "b", "--out", "o", "--compute-flops", "1e18", "--params", "1e6", "--holdout", "0.01", "--no-fast-encoder"])
     assert args.in_dirs == ["a", "b"] and args.params == 1_000_000 and args.fast_encoder is False and args.compute_flops == 1e18
     tparser = argparse.ArgumentParser()
-    tokenizer.add_arguments(tparser)
+    COMMANDS["tokenizer"].add_arguments(tparser)
     targs = tparser.parse_args(["train", "--in", str(concepts_dir / "concepts"), "--out", str(tmp_path / "t.json"), "--vocab-size", "600"])
     assert tokenizer.main(targs, []) == 0
     assert json.loads((tmp_path / "t.json").read_text())["model"]["type"] == "BPE"

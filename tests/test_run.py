@@ -4,8 +4,9 @@ import json
 import pytest
 
 from conftest import TEST_BEAM_ARGS
-from tailmine.errors import ConfigError
+from tailmine.errors import ConfigError, InputError
 from tailmine.pipelines.run import load_config, run
+from tailmine.schemas.manifest import read_manifest
 
 
 def _config(tmp_path, **over):
@@ -46,10 +47,11 @@ def test_unchanged_stage_is_skipped_and_a_change_reruns_it(inputs, tmp_path, cap
     second = run(load_config(_config(tmp_path), "cfg", out))
     assert "unchanged since the last run: skipped" in capsys.readouterr().err
     assert shard.stat().st_mtime_ns == mtime and second["ingest"].counts == first["ingest"].counts
-    changed = run(load_config(_config(tmp_path, ingest={"text_field": "body", "max_doc_bytes": 100}), "cfg", out))
-    assert changed["ingest"].counts.dropped == {"document_too_large": 50}
+    with pytest.raises(InputError, match=r"no documents in .*50 record\(s\): 50 document_too_large"):  # the change reran ingest
+        run(load_config(_config(tmp_path, ingest={"text_field": "body", "max_doc_bytes": 100}), "cfg", out))
+    assert read_manifest(str(tmp_path / "out" / "ingest")).counts.dropped == {"document_too_large": 50}
     state = json.loads((tmp_path / "out" / "run-state.json").read_text())
-    assert state["ingest"]["status"] == "done"
+    assert state["ingest"]["status"] == "running"  # not done: the next run does it again
 
 
 def test_interrupted_stage_resumes_and_matches_a_clean_run(inputs, tmp_path):

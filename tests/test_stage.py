@@ -7,7 +7,8 @@ import pyarrow.compute as pc
 import pytest
 
 from conftest import TEST_BEAM_ARGS
-from tailmine.pipelines.stage import ShardStep, run_map_stage
+from tailmine.pipelines.stage import run_map_stage
+from tailmine.runtime import ShardStep
 from tailmine.schemas import read_documents
 
 

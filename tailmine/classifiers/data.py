@@ -17,8 +17,9 @@ negatives random crawl text. Three rules keep the held-out AUC honest:
 * **Capped groups.** At most ``max_chunks_per_group`` chunks (evenly spaced) per group, so a long book
   does not outweigh a hundred short ones.
 
-Files are read with the ingest stage itself (:func:`load_documents`), so every format ``ingest`` reads
-is accepted and there is exactly one reader per format.
+This module starts from document rows. Files are read with the ingest stage itself
+(:func:`tailmine.pipelines.classify.load_documents`), so every format ``ingest`` reads is accepted and
+there is exactly one reader per format.
 """
 from __future__ import annotations
 
@@ -26,20 +27,18 @@ import hashlib
 import os
 import re
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional
 
-from tailmine.dedup.lines import registered_domain
+from tailmine.domains import registered_domain
 from tailmine.fileio import stable_file_key as _stable_file_key  # a temp-dir path would move groups across the split
 
 from tailmine.classifiers.text import chunk_text, normalize_text, wikitext_articles
 from tailmine.errors import ConfigError
 
-#: Beam arguments for reading training files in-process: training inputs are small, a worker pool is not worth it.
-IN_PROCESS_BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 DOC_COLUMNS = ["id", "source", "url", "title", "text", "source_file"]
+"""The document columns training reads (what :func:`build_examples` uses)."""
 MIN_CLASS_DOCUMENTS = 20
 """A class whose documents all fall in one group is split by document when it has at least this many
 documents; with fewer, training stops with an error saying how many it has."""
@@ -78,25 +77,6 @@ class Example:
     group: str  # split unit after edition merging
     source: str  # ingest source kind (gutenberg, warc, html, text, ...)
     document: str = ""  # the document (or WikiText article) the chunk comes from
-
-
-def load_documents(paths: Sequence[str], work_dir: Optional[str] = None, beam_args: Optional[list[str]] = None) -> list[dict]:
-    """Read ``paths`` (any format ``tailmine ingest`` reads) with the ingest stage; rows as dicts, in shard order."""
-    from tailmine.ingest.config import IngestConfig
-    from tailmine.pipelines import ingest
-    from tailmine.schemas.document import read_documents
-
-    owned = work_dir is None
-    work_dir = work_dir or tempfile.mkdtemp(prefix="tailmine-classify-")
-    try:
-        manifest = ingest.run(list(paths), work_dir, IngestConfig(), beam_args or IN_PROCESS_BEAM_ARGS, force=True, progress=False)
-        table = read_documents([os.path.join(work_dir, s.path) for s in manifest.outputs], columns=DOC_COLUMNS)
-        return table.to_pylist()
-    finally:
-        if owned:
-            import shutil
-
-            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def unpack_html_pages(tarball: str, dest: str) -> list[str]:

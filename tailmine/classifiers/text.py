@@ -3,14 +3,16 @@
 Why one normaliser for everything: a quality classifier trained on books against crawl pages learns
 *any* difference between the two piles, including formatting (hard-wrapped lines in books, runs of
 blank lines in pages, curly quotes, WikiText's `` @-@ `` tokens). Every text, positive, negative or
-scored, therefore goes through :func:`normalize_text` (Unicode NFKC, quotes and dashes folded,
-lower case, all whitespace collapsed to single spaces), so line layout cannot be a feature.
+scored, therefore goes through :func:`normalize_text` (:func:`tailmine.textnorm.normalize`: Unicode NFKC,
+quotes and dashes folded, lower case, all whitespace collapsed to single spaces), so line layout cannot
+be a feature.
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Iterable, Iterator
+
+from tailmine.textnorm import normalize
 
 #: Characters folded before classification so typography (curly vs straight quotes) is not a feature.
 _FOLD = tuple(
@@ -20,7 +22,6 @@ _FOLD = tuple(
         "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-", "_": "", "\u00a0": " ",
     }.items()
 )
-_HAS_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 #: Longest prefix of a document that is classified (characters). A 16 MB page is judged on its first
 #: 200,000 characters: enough for a stable score, and scoring cost stays bounded per document.
@@ -29,15 +30,7 @@ MAX_CHARS = 200_000
 
 def normalize_text(text: str, max_chars: int = MAX_CHARS) -> str:
     """The one form every classifier sees: NFKC, folded quotes/dashes/underscores, lower case, single spaces."""
-    text = text[:max_chars]
-    if _HAS_NON_ASCII.search(text):
-        text = unicodedata.normalize("NFKC", text)
-        for char, replacement in _FOLD:  # str.replace per character: far faster than str.translate
-            if char in text:
-                text = text.replace(char, replacement)
-    elif "_" in text:
-        text = text.replace("_", "")
-    return " ".join(text.lower().split())
+    return normalize(text[:max_chars], replace=_FOLD)
 
 
 _PARAGRAPH = re.compile(r"\n\s*\n")

@@ -1,19 +1,20 @@
-"""Train a quality model end to end: files -> examples -> split -> model -> held-out metrics -> card.
+"""Train a quality model end to end: documents -> examples -> split -> model -> held-out metrics -> card.
 
-``train_model`` is what ``tailmine classify train`` runs; ``train_from_documents`` starts from document
-rows (the demo trains on ingest output it already has).
+``train_from_documents`` starts from document rows (the demo trains on ingest output it already has);
+:func:`tailmine.pipelines.classify.train_model`, what ``tailmine classify train`` runs, reads files
+with the ingest stage first.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 from tailmine.classifiers.card import CARD_SCHEMA_VERSION, KINDS, model_name, read_card, sha256_bytes, write_card
-from tailmine.classifiers.data import DataConfig, Example, build_examples, load_documents, split_examples
+from tailmine.classifiers.data import DataConfig, Example, build_examples, split_examples
 from tailmine.classifiers.fasttext_model import FastTextParams
 from tailmine.classifiers.metrics import precision_at_k, roc_auc
 from tailmine.classifiers.torch_model import TorchParams
@@ -45,22 +46,6 @@ class TrainConfig:
 
     def hyperparameters(self) -> dict:
         return (self.fasttext if self.kind == "fasttext" else self.torch).to_dict()
-
-
-def train_model(
-    positive: Sequence[str],
-    negative: Sequence[str],
-    out_dir: str,
-    cfg: TrainConfig = TrainConfig(),
-    force: bool = False,
-    beam_args: Optional[list[str]] = None,
-) -> dict:
-    """Read ``positive``/``negative`` files with the ingest stage, train, evaluate and write ``out_dir``; returns the card."""
-    check_output(out_dir, force)
-    positives = load_documents(positive, beam_args=beam_args)
-    negatives = load_documents(negative, beam_args=beam_args)
-    data = {"positive_files": list(positive), "negative_files": list(negative)}
-    return train_from_documents(positives, negatives, out_dir, cfg, data=data, force=True)
 
 
 def check_output(out_dir: str, force: bool) -> None:

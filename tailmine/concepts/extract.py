@@ -5,57 +5,19 @@ A concept is a string ``"<kind>:<normalised surface form>"`` (``w:bank of englan
 hashes to a stable 64-bit id (:func:`tailmine.concepts.sketches.stable_hash64`) with no global
 dictionary. Document frequency, not term frequency, is what selection needs, so ``extract`` returns
 a set. Each extractor has a ``name`` and ``version``; the stage records them in its parameters, and
-changing what an extractor emits means bumping its version.
+changing what an extractor emits means bumping its version. What a token, a phrase and an entity span
+are is defined once in :mod:`tailmine.concepts.lexicon`, shared with the compiled kernels.
 """
 from __future__ import annotations
 
-import unicodedata
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
-import regex
 
+from tailmine.concepts.lexicon import CJK_CHAR, SENTENCE_END, SPAN, STOP_WORDS, normalize, phrases, tokens  # noqa: F401 (re-exported)
 from tailmine.errors import ConfigError
-
-#: English function words. n-grams may not start or end with one, and none is a unigram concept.
-STOP_WORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had has
-    have having he her here hers herself him himself his how i if in into is it its itself just me more
-    most my myself no nor not now of off on once only or other our ours ourselves out over own same she
-    should so some such than that the their theirs them themselves then there these they this those
-    through to too under until up upon very was we were what when where which while who whom why will
-    with would you your yours yourself yourselves shall may might must one two us let said says yes
-    per via vs etc""".split()
-)
-
-# A CJK ideograph or kana is a token on its own (no spaces between words in those scripts); any other
-# run of letters, marks and digits is a word.
-_TOKEN = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]|[^\W_\p{Han}\p{Hiragana}\p{Katakana}]+", regex.V1)
-_CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
-# A capitalised word: an upper-case letter then letters/marks/apostrophes/hyphens.
-_CAP = r"\p{Lu}[\p{L}\p{M}'’\-]*"
-_CONNECT = r"(?:of|the|de|la|le|du|des|del|von|van|der|den|da|di|y|and|&)"
-_SPAN = regex.compile(rf"{_CAP}(?:[ \t]+(?:{_CONNECT}[ \t]+)*{_CAP})*")
-_SENTENCE_END = frozenset(".!?:;\"“”'‘’()[]")
-# n-grams do not cross punctuation that separates phrases.
-_BREAK = regex.compile(r"[.!?;:,()\[\]{}\"“”«»|/\\]+|\n\s*\n|\s[-–—]+\s")
-
-
-def normalize(text: str) -> str:
-    """NFKC + case folding: the decontamination normalisation of longtail-methods.md §1.2."""
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-def tokens(text: str) -> list[str]:
-    """Normalised word tokens; CJK characters are single tokens."""
-    return _TOKEN.findall(normalize(text))
-
-
-def phrases(text: str) -> list[list[str]]:
-    """Token lists of the phrases of ``text`` (split at sentence and clause punctuation)."""
-    return [t for t in (_TOKEN.findall(part) for part in _BREAK.split(normalize(text))) if t]
+from tailmine.textnorm import nfkc
 
 
 class ConceptExtractor:
@@ -113,7 +75,7 @@ class NgramExtractor(ConceptExtractor):
         for toks in phrases(text):
             bad = [t in stop or len(t) > limit for t in toks]
             out.update(
-                "w:" + t for t, b in zip(toks, bad) if not b and not t.isdigit() and (len(t) > 1 or _CJK.match(t))
+                "w:" + t for t, b in zip(toks, bad) if not b and not t.isdigit() and (len(t) > 1 or CJK_CHAR.match(t))
             )
             for n in range(2, min(self.max_n, len(toks)) + 1):
                 for i in range(len(toks) - n + 1):
@@ -140,23 +102,23 @@ class EntitySpanExtractor(ConceptExtractor):
         return {**super().parameters(), "max_words": self.max_words}
 
     def extract(self, text: str) -> set[str]:
-        text = unicodedata.normalize("NFKC", text)
+        text = nfkc(text)
         out = set()
-        for m in _SPAN.finditer(text):
+        for m in SPAN.finditer(text):
             concept = self.from_match(text, m.start(), m.group())
             if concept is not None:
                 out.add(concept)
         return out
 
     def from_match(self, text: str, start: int, group: str) -> Optional[str]:
-        """The concept of one ``_SPAN`` match at ``start`` of the NFKC ``text`` (None: not an entity)."""
+        """The concept of one ``SPAN`` match at ``start`` of the NFKC ``text`` (None: not an entity)."""
         words = group.split()
         for suffix in ("’s", "'s"):
             if words[-1].endswith(suffix):
                 words[-1] = words[-1][: -len(suffix)]
         before = text[max(0, start - 40) : start]
         prev = before.rstrip()
-        start_of_sentence = not prev or prev[-1] in _SENTENCE_END or "\n\n" in before[len(prev) :].replace("\r", "")
+        start_of_sentence = not prev or prev[-1] in SENTENCE_END or "\n\n" in before[len(prev) :].replace("\r", "")
         if len(words) > 1 and all(w.isupper() for w in words):
             return None  # SHOUTED HEADINGS AND LICENCE TEXT, not names
         while words and words[0].casefold() in self.stop_words:
@@ -239,12 +201,12 @@ class ConceptSet:
         docs = np.arange(ndoc, dtype=np.int64)
         hashes, doc_of, source = [], [], []
         ngrams, entities, strings = None, None, []
-        nfkc = None
+        normalized = None
         for e in self.extractors:
             if ngrams is None and isinstance(e, NgramExtractor) and e.fast_ok():
-                if nfkc is None:
-                    nfkc = [unicodedata.normalize("NFKC", t) for t in texts]
-                cps, offsets = fast.codepoints([t.casefold() for t in nfkc])
+                if normalized is None:
+                    normalized = [nfkc(t) for t in texts]
+                cps, offsets = fast.codepoints([t.casefold() for t in normalized])
                 stop = e.fast_stop_words()
                 tok_s, tok_e, h, first, size, per_doc = fast.ngram_kernel(
                     cps, offsets, fast.char_table(), stop.hashes, stop.cps, stop.lens, e.max_n, e.max_token_chars, fast.keyed_state(seed)
@@ -254,9 +216,9 @@ class ConceptSet:
                 doc_of.append(np.repeat(docs, per_doc))
                 source.append(np.arange(len(h), dtype=np.int64))
             elif entities is None and isinstance(e, EntitySpanExtractor) and e.fast_ok():
-                if nfkc is None:
-                    nfkc = [unicodedata.normalize("NFKC", t) for t in texts]
-                cps, offsets = fast.codepoints(nfkc)
+                if normalized is None:
+                    normalized = [nfkc(t) for t in texts]
+                cps, offsets = fast.codepoints(normalized)
                 stop = e.fast_stop_words()
                 h, span_s, span_e, per_doc, slow = fast.entity_kernel(
                     cps, offsets, fast.entity_table(), stop.hashes, stop.cps, stop.lens, fast.connect_codes(), e.max_words, fast.keyed_state(seed)
@@ -268,7 +230,7 @@ class ConceptSet:
                 flat, flat_doc = [], []
                 for d, a, b in slow.tolist():  # spans with other characters: the Python rules
                     base = int(offsets[d])
-                    concept = e.from_match(nfkc[d], a - base, nfkc[d][a - base : b - base])
+                    concept = e.from_match(normalized[d], a - base, normalized[d][a - base : b - base])
                     if concept is not None:
                         flat.append(concept)
                         flat_doc.append(d)

@@ -6,8 +6,8 @@ batch of documents is normalised in Python (NFKC + casefold, C speed), turned in
 code-point array, and a numba kernel
 
 1. tokenises it with a per-code-point class table that is *built from the same ``regex`` classes* as
-   :mod:`tailmine.concepts.extract` (``_TOKEN``, ``_BREAK``, ``\\s``, ``str.isdigit``), so token and
-   phrase boundaries are those of :func:`~tailmine.concepts.extract.phrases`;
+   the reference extractors (:mod:`tailmine.concepts.lexicon`: ``TOKEN``, ``BREAK``, ``\\s``,
+   ``str.isdigit``), so token and phrase boundaries are those of :func:`~tailmine.concepts.lexicon.phrases`;
 2. emits the same n-grams as :meth:`NgramExtractor.extract` (stop words checked exactly), deduplicated
    per document;
 3. hashes each distinct n-gram of a document with keyed BLAKE2b-64 over the UTF-8 of its concept
@@ -27,6 +27,7 @@ import pyarrow as pa
 import regex
 from numba import njit
 
+from tailmine.concepts import lexicon
 from tailmine.kernels import FNV_OFFSET, FNV_PRIME, fnv1a
 from tailmine.kernels import fmix64 as _fmix
 
@@ -412,14 +413,14 @@ def char_table() -> np.ndarray:
 
 def _cached_table(build) -> np.ndarray:
     """``build()``, kept in ``__pycache__`` (like numba's cache) keyed by the Python, Unicode and
-    ``regex`` versions and this file's tables' definition: building costs ~1 s per process."""
+    ``regex`` versions, the lexicon and this file's tables' definition: building costs ~1 s per process."""
     import hashlib
     import inspect
     import os
     import unicodedata
 
     key = hashlib.sha256(
-        "|".join((sys.version, unicodedata.unidata_version, regex.__version__, inspect.getsource(_char_table_uncached), inspect.getsource(build))).encode()
+        "|".join((sys.version, unicodedata.unidata_version, regex.__version__, inspect.getsource(lexicon), inspect.getsource(_char_table_uncached), inspect.getsource(build))).encode()
     ).hexdigest()[:16]
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__", f"concept-chars-{key}.npy")
     try:
@@ -440,23 +441,17 @@ def _cached_table(build) -> np.ndarray:
 
 
 def _char_table_uncached() -> np.ndarray:
-    """Class bits of every code point, computed with the ``regex`` classes the reference uses."""
-    from tailmine.concepts import extract as ref
-
+    """Class bits of every code point, computed with the ``regex`` classes of :mod:`tailmine.concepts.lexicon`."""
     table = np.zeros(sys.maxunicode + 1, np.uint8)
-    # _TOKEN = CJK char | run of other word chars: split it into its two classes.
-    cjk = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]", regex.V1)
-    word = regex.compile(r"[^\W_\p{Han}\p{Hiragana}\p{Katakana}]", regex.V1)
-    assert ref._TOKEN.pattern == cjk.pattern + "|" + word.pattern + "+", "extract._TOKEN changed: update fast.char_table"
-    assert ref._BREAK.pattern == r"[.!?;:,()\[\]{}\"“”«»|/\\]+|\n\s*\n|\s[-–—]+\s", "extract._BREAK changed: update fast.char_table"
+    # TOKEN = CJK char | run of word chars: its two classes. BREAK = phrase punctuation, blank lines, spaced dashes.
     _mark(
         table,
         (
-            (cjk, CJK),
-            (word, WORD),
-            (regex.compile(r"[.!?;:,()\[\]{}\"“”«»|/\\]", regex.V1), PUNCT),
+            (lexicon.CJK_CHAR, CJK),
+            (lexicon.WORD_CHAR, WORD),
+            (regex.compile(lexicon.PHRASE_PUNCT, regex.V1), PUNCT),
             (regex.compile(r"\s", regex.V1), SPACE),
-            (regex.compile(r"[-–—]", regex.V1), DASH),
+            (regex.compile(lexicon.DASH, regex.V1), DASH),
             (str.isdigit, DIGIT),
         ),
     )
@@ -527,7 +522,6 @@ def hash_strings(strings, seed: int = 0) -> np.ndarray:
 # more class bits (the table is uint16)
 UPPER, LETTER_MARK, SENT_END, PYSPACE = 128, 256, 512, 1024
 _APOS = 0x2019  # ’
-_CONNECT = ("of", "the", "de", "la", "le", "du", "des", "del", "von", "van", "der", "den", "da", "di", "y", "and", "&")
 
 
 @lru_cache(maxsize=1)
@@ -537,28 +531,24 @@ def entity_table() -> np.ndarray:
 
 
 def _entity_table_uncached() -> np.ndarray:
-    """:func:`_char_table_uncached` widened to uint16 with the classes of ``extract._SPAN`` and ``str.isspace``."""
-    from tailmine.concepts import extract as ref
-
-    assert ref._CAP == r"\p{Lu}[\p{L}\p{M}'’\-]*", "extract._CAP changed: update fast.entity_table"
-    assert ref._CONNECT == "(?:" + "|".join(_CONNECT) + ")", "extract._CONNECT changed: update fast._CONNECT"
+    """:func:`_char_table_uncached` widened to uint16 with the classes of ``lexicon.SPAN`` and ``str.isspace``."""
     table = _char_table_uncached().astype(np.uint16)
     _mark(
         table,
         (
             (regex.compile(r"\p{Lu}", regex.V1), UPPER),
-            (regex.compile(r"[\p{L}\p{M}'’\-]", regex.V1), LETTER_MARK),
+            (regex.compile(lexicon.CAP_TAIL, regex.V1), LETTER_MARK),
             (str.isspace, PYSPACE),
         ),
     )
-    table[[ord(c) for c in ref._SENTENCE_END]] |= SENT_END
+    table[[ord(c) for c in lexicon.SENTENCE_END]] |= SENT_END
     return table
 
 
 def connect_codes() -> np.ndarray:
-    width = max(len(c) for c in _CONNECT)
-    out = np.zeros((len(_CONNECT), width + 1), np.int64)  # column 0: length
-    for i, c in enumerate(_CONNECT):
+    width = max(len(c) for c in lexicon.CONNECT_WORDS)
+    out = np.zeros((len(lexicon.CONNECT_WORDS), width + 1), np.int64)  # column 0: length
+    for i, c in enumerate(lexicon.CONNECT_WORDS):
         out[i, 0] = len(c)
         out[i, 1 : len(c) + 1] = [ord(x) for x in c]
     return out
@@ -625,7 +615,7 @@ def _entity_bytes(buf, cps, s, e):
 
 @njit(cache=True)
 def entity_kernel(cps, doc_off, table, stop_h, stop_cps, stop_len, connect, max_words, state):
-    """The spans of ``extract._SPAN`` (leftmost, non-overlapping, as ``finditer``) and the rules of
+    """The spans of ``lexicon.SPAN`` (leftmost, non-overlapping, as ``finditer``) and the rules of
     :meth:`EntitySpanExtractor.extract` for spans made of ASCII letters and ’ only; any other span
     goes back to Python as ``(doc, start, end)`` in ``slow``.
 

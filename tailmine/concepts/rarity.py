@@ -14,7 +14,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import pyarrow as pa
 
-from tailmine.pipelines.stage import ShardStep
+from tailmine.runtime import ShardStep
 
 COLUMNS = ("concept_count_v1", "concept_min_df_v1", "concept_mean_log_df_v1", "concept_tail_count_v1")
 

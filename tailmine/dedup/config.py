@@ -1,7 +1,7 @@
 """Configuration of the dedup stage: defaults that work for web crawls and books."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from tailmine.errors import ConfigError
 
@@ -80,17 +80,3 @@ class DedupConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @staticmethod
-    def field_help() -> dict[str, str]:
-        import ast
-        import inspect
-
-        source = inspect.getsource(DedupConfig)
-        tree = ast.parse(source)
-        helps: dict[str, str] = {}
-        body = tree.body[0].body
-        for node, nxt in zip(body, body[1:]):
-            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-                helps[node.target.id] = " ".join(str(nxt.value.value).split())
-        return {f.name: helps.get(f.name, "") for f in fields(DedupConfig)}

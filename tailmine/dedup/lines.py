@@ -1,22 +1,21 @@
 """Line-level dedup: lines repeated across many documents of the same site (navigation, cookie
 banners, footers) are found and removed before documents are signed.
 
-A *site* is the registered domain of a document's ``url`` (``news.example.co.uk`` -> ``example.co.uk``).
+A *site* is the registered domain of a document's ``url`` (``news.example.co.uk`` -> ``example.co.uk``,
+by the Public Suffix List: :func:`tailmine.domains.registered_domain`).
 A line's key is a 64-bit hash of (site, the line lower-cased with whitespace runs collapsed); blank and
 punctuation-only lines have no key and are never removed. A key present in at least ``min_docs``
 documents of its site marks a boilerplate line; every occurrence of it is removed from every document
 of that site. Lines are split on ``\\n``; the remaining lines are joined back with ``\\n``, so a document
 without boilerplate keeps its text byte for byte.
 
-The counting is two steps in the stage (``pipelines/dedup.py``): each shard counts, per key, the
+The counting is two steps in the stage (``tailmine/dedup/line_step.py``): each shard counts, per key, the
 documents containing it (keys split into partitions by hash); each partition sums the counts and keeps
 the keys at or above ``min_docs``. Memory: one shard's line keys, then one partition's distinct keys.
 """
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -25,40 +24,10 @@ import pyarrow.compute as pc
 from numba import njit
 
 from tailmine.dedup.minhash import _fmix64, _tokens, _utf8_buffer
+from tailmine.domains import registered_domain
 
 CRAWL_SOURCES = ("warc", "wet")
 """Sources whose documents get the line step when ``line_dedup`` is ``auto``."""
-
-# second-level labels under which a country TLD sells registrations (example.co.uk, example.com.au)
-_SECOND_LEVEL = frozenset(
-    "co com org net ac gov edu ne or go gob gouv nic mil ltd plc sch nhs police lg gv web info biz nom".split()
-)
-
-
-@lru_cache(maxsize=65536)
-def registered_domain(url: Optional[str]) -> Optional[str]:
-    """The registered domain of ``url``'s host (``www.bbc.co.uk`` -> ``bbc.co.uk``); IP hosts stay whole;
-    None when ``url`` has no host. A compact rule, not the full Public Suffix List: two labels, or three
-    under a two-letter country TLD whose second label is a common registry label (co, com, org, ac, ...)."""
-    if not url:
-        return None
-    rest = url.split("://", 1)[1] if "://" in url else url
-    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
-    if host.startswith("["):  # IPv6 literal
-        return host.split("]", 1)[0].lstrip("[").lower() or None
-    host = host.split(":", 1)[0].strip(".").lower()
-    if not host or "." not in host:
-        return host or None
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    labels = host.split(".")
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
-
 
 def site_hash(site: str) -> int:
     return int.from_bytes(hashlib.blake2b(site.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")

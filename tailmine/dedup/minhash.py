@@ -4,10 +4,11 @@ Why compiled: building 5-gram shingles as Python strings caps at ~26 MB/s per co
 so the tokenizer, the n-gram hash and the permutations all run in one numba kernel over the
 concatenated UTF-8 buffer of a batch of documents (an Arrow string array gives it without copies).
 
-Normalisation (shared with the exact-duplicate hash): Unicode NFKC, lower case, whitespace runs
-collapsed. Tokens: runs of word characters separated by whitespace and punctuation; every character
-of a script written without spaces (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar) is a token
-of its own, so Chinese, Japanese and Thai text gets character n-grams and mixed text gets both.
+Normalisation (shared with the exact-duplicate hash): :func:`tailmine.textnorm.normalize` (Unicode
+NFKC, lower case, whitespace runs collapsed). Tokens: runs of word characters separated by whitespace
+and punctuation; every character of a script written without spaces (Han, Hiragana, Katakana, Thai,
+Lao, Khmer, Myanmar: :data:`tailmine.textnorm.UNSPACED_RANGES`) is a token of its own, so Chinese,
+Japanese and Thai text gets character n-grams and mixed text gets both.
 Shingles: hashes of ``ngram`` consecutive tokens (a document with fewer tokens has one shingle made of
 all of them; a document without tokens has none and an all-``EMPTY`` signature).
 
@@ -17,7 +18,6 @@ Permutations: ``h_k(x) = (a_k * x + b_k) >> 32`` over the 64-bit shingle hash ``
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from typing import Sequence
 
 import numpy as np
@@ -27,16 +27,10 @@ from numba import njit
 
 from tailmine.kernels import FNV_OFFSET, FNV_PRIME
 from tailmine.kernels import fmix64 as _fmix64
+from tailmine.textnorm import is_unspaced, nfkc, normalize  # noqa: F401 (normalize: the exact-duplicate form)
 
 EMPTY = np.uint32(0xFFFFFFFF)
 """Signature value of a permutation that saw no shingle (an empty document)."""
-
-
-def normalize(text: str) -> str:
-    """NFKC, lower case, whitespace runs collapsed to one space and trimmed."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    return " ".join(text.lower().split())
 
 
 def text_hash(normalized: str) -> bytes:
@@ -56,17 +50,6 @@ def _is_separator(cp):
         or (0x3000 <= cp <= 0x303F)  # CJK symbols and punctuation
         or (0xFE30 <= cp <= 0xFE4F)
         or (0xFF00 <= cp <= 0xFF0F) or (0xFF1A <= cp <= 0xFF20) or (0xFF3B <= cp <= 0xFF40) or (0xFF5B <= cp <= 0xFF65)
-    )
-
-
-@njit(cache=True, inline="always")
-def _is_unspaced(cp):
-    """Scripts written without spaces between words: each character is a token."""
-    return (
-        (0x4E00 <= cp <= 0x9FFF) or (0x3400 <= cp <= 0x4DBF) or (0x20000 <= cp <= 0x3FFFF) or (0xF900 <= cp <= 0xFAFF)
-        or (0x3040 <= cp <= 0x30FF) or (0x31F0 <= cp <= 0x31FF)  # kana
-        or (0x0E00 <= cp <= 0x0EFF)  # Thai, Lao
-        or (0x1780 <= cp <= 0x17FF) or (0x1000 <= cp <= 0x109F)  # Khmer, Myanmar
     )
 
 
@@ -134,7 +117,7 @@ def _tokens(buf, start, end, out, exact):
                 n += 1
                 in_word = False
                 h = FNV_OFFSET
-        elif _is_unspaced(cp):
+        elif is_unspaced(cp):
             if in_word:
                 out[n] = _fmix64(h)
                 n += 1
@@ -242,8 +225,7 @@ def prepare(texts: pa.Array | Sequence[str]) -> pa.Array:
     cost more than all the hashing)."""
     if isinstance(texts, (pa.Array, pa.ChunkedArray)):
         texts = texts.to_pylist()
-    nfkc = [t if (t is None or t.isascii()) else unicodedata.normalize("NFKC", t) for t in texts]
-    return pc.utf8_lower(pa.array(nfkc, pa.large_string()).fill_null(""))
+    return pc.utf8_lower(pa.array([t if t is None else nfkc(t) for t in texts], pa.large_string()).fill_null(""))
 
 
 class MinHasher:

@@ -100,9 +100,6 @@ def run_demo(out_dir: str, *, seed: int = 0, force: bool = False, beam_args: Opt
 
 # --- command line: `tailmine demo` ---------------------------------------------------------------
 
-HELP = "generate a small synthetic sample and run the pipeline on it"
-DESCRIPTION = "Generate tailmine's synthetic multi-format sample (no download) and run every stage on it."
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", default="demo-out", metavar="DIR", help="output directory (default: demo-out)")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "run the tail experiment: does upweighting rare concepts pay, at equal tokens, on a tiny LM?"
 DESCRIPTION = """\
 A synthetic world of entities with facts, entity frequencies Zipf-distributed, is written as JSONL and
 run through ingest -> concepts once; `mix` builds every arm (passive, UniMax over concept buckets with

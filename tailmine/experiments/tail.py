@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
-import torch
-import torch.nn.functional as F
 
 from tailmine.errors import ConfigError
 from tailmine.experiments.world import World, entity_of_id, heldout_documents, pool_documents, rank_buckets
@@ -94,6 +91,8 @@ def exposures(mix_dir: str, n_entities: int, max_sequences: int | None = None) -
     recipe = json.loads((Path(mix_dir) / "recipe.json").read_text())
     counts = np.zeros(n_entities, np.int64)
     seen = 0
+    import pyarrow.parquet as pq  # here, not at import: `tailmine experiment --help` stays light
+
     for s in recipe["shards"]:
         ids = pq.read_table(os.path.join(mix_dir, s["name"] + ".lineage.parquet"), columns=["id"]).column("id").to_pylist()
         if max_sequences is not None:
@@ -119,9 +118,15 @@ def sequences_in_tokens(mix_dir: str, tokens: int) -> int:
     return n
 
 
-@torch.no_grad()
 def _score(model, seqs: list[list[int]], targets_from: list[int], batch: int = 256) -> np.ndarray:
     """Sum of -log p over positions >= targets_from[i] of each sequence (the first token is context)."""
+    import torch  # imported here: `tailmine experiment --help` reads this module's arms without torch
+
+    with torch.no_grad():
+        return _score_batches(torch, model, seqs, targets_from, batch)
+
+
+def _score_batches(torch, model, seqs: list[list[int]], targets_from: list[int], batch: int) -> np.ndarray:
     out = np.zeros(len(seqs))
     ctx = model.cfg.context
     order = np.argsort([len(s) for s in seqs], kind="stable")
@@ -135,7 +140,7 @@ def _score(model, seqs: list[list[int]], targets_from: list[int], batch: int = 2
         for j, (c, st) in enumerate(zip(chunk, starts)):
             x[j, : len(c)] = torch.tensor(c)
             mask[j, st - 1 : len(c) - 1] = 1
-        logp = F.log_softmax(model(x[:, :-1]).float(), dim=-1)
+        logp = torch.nn.functional.log_softmax(model(x[:, :-1]).float(), dim=-1)
         nll = -logp.gather(-1, x[:, 1:, None])[..., 0]
         out[ids] = (nll * mask).sum(1).numpy()
     return out

@@ -126,20 +126,6 @@ class DecontamConfig:
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    @classmethod
-    def field_help(cls) -> dict[str, str]:
-        """Each field's docstring (the text under it in this class), for --help."""
-        import ast
-        import inspect
-        import textwrap
-
-        body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
-        helps = {}
-        for node, nxt in zip(body, body[1:]):
-            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant):
-                helps[node.target.id] = " ".join(str(nxt.value.value).split())
-        return helps
-
     def required(self, length: int) -> int:
         """Matched words that mark an item of ``length`` words found."""
         return min(math.ceil(self.short_match * length - 1e-9), max(self.ngram, math.ceil(self.min_overlap * length - 1e-9)))

@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from tailmine.kernels import fmix64, fnv1a
+from tailmine.textnorm import unspaced_class
 
 # datatrove.utils.text.PUNCTUATION (the Gopher "symbol" characters) plus ASCII control characters.
 PUNCTUATION = "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»" + "".join(
@@ -33,15 +34,7 @@ PUNCTUATION = "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';�
 )
 
 # Scripts without spaces between words: one token per character.
-NO_SPACE_SCRIPTS = (
-    "\u0e00-\u0e7f"  # Thai
-    "\u0e80-\u0eff"  # Lao
-    "\u1000-\u109f"  # Myanmar
-    "\u1780-\u17ff"  # Khmer
-    "\u3040-\u30ff"  # Hiragana, Katakana
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
-    "\U00020000-\U0002fa1f"
-)
+NO_SPACE_SCRIPTS = unspaced_class()
 NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo"})
 
 # spaCy's English tokenizer exceptions for contractions written without an apostrophe ("dont" ->

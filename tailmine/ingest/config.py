@@ -1,11 +1,10 @@
 """Configuration of the ingest stage: a dataclass whose defaults work for real crawls and books."""
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from tailmine.errors import ConfigError
+from tailmine.runtime.fingerprints import fingerprint
 
 FORMATS = ("auto", "warc", "wet", "arc", "html", "gutenberg", "text", "jsonl", "parquet")
 MiB = 1 << 20
@@ -72,19 +71,4 @@ class IngestConfig:
         return asdict(self)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-    @classmethod
-    def field_help(cls) -> dict[str, str]:
-        """The attribute docstrings above, for ``--help`` (kept in one place)."""
-        import ast
-        import inspect
-        import textwrap
-
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-        body = tree.body[0].body  # type: ignore[attr-defined]
-        helps: dict[str, str] = {}
-        for node, following in zip(body, body[1:]):
-            if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
-                helps[node.target.id] = " ".join(str(following.value.value).split())  # type: ignore[attr-defined]
-        return {f.name: helps.get(f.name, "") for f in fields(cls)}
+        return fingerprint(self.to_dict())

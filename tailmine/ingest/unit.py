@@ -17,12 +17,12 @@ from tailmine.fileio import InputFile, open_raw, printable_path, read_head
 from tailmine.ingest import records as r
 from tailmine.ingest.config import IngestConfig
 from tailmine.ingest.formats import SPLITTABLE, detect_format, reader_for
+from tailmine.runtime import DOCS_DIR, DROP_SAMPLES_DIR, QUARANTINE_DIR, finished_summary, save_summary
 from tailmine.schemas.document import DOCUMENT_SCHEMA, QUARANTINE_SCHEMA
 from tailmine.schemas.manifest import Counts
 from tailmine.schemas.shards import ShardWriter
 
 STAGE = "ingest"
-DROP_SAMPLES_DIR = "drop-samples"
 DROP_SAMPLES_PER_REASON = 3
 MIN_UNIT_BYTES = 1 << 20
 UNITS_TARGET = 64
@@ -110,14 +110,10 @@ def plan_units(files: Iterable[InputFile], cfg: IngestConfig) -> list[WorkUnit]:
 
 
 def _document_writer(out_dir: str, unit: int, cfg: IngestConfig) -> ShardWriter:
-    from tailmine.pipelines.stage import DOCS_DIR
-
     return ShardWriter(out_dir, DOCS_DIR, f"part-{unit:05d}", DOCUMENT_SCHEMA, cfg.shard_bytes, cfg.row_group_bytes)
 
 
 def _quarantine_writer(out_dir: str, unit: int, cfg: IngestConfig) -> ShardWriter:
-    from tailmine.pipelines.stage import QUARANTINE_DIR
-
     return ShardWriter(out_dir, QUARANTINE_DIR, f"part-{unit:05d}", QUARANTINE_SCHEMA, cfg.shard_bytes, cfg.row_group_bytes)
 
 
@@ -127,8 +123,6 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
     If a summary for this unit and config fingerprint already exists (a resumed run), it is returned
     without redoing the work.
     """
-    from tailmine.pipelines.stage import finished_summary, save_summary
-
     fingerprint = cfg.fingerprint()
     previous = finished_summary(out_dir, unit.index, fingerprint)
     if previous is not None and previous.get("slices") == _slice_records(unit):
@@ -139,7 +133,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
         extractor = get_extractor(cfg.extractor)
     started = time.perf_counter()
     counts = Counts()
-    output_chars = 0
+    output_chars = text_bytes = 0
     docs = _document_writer(out_dir, unit.index, cfg)
     quarantine = _quarantine_writer(out_dir, unit.index, cfg)
     samples = ShardWriter(out_dir, DROP_SAMPLES_DIR, f"part-{unit.index:05d}", QUARANTINE_SCHEMA, cfg.shard_bytes, cfg.row_group_bytes, numbered=False)
@@ -162,6 +156,8 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
             outcome["source_file"] = source_file
             counts.output += 1
             output_chars += len(outcome["text"])
+            text = outcome["text"]
+            text_bytes += len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))  # the dedup plan's input
             docs.add(outcome, len(outcome["text"]))
     summary = {
         "unit": unit.index,
@@ -174,6 +170,7 @@ def run_unit(unit: WorkUnit, cfg: IngestConfig, out_dir: str, extractor=None) ->
         "drop_samples": [asdict(s) for s in samples.close()],
         "counts": counts.to_dict(),
         "output_chars": output_chars,
+        "text_bytes": text_bytes,
     }
     counts.check_balanced(f"unit {unit.index}")
     save_summary(out_dir, summary)

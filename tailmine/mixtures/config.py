@@ -13,31 +13,63 @@ MAX_UNIT_TOKENS = 2**31 - 2   # sizes in the .idx are int32, and the EOS may fol
 @dataclass(frozen=True)
 class MixConfig:
     tokens: int = 0
+    """token budget D (real tokens, EOS included)"""
     compute_flops: float = 0.0
+    """training compute C in FLOPs: D = C/(6N) with --params, else the Chinchilla split"""
     params: int = 0
+    """model parameters N (with --compute-flops; with --tokens only reported as tokens/param)"""
     tokens_per_param: float = 20.0
+    """tokens per parameter of the compute-optimal split when only C is given"""
     tokenizer: str = ""
+    """tokenizer.json to use; empty: train a byte-level BPE on the curated (non-held-out) text"""
     vocab_size: int = 32000
+    """vocabulary size when training the tokenizer"""
     eos_token: str = ""
+    """end-of-document token (default: <|endoftext|>, </s>, ... whichever the vocabulary has)"""
     fast_encoder: bool = True
+    """use the tiktoken byte-level BPE encoder when it reproduces tokenizers exactly"""
     unit_tokens: int = 2048
+    """longest training unit in tokens (EOS included): longer documents are cut at paragraph, then
+    sentence boundaries; weights, epoch caps, sampling and the held-out split act on units"""
     eos_between_units: bool = False
+    """also put EOS between the units of one document (default: only between documents)"""
     max_document_share: float = 0.02
+    """largest share of the mixture's tokens one document may take (its units' copies together; at
+    least one unit of any document fits, for budgets below unit_tokens / share)"""
     source_weighting: str = "natural"
+    """natural (by size), explicit, temperature, or unimax (uniform, capped at max_epochs)"""
     source_weights: str = ""
+    """explicit weights, e.g. 'warc=0.7,gutenberg=0.3' (source column values)"""
     temperature: float = 1.0
+    """temperature T of source sampling: pi_s ~ U_s^(1/T)"""
     tail_lambda: float = 0.25
+    """lambda of (1-lambda)*passive + lambda*UniMax(beta, E_max) over concept buckets"""
     tail_beta: float = 0.25
+    """beta of the UniMax target pi_b ~ p_b^(1-beta) (0 passive, 1 uniform)"""
     max_epochs: float = 4.0
+    """epoch cap E_max per unit (Muennighoff et al. 2023)"""
     quality_column: str = ""
+    """score column of the quality gate (default: the first quality_* column, if any)"""
     quality_quantile: float = 0.1
+    """drop documents below this quantile of the quality score (0: no gate)"""
     min_concept_df: int = 2
+    """concepts seen in fewer documents are ignored for buckets and metrics (typos)"""
     salient_kinds: str = "e"
+    """comma-separated concept kinds that form buckets and the tail-metric concept set (e: entity
+    spans, w: word n-grams, c: clusters; empty: all)"""
     holdout: float = 0.0
+    """share of the input tokens held out, as whole registered domains (web) and book works (books),
+    before any reweighting; the stage stops when it cannot come within 20%% of it (0: no held-out
+    set)"""
     decontam_min_ngrams: int = 38
+    """drop a mixture unit sharing this many word 13-grams with the held-out set"""
     decontam_jaccard: float = 0.8
+    """drop a mixture unit whose MinHash Jaccard with a held-out text reaches this"""
     shard_tokens: int = 50_000_000
+    """about this many tokens per output shard: the mixture is split by order hash into ceil(tokens /
+    shard_tokens) shards, one writer each"""
     seed: int = 0
+    """seed of repeat draws, the global shuffle and the held-out split"""
 
     def __post_init__(self):
         if self.tokens < 0 or self.compute_flops < 0 or self.params < 0:
@@ -84,39 +116,3 @@ class MixConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @staticmethod
-    def field_help() -> dict[str, str]:
-        return {
-            "tokens": "token budget D (real tokens, EOS included)",
-            "compute_flops": "training compute C in FLOPs: D = C/(6N) with --params, else the Chinchilla split",
-            "params": "model parameters N (with --compute-flops; with --tokens only reported as tokens/param)",
-            "tokens_per_param": "tokens per parameter of the compute-optimal split when only C is given",
-            "tokenizer": "tokenizer.json to use; empty: train a byte-level BPE on the curated (non-held-out) text",
-            "vocab_size": "vocabulary size when training the tokenizer",
-            "eos_token": "end-of-document token (default: <|endoftext|>, </s>, ... whichever the vocabulary has)",
-            "fast_encoder": "use the tiktoken byte-level BPE encoder when it reproduces tokenizers exactly",
-            "unit_tokens": "longest training unit in tokens (EOS included): longer documents are cut at paragraph, then "
-            "sentence boundaries; weights, epoch caps, sampling and the held-out split act on units",
-            "eos_between_units": "also put EOS between the units of one document (default: only between documents)",
-            "max_document_share": "largest share of the mixture's tokens one document may take (its units' copies together; "
-            "at least one unit of any document fits, for budgets below unit_tokens / share)",
-            "source_weighting": "natural (by size), explicit, temperature, or unimax (uniform, capped at max_epochs)",
-            "source_weights": "explicit weights, e.g. 'warc=0.7,gutenberg=0.3' (source column values)",
-            "temperature": "temperature T of source sampling: pi_s ~ U_s^(1/T)",
-            "tail_lambda": "lambda of (1-lambda)*passive + lambda*UniMax(beta, E_max) over concept buckets",
-            "tail_beta": "beta of the UniMax target pi_b ~ p_b^(1-beta) (0 passive, 1 uniform)",
-            "max_epochs": "epoch cap E_max per unit (Muennighoff et al. 2023)",
-            "quality_column": "score column of the quality gate (default: the first quality_* column, if any)",
-            "quality_quantile": "drop documents below this quantile of the quality score (0: no gate)",
-            "min_concept_df": "concepts seen in fewer documents are ignored for buckets and metrics (typos)",
-            "salient_kinds": "comma-separated concept kinds that form buckets and the tail-metric concept set "
-            "(e: entity spans, w: word n-grams, c: clusters; empty: all)",
-            "holdout": "share of the input tokens held out, as whole registered domains (web) and book works (books), "
-            "before any reweighting; the stage stops when it cannot come within 20%% of it (0: no held-out set)",
-            "decontam_min_ngrams": "drop a mixture unit sharing this many word 13-grams with the held-out set",
-            "decontam_jaccard": "drop a mixture unit whose MinHash Jaccard with a held-out text reaches this",
-            "shard_tokens": "about this many tokens per output shard: the mixture is split by order hash into "
-            "ceil(tokens / shard_tokens) shards, one writer each",
-            "seed": "seed of repeat draws, the global shuffle and the held-out split",
-        }

@@ -2,7 +2,7 @@
 
 * :func:`domain_key`: the unit that is split — a book's *work* (normalised author + title from the
   Gutenberg metadata, so two editions of one book share it), else the registered domain of the URL
-  (last two labels, three under common second-level suffixes such as ``co.uk``), else the source file.
+  (by the Public Suffix List: :func:`tailmine.domains.registered_domain`), else the source file.
 * :func:`offered_groups` / :func:`choose_holdout_groups`: whole groups, offered in the order of a hash
   of their key, until the held-out tokens reach the requested share (±20%, else an error); decided
   before any reweighting. Only groups small enough to be taken are offered, and only a prefix of
@@ -22,34 +22,18 @@ import json
 import math
 import re
 from typing import Callable, Optional
-from urllib.parse import urlsplit
 
 import numpy as np
 
+from tailmine.domains import registered_domain
 from tailmine.fileio import stable_file_key
 
 NGRAM = 13
-SECOND_LEVEL = {"co", "com", "ac", "gov", "org", "net", "edu", "ne", "or", "go", "gob", "nic", "ltd", "plc"}
 _WS = re.compile(r"\s+")
 
 
 def _norm(text: str) -> str:
     return _WS.sub(" ", (text or "").strip().casefold())
-
-
-def registered_domain(url: str) -> Optional[str]:
-    try:
-        host = (urlsplit(url).hostname or "").strip(".").lower()
-    except ValueError:
-        return None
-    if not host or "." not in host:
-        return host or None
-    if re.fullmatch(r"[\d.]+", host):
-        return host
-    labels = host.split(".")
-    if len(labels) >= 3 and labels[-2] in SECOND_LEVEL and len(labels[-1]) == 2:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
 
 
 def domain_key(source: str, url: Optional[str], metadata: Optional[str], source_file: str) -> str:

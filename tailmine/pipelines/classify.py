@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
@@ -37,17 +37,8 @@ from apache_beam.metrics import Metrics
 
 from tailmine.errors import ConfigError
 from tailmine.fileio import join, open_raw
-from tailmine.pipelines.stage import (
-    SelectionWriter,
-    ShardTask,
-    Spread,
-    WriteManifest,
-    finish,
-    finished_summary,
-    fingerprint,
-    prepare_output,
-    stage_shards,
-)
+from tailmine.pipelines.stage import Spread, WriteManifest, finish
+from tailmine.runtime import SelectionWriter, ShardTask, finished_summary, fingerprint, prepare_output, shard_tasks, stage_shards
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Manifest
 
@@ -247,7 +238,7 @@ def run(
             raise ConfigError(f"min_scores: {column!r} is not a model column; the models write {', '.join(columns)}")
     _, shards = stage_shards(in_dir)
     prepare_output(out_dir, force, resume)
-    tasks = [ShardTask(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
+    tasks = shard_tasks(in_dir, shards)
     parameters = {
         "step": STAGE,
         "models": {info.column: info.manifest for info in infos},
@@ -328,12 +319,47 @@ class ClassifyStageConfig:
 
 
 MODEL_SUBDIR = "model"
+IN_PROCESS_BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+"""Beam arguments for reading training files in-process: training inputs are small, a worker pool is not worth it."""
+
+
+def load_documents(paths: Sequence[str], work_dir: Optional[str] = None, beam_args: Optional[list[str]] = None) -> list[dict]:
+    """Read ``paths`` (any format ``tailmine ingest`` reads) with the ingest stage; rows as dicts, in shard order."""
+    import os
+    import shutil
+    import tempfile
+
+    from tailmine.classifiers.data import DOC_COLUMNS
+    from tailmine.ingest.config import IngestConfig
+    from tailmine.pipelines import ingest
+    from tailmine.schemas.document import read_documents
+
+    owned = work_dir is None
+    work_dir = work_dir or tempfile.mkdtemp(prefix="tailmine-classify-")
+    try:
+        manifest = ingest.run(list(paths), work_dir, IngestConfig(), beam_args or IN_PROCESS_BEAM_ARGS, force=True, progress=False)
+        table = read_documents([os.path.join(work_dir, s.path) for s in manifest.outputs], columns=DOC_COLUMNS)
+        return table.to_pylist()
+    finally:
+        if owned:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def train_model(positive: Sequence[str], negative: Sequence[str], out_dir: str, cfg=None, force: bool = False, beam_args: Optional[list[str]] = None) -> dict:
+    """Read ``positive``/``negative`` files with the ingest stage, train, evaluate and write ``out_dir``; returns the card."""
+    from tailmine.classifiers.train import TrainConfig, check_output, train_from_documents
+
+    check_output(out_dir, force)
+    positives = load_documents(positive, beam_args=beam_args)
+    negatives = load_documents(negative, beam_args=beam_args)
+    data = {"positive_files": list(positive), "negative_files": list(negative)}
+    return train_from_documents(positives, negatives, out_dir, cfg or TrainConfig(), data=data, force=True)
 
 
 def stage_model(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_args: Optional[list[str]], force: bool, resume: bool) -> str:
     """The model directory the stage scores with: ``cfg.model``, or one trained into ``OUT/model``."""
     from tailmine.classifiers.card import CARD_NAME
-    from tailmine.classifiers.train import train_from_documents, train_model
+    from tailmine.classifiers.train import train_from_documents
     from tailmine.fileio import exists
 
     if cfg.model:
@@ -344,10 +370,11 @@ def stage_model(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_ar
     if cfg.positive:
         train_model(list(cfg.positive), list(cfg.negative), model_dir, cfg.train_config(), force=True, beam_args=None)
         return model_dir
+    from tailmine.classifiers.data import DOC_COLUMNS
     from tailmine.schemas.document import read_documents
 
     _, shards = stage_shards(source_dir)
-    rows = read_documents([join(source_dir, s.path) for s in shards], columns=["id", "source", "url", "title", "text", "source_file"]).to_pylist()
+    rows = read_documents([join(source_dir, s.path) for s in shards], columns=DOC_COLUMNS).to_pylist()
     positives = [r for r in rows if r["source"] in cfg.positive_sources]
     negatives = [r for r in rows if r["source"] not in cfg.positive_sources]
     data = {
@@ -361,7 +388,8 @@ def stage_model(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_ar
     return model_dir
 
 
-def run_stage(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_args: Optional[list[str]], force: bool, resume: bool) -> Manifest:
+def run_stage(source_dir: str, out_dir: str, cfg: ClassifyStageConfig, beam_args: Optional[list[str]] = None, force: bool = False,
+              resume: bool = False, progress: bool = True) -> Manifest:
     """The runner's classify stage: get the model (see :class:`ClassifyStageConfig`), then score ``source_dir``."""
     if isinstance(source_dir, (list, tuple)):
         raise ConfigError("classify: cannot be the first stage; it scores the documents of the stage before it")
@@ -371,61 +399,10 @@ def run_stage(cfg: ClassifyStageConfig, source_dir: str, out_dir: str, beam_args
         models=(model_dir,), device=cfg.device, batch_size=cfg.batch_size,
         min_scores=((column, cfg.min_score),) if cfg.min_score > 0 else (),
     )
-    return run(source_dir, out_dir, score, beam_args, force=force, resume=resume)
+    return run(source_dir, out_dir, score, beam_args, force=force, resume=resume, progress=progress)
 
 
 # --- command line: `tailmine classify train|score` ----------------------------------------------
-
-HELP = "train quality classifiers (fastText, torch, encoder heads) and add their scores as columns"
-DESCRIPTION = (
-    "train: DCLM-style quality model from reference-quality files (--positive: books, encyclopedic or\n"
-    "  documentation pages) and crawl files (--negative), read in any format `ingest` reads. Writes\n"
-    "  MODEL_DIR with the weights and card.json (data, sizes, hyper-parameters, seed, sha256 of the\n"
-    "  weights, held-out ROC AUC and precision at k, the features the model learnt).\n"
-    "  --kind encoder --base HF_DIR --labels FILE.jsonl: a regression (0-5) or binary head on a frozen\n"
-    "  Hugging Face encoder, written as a Hugging Face folder with a README.md model card.\n"
-    "score: adds one float32 column per --model (named by the model, e.g. quality_fasttext_v1) to every\n"
-    "  document shard of a finished stage, through Beam RunInference; torch and Hugging Face models use\n"
-    "  the GPU when there is one. A local Hugging Face folder (config.json, model.safetensors,\n"
-    "  tokenizer.json) writes quality_<folder> (+ quality_<folder>_int for regression heads; a head\n"
-    "  with more than two labels writes quality_<folder>_label, the predicted class's id2label name,\n"
-    "  and quality_<folder> = that class's probability).\n"
-    "  Nothing is removed unless --min-score COLUMN=VALUE is given."
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="classify_command", metavar="ACTION", required=True)
-    train = sub.add_parser("train", help="train a quality model and write MODEL_DIR with card.json")
-    train.add_argument("--positive", nargs="+", default=[], metavar="FILE", help="reference-quality inputs (files, globs, directories); fasttext/torch")
-    train.add_argument("--negative", nargs="+", default=[], metavar="FILE", help="crawl inputs (files, globs, directories); fasttext/torch")
-    train.add_argument("--kind", choices=("fasttext", "torch", "encoder"), default="fasttext",
-                       help="model kind (default: fasttext); encoder: a head on a frozen Hugging Face encoder (--base, --labels)")
-    train.add_argument("--base", metavar="HF_DIR", help="encoder: local Hugging Face folder (config.json, model.safetensors, tokenizer.json)")
-    train.add_argument("--labels", metavar="FILE.jsonl", help='encoder: JSONL rows {"text": ..., "label": 0-5 or 0/1} (optional url, book/title, id)')
-    train.add_argument("--task", choices=("auto", "regression", "binary"), default="auto", help="encoder: head type (default: auto, binary when all labels are 0/1)")
-    train.add_argument("--label-key", default="label", help="encoder: the label's key in --labels rows (default: label)")
-    train.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")
-    train.add_argument("--seed", type=int, default=0, help="seed of split, order and initialisation (default: 0)")
-    train.add_argument("--version", type=int, default=1, help="model version; the column is quality_<kind>_v<version> (default: 1)")
-    train.add_argument("--heldout-fraction", type=float, default=0.2, help="share of groups held out for metrics (default: 0.2)")
-    train.add_argument("--max-chunks-per-group", type=int, default=20, help="chunks kept per book / site / article (default: 20)")
-    train.add_argument("--device", default="cpu", help="encoder: where embeddings are computed: cpu, cuda[:N] or auto (default: cpu)")
-    train.add_argument("--force", action="store_true", help="replace an existing model in MODEL_DIR")
-    score = sub.add_parser("score", help="add one score column per model to every document shard")
-    score.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage")
-    score.add_argument("--model", nargs="+", required=True, metavar="MODEL_DIR",
-                       help="model directories written by `classify train`, or local Hugging Face folders (config.json, model.safetensors, tokenizer.json)")
-    score.add_argument("--trust-pickle", action="store_true",
-                       help="let a Hugging Face folder without model.safetensors load its .bin/.pt checkpoint (torch.load(weights_only=True))")
-    score.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    score.add_argument("--device", default="auto", help="torch models: auto, cpu or cuda[:N] (default: auto)")
-    score.add_argument("--batch-size", type=int, default=512, help="texts per model call (default: 512)")
-    score.add_argument("--max-batch-tokens", type=int, default=32768, help="Hugging Face models: padded tokens per forward pass (default: 32768)")
-    score.add_argument("--min-score", action="append", default=[], metavar="COLUMN=VALUE", help="remove rows scoring below VALUE (repeatable)")
-    score.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    score.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR")
-    score.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
 
 
 def _parse_min_scores(items: list[str]) -> tuple[tuple[str, float], ...]:
@@ -448,7 +425,7 @@ def main(args: argparse.Namespace, beam_args: list[str]) -> int:
         if not args.positive or not args.negative:
             raise ConfigError("--positive and --negative are required for --kind fasttext/torch")
         from tailmine.classifiers.data import DataConfig
-        from tailmine.classifiers.train import TrainConfig, train_model
+        from tailmine.classifiers.train import TrainConfig
 
         data = DataConfig(heldout_fraction=args.heldout_fraction, max_chunks_per_group=args.max_chunks_per_group)
         cfg = TrainConfig(kind=args.kind, version=args.version, seed=args.seed, data=data)

@@ -12,7 +12,7 @@ worker, which writes every shard's slice of global dfs and returns the bucket's 
 (3) ``RankBuckets``: each bucket's worker writes ``concepts-NNNNN.parquet`` (concept, df, rank) with
 global ranks computed from the spectra; one worker fits the power law to the summed spectrum and
 writes ``fit.json``. (4) ``Annotate``: every shard reads back its own slice of dfs and gets its
-rarity columns, through the shared :func:`~tailmine.pipelines.stage.map_shard`; then the manifest.
+rarity columns, through the shared :func:`~tailmine.runtime.map_shard`; then the manifest.
 
 Sketch mode keeps fixed-size sketches: ``CombineGlobally`` merges them (~800 MB whatever the
 corpus), one worker writes ``concepts-00000.parquet`` (the heavy hitters) and ``fit.json``, and the
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import fields
 from typing import Optional
 
 import io
@@ -49,7 +48,8 @@ from tailmine.concepts.tables import (
 )
 from tailmine.fileio import delete_tree, exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import WORK_DIR, ShardTask, Spread, fingerprint, finish, fold_summaries, map_shard, prepare_output, stage_shards
+from tailmine.pipelines.stage import Spread, finish
+from tailmine.runtime import WORK_DIR, ShardTask, fingerprint, fold_summaries, map_shard, prepare_output, shard_tasks, stage_shards
 from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
 from tailmine.schemas.manifest import Manifest
 
@@ -310,7 +310,7 @@ def run(
     _, shards = stage_shards(in_dir)
     prepare_output(out_dir, force, resume)
     remove_tables(out_dir)
-    tasks = [ShardTask(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
+    tasks = shard_tasks(in_dir, shards)
     parameters = {"step": STAGE, **cfg.to_dict()}
     run_fingerprint = fingerprint(parameters)
     inputs = [{"path": t.path, "bytes": t.bytes, "rows": t.rows} for t in tasks]
@@ -342,44 +342,14 @@ def run(
 
 # --- command line: `tailmine concepts` -----------------------------------------------------------
 
-HELP = "concept document frequencies, power-law fit, per-document rarity columns"
-DESCRIPTION = (
-    "Extract the set of concepts of every document (word 1-3-grams without stop words, capitalised\n"
-    "entity-like spans), count document frequencies (exactly, or with Count-Min/HyperLogLog sketches\n"
-    "in --mode sketch), fit a discrete power law to them (Clauset et al. 2009: alpha, xmin, KS,\n"
-    "bootstrap p-value, LR tests vs lognormal/exponential, Zipf s) and annotate each document with\n"
-    "concept_count_v1, concept_min_df_v1, concept_mean_log_df_v1, concept_tail_count_v1.\n"
-    "Writes DIR/docs/*.parquet, DIR/concepts-NNNNN.parquet (concept, df, rank; sharded by concept id),\n"
-    "DIR/fit.json, manifest.json."
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage (e.g. ingest)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR, keeping annotated shards")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
-    helps = ConceptConfig.field_help()
-    for f in fields(ConceptConfig):
-        default = ",".join(f.default) if f.name == "extractors" else f.default
-        kwargs = {"dest": f.name, "default": default, "help": f"{helps[f.name]} (default: {default})"}
-        if f.name == "mode":
-            kwargs["choices"] = ("exact", "sketch")
-        elif isinstance(f.default, (int, float)):
-            kwargs["type"] = type(f.default)
-        parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
-
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     import json
 
-    from tailmine.cli import summarize
     from tailmine.fileio import read_bytes
+    from tailmine.stages import STAGES, run_stage_command
 
-    cfg = ConceptConfig(**{f.name: getattr(args, f.name) for f in fields(ConceptConfig)})
-    manifest = run(args.in_dir, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
-    print(summarize(manifest, args.out))
+    run_stage_command(STAGES[STAGE], args, beam_args)
     fit = json.loads(read_bytes(join(args.out, FIT_FILE)))
     law = fit.get("power_law")
     if law:

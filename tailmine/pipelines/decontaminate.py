@@ -25,7 +25,7 @@ import argparse
 import hashlib
 import json
 import logging
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Optional
 
 import pyarrow as pa
@@ -33,8 +33,9 @@ import pyarrow.parquet as pq
 
 from tailmine.errors import ConfigError
 from tailmine.fileio import join, open_raw, readable_inputs, write_bytes_atomic
-from tailmine.filters.decontam import ACTIONS, DecontamConfig, EvalIndex, Match, document_words, excise, read_eval_items, skip_reason
-from tailmine.pipelines.stage import ShardStep, run_map_stage
+from tailmine.filters.decontam import DecontamConfig, EvalIndex, Match, document_words, excise, read_eval_items, skip_reason
+from tailmine.pipelines.stage import run_map_stage
+from tailmine.runtime import ShardStep
 from tailmine.schemas.manifest import Manifest
 
 STAGE = "decontaminate"
@@ -170,9 +171,10 @@ def run(
     return write_contamination(manifest, index, paths, out_dir, notes)
 
 
-def run_from_config(cfg: DecontamConfig, source: str, out_dir: str, beam_args, force: bool, resume: bool) -> Manifest:
-    """The pipeline runner's entry (``StageSpec("decontaminate", DecontamConfig, run_from_config)``)."""
-    return run(source, None, out_dir, cfg, beam_args, force=force, resume=resume)
+def run_from_config(source: str, out_dir: str, cfg: DecontamConfig, beam_args=None, force: bool = False, resume: bool = False,
+                    progress: bool = True) -> Manifest:
+    """The registry's entry for the stage (:data:`tailmine.stages.STAGES`): eval files come from ``cfg.eval``."""
+    return run(source, None, out_dir, cfg, beam_args, force=force, resume=resume, progress=progress)
 
 
 def write_contamination(manifest: Manifest, index: EvalIndex, paths: list[str], out_dir: str, notes: Optional[list[str]] = None) -> Manifest:
@@ -219,52 +221,11 @@ def write_contamination(manifest: Manifest, index: EvalIndex, paths: list[str], 
 
 # --- command line: `tailmine decontaminate` ------------------------------------------------------
 
-HELP = "cut evaluation items out of documents (or drop short ones) by fuzzy n-gram match, with an audit file"
-DESCRIPTION = (
-    "Index every eval item (JSONL, JSON incl. BBH, Parquet, CSV or text; gzip ok; .tar.gz/.zip archives\n"
-    "of them such as MMLU's; files, globs or folders, skipping README/LICENSE-like files with a note)\n"
-    "and find it in documents after normalisation (NFKC, case, punctuation), tolerating light edits:\n"
-    "seed 3-grams propose regions, a word alignment verifies them. A document holding an item (short\n"
-    "items: --short-match of its words; long ones: --ngram words or --min-overlap of them) loses the\n"
-    "matched spans when it has at least --excise-min-words words, else it is dropped with reason\n"
-    "'contaminated' (--action auto; drop and excise apply one action to all). Writes\n"
-    "DIR/contamination.parquet and per eval set items found, documents touched and tokens removed."
-)
-
-_CLI_FIELDS = ("ngram", "min_ngram", "min_item_words", "min_overlap", "short_match", "min_identity", "seed", "max_seed_items", "excise_min_words")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = DecontamConfig()
-    helps = DecontamConfig.field_help()
-    parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage")
-    parser.add_argument("--eval", dest="eval_files", required=True, nargs="+", metavar="FILE", help="evaluation files, globs or folders")
-    parser.add_argument("--eval-field", dest="eval_fields", action="append", metavar="FIELD",
-                        help=f"field holding the item text (repeatable; default: the first present of {', '.join(d.eval_fields)})")
-    parser.add_argument("--id-field", dest="id_fields", action="append", metavar="FIELD",
-                        help=f"field holding an item id (repeatable; default: {', '.join(d.id_fields)}, else the item index)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    for f in fields(DecontamConfig):
-        if f.name in _CLI_FIELDS:
-            parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=type(f.default), default=f.default,
-                                help=f"{helps[f.name]} (default: {f.default})")
-    parser.add_argument("--action", choices=ACTIONS, default=d.action, help=f"{helps['action']} (default: {d.action})")
-    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
-
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from tailmine.cli import summarize
+    from tailmine.stages import STAGES, run_stage_command
 
-    settings = {name: getattr(args, name) for name in _CLI_FIELDS}
-    if args.eval_fields:
-        settings["eval_fields"] = tuple(args.eval_fields)
-    if args.id_fields:
-        settings["id_fields"] = tuple(args.id_fields)
-    cfg = DecontamConfig(eval=tuple(args.eval_files), action=args.action, **settings)
-    manifest = run(args.in_dir, None, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
-    print(summarize(manifest, args.out))
+    manifest = run_stage_command(STAGES[STAGE], args, beam_args)
     for path, s in manifest.extra["decontamination"].items():
         print(f"  {path}: {s['items_found']:,}/{s['items']:,} items found in {s['documents_affected']:,} documents"
               f" ({s['documents_excised']:,} excised, {s['documents_dropped']:,} dropped), {s['tokens_removed']:,} tokens removed"

@@ -31,516 +31,41 @@ holds more than one input shard or one band partition):
    ``removed/`` with ``drop_reason``; ``clusters.parquet`` (``id``, ``cluster_id``) for every document
    that has a duplicate; ``manifest.json``.
 
+The steps' plain functions live in :mod:`tailmine.dedup` by concern (``work`` files and layout,
+``line_step``, ``signing`` with candidates and verification, ``clustering``, ``survivors`` with writing,
+``inputs`` with the plan); this module only wires them into Beam pipelines, shows progress and parses
+the command line.
+
 Every task leaves ``_work/done/STEP-KEY.json`` (its result and the run's fingerprint): ``--resume``
 skips the tasks already done, and local progress counts them.
 """
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import time
-from dataclasses import dataclass, fields
 from typing import Optional
 
 import apache_beam as beam
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from tailmine.dedup import components as cc
+from tailmine.dedup.clustering import cc_init, cc_local, cc_receive, cc_send
 from tailmine.dedup.config import DedupConfig
-from tailmine.dedup.lines import LineSplit, eligible_sites
-from tailmine.dedup.lsh import band_keys, bucket_edges, unique_edges
-from tailmine.dedup.minhash import EMPTY, MinHasher
-from tailmine.dedup.planner import DedupPlan, plan
-from tailmine.fileio import exists, join, list_files, open_raw, read_bytes, write_bytes_atomic
-from tailmine.pipelines.options import pipeline_options
+from tailmine.dedup.inputs import detect_quality_column, make_plan
+from tailmine.dedup.line_step import boilerplate, line_counts_partition, line_keys_unit, line_step_needed
+from tailmine.dedup.signing import partition_candidates, send_signatures, sign_unit, verify_unit
+from tailmine.dedup.survivors import choose_unit, rank_send, write_clusters, write_unit
+from tailmine.dedup.work import ALL_LABELS, CLUSTERS_NAME, STAGE, Layout, work_files
+from tailmine.fileio import join, read_bytes
+from tailmine.pipelines.options import local_workers, pipeline_options
 from tailmine.pipelines.stage import (
-    DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, SelectionWriter, Spread, WriteManifest, finish, fingerprint, prepare_output,
-    stage_shards,
+    DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, Spread, WriteManifest, finish, fingerprint, prepare_output,
 )
-from tailmine.schemas.document import DOCUMENT_SCHEMA, check_schema
-from tailmine.schemas.manifest import Manifest, read_manifest
+from tailmine.runtime import ShardTask as Unit, load_done, save_done
+from tailmine.schemas.manifest import Manifest
 
-STAGE = "dedup"
-CLUSTERS_NAME = "clusters.parquet"
-EXACT = "exact_duplicate"
-NEAR = "near_duplicate"
-EMPTIED = "empty_after_line_removal"
-LINES_COLUMN = "dup_lines_removed"
 ROUNDS_PER_PIPELINE = 4
-CLUSTER_COLUMNS = ("dup_cluster_id", "dup_cluster_size")
-ALL_LABELS = (1 << 31) - 1
-"""Destination key of the survivor keys when one task chooses every survivor (local components); above
-any unit a node id (``unit << 32 | row``, int64) can hold."""
 log = logging.getLogger("tailmine.dedup")
-
-
-@dataclass(frozen=True)
-class Unit:
-    unit: int
-    path: str
-    rows: int
-    bytes: int
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the work files live, and the fixed parameters every step needs (picklable)."""
-
-    out_dir: str
-    cfg: DedupConfig
-    bands: int
-    rows: int
-    partitions: int
-    units: int
-    quality_column: Optional[str]
-    components: str = "local"
-    fingerprint: str = ""
-    lines_on: bool = True
-    """Whether the line step runs (see :func:`line_step_needed`)."""
-
-    def work(self, *parts: str) -> str:
-        return join(self.out_dir, WORK_DIR, *parts)
-
-
-# --- small file helpers (npz/parquet through tailmine.fileio so gs:// works) ---------------------
-
-
-def _save_npz(path: str, **arrays) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    write_bytes_atomic(path, buf.getvalue())
-
-
-def _load_npz(path: str) -> dict:
-    with np.load(io.BytesIO(read_bytes(path))) as data:
-        return {k: data[k] for k in data.files}
-
-
-def _save_npy(path: str, array: np.ndarray) -> None:
-    np.save(buf := io.BytesIO(), array)
-    write_bytes_atomic(path, buf.getvalue())
-
-
-def _load_npy(path: str) -> np.ndarray:
-    return np.load(io.BytesIO(read_bytes(path)))
-
-
-def _save_table(path: str, table: pa.Table) -> None:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    write_bytes_atomic(path, sink.getvalue().to_pybytes())
-
-
-def _load_table(path: str) -> pa.Table:
-    return pq.read_table(io.BytesIO(read_bytes(path)))
-
-
-def _files(directory: str, pattern: str) -> list[str]:
-    """Files in ``directory`` matching ``pattern``. Work files live in one folder per reader (``to{unit}/``,
-    ``p{partition}/``): a file system lists a whole folder to match a glob, so one flat folder made every
-    task list every other task's files (quadratic in the number of shards)."""
-    try:
-        return [f.path for f in list_files(directory, pattern)]
-    except Exception:
-        return []
-
-
-def _split_by_unit(nodes: np.ndarray):
-    """Yield ``(unit, index array)`` for the rows of ``nodes`` grouped by their unit, in unit order."""
-    units = cc.unit_of(nodes)
-    order = np.argsort(units, kind="stable")
-    su = units[order]
-    bounds = np.flatnonzero(np.diff(su)) + 1
-    for chunk in np.split(order, bounds):
-        if len(chunk):
-            yield int(units[chunk[0]]), chunk
-
-
-# --- 0. line-level dedup ----------------------------------------------------------------------------
-
-
-def _sites(batch: pa.RecordBatch, mode: str) -> list:
-    return eligible_sites(mode, batch.column("source").to_pylist(), batch.column("url").to_pylist())
-
-
-def line_keys_unit(task: Unit, lay: Layout) -> dict:
-    """Per (site, line) key: how many documents of this shard contain it; split into partitions."""
-    cfg = lay.cfg
-    counted = []
-    with open_raw(task.path) as handle:
-        parquet = pq.ParquetFile(handle)
-        for batch in parquet.iter_batches(batch_size=cfg.batch_rows, columns=["source", "url", "text"]):
-            sites = _sites(batch, cfg.line_dedup)
-            if any(sites):
-                counted.append(LineSplit(batch.column("text"), sites).doc_keys())
-    keys = np.concatenate(counted) if counted else np.empty(0, np.uint64)
-    keys, counts = np.unique(keys, return_counts=True)
-    part = (keys % np.uint64(lay.partitions)).astype(np.int64)
-    for p in range(lay.partitions):
-        mask = part == p
-        if mask.any():
-            _save_npz(lay.work("lines", f"p{p:05d}", f"u{task.unit:05d}.npz"), keys=keys[mask], counts=counts[mask])
-    return {"unit": task.unit, "line_keys": int(len(keys))}
-
-
-def line_counts_partition(p: int, lay: Layout) -> dict:
-    """Keys of partition ``p`` found in at least ``line_min_docs`` documents of their site: boilerplate."""
-    parts = [_load_npz(f) for f in _files(lay.work("lines", f"p{p:05d}"), "u*.npz")]
-    keys = np.concatenate([x["keys"] for x in parts]) if parts else np.empty(0, np.uint64)
-    counts = np.concatenate([x["counts"] for x in parts]) if parts else np.empty(0, np.int64)
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    total = np.bincount(inverse.ravel(), weights=counts, minlength=len(uniq)) if len(uniq) else np.empty(0)
-    boiler = uniq[total >= lay.cfg.line_min_docs]
-    _save_npy(lay.work("boiler", f"p{p:05d}.npy"), boiler)
-    return {"partition": p, "distinct_lines": int(len(uniq)), "boilerplate_lines": int(len(boiler))}
-
-
-def _boilerplate(lay: Layout) -> np.ndarray:
-    """Every boilerplate key, sorted (only repeated lines: small next to the documents)."""
-    if not lay.lines_on:
-        return np.empty(0, np.uint64)
-    parts = [_load_npy(f) for f in _files(lay.work("boiler"), "p*.npy")]
-    return np.sort(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
-
-
-def _clean(batch: pa.RecordBatch, lay: Layout, boiler: np.ndarray):
-    """``(text, lines_removed, emptied)`` of a batch after removing its boilerplate lines."""
-    n = batch.num_rows
-    text = batch.column("text")
-    if not len(boiler):
-        return text, np.zeros(n, np.int64), np.zeros(n, bool)
-    sites = _sites(batch, lay.cfg.line_dedup)
-    if not any(sites):
-        return text, np.zeros(n, np.int64), np.zeros(n, bool)
-    cleaned, removed, emptied = LineSplit(text, sites).remove(boiler)
-    return (text if cleaned is None else cleaned), removed, emptied
-
-
-# --- 1. signing ---------------------------------------------------------------------------------
-
-
-def sign_unit(task: Unit, lay: Layout) -> dict:
-    """Signatures, exact hashes and survivor keys of one shard; band keys split into partitions."""
-    cfg = lay.cfg
-    hasher = MinHasher(cfg.num_perm, cfg.ngram, cfg.seed)
-    sigs, exacts, quality, length, emptied = [], [], [], [], []
-    boiler = _boilerplate(lay)
-    columns = ["text"] + (["source", "url"] if len(boiler) else []) + ([lay.quality_column] if lay.quality_column else [])
-    with open_raw(task.path) as handle:
-        parquet = pq.ParquetFile(handle)
-        check_schema(parquet.schema_arrow, task.path, DOCUMENT_SCHEMA)
-        for batch in parquet.iter_batches(batch_size=cfg.batch_rows, columns=columns):
-            text, _, gone = _clean(batch, lay, boiler)
-            emptied.append(gone)
-            sig, exact = hasher.sketch(text)
-            sigs.append(sig)
-            exacts.append(exact)
-            length.append(pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64))
-            if lay.quality_column:
-                q = pc.cast(batch.column(lay.quality_column), pa.float64()).to_numpy(zero_copy_only=False)
-                quality.append(np.asarray(q, np.float64))
-            else:
-                quality.append(np.full(batch.num_rows, np.nan))
-    sig = np.concatenate(sigs) if sigs else np.empty((0, cfg.num_perm), np.uint32)
-    exact = np.concatenate(exacts) if exacts else np.empty((0, 2), np.uint64)
-    n = len(sig)
-    _save_npz(lay.work("sig", f"u{task.unit:05d}.npz"), sig=sig)
-    _save_npz(
-        lay.work("meta", f"u{task.unit:05d}.npz"),
-        exact=exact,
-        quality=np.concatenate(quality) if quality else np.empty(0),
-        length=np.concatenate(length) if length else np.empty(0, np.int64),
-    )
-    nodes = cc.node_ids(task.unit, np.arange(n))
-    live = ~np.concatenate(emptied) if emptied else np.ones(0, bool)  # emptied by line removal: dropped, not clustered
-    has_shingles = (~np.all(sig == EMPTY, axis=1) & live) if n else np.zeros(0, bool)
-    keys = band_keys(sig[has_shingles], lay.bands, lay.rows)
-    with np.errstate(over="ignore"):
-        exact_key = (exact[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ exact[:, 1]
-    all_keys = np.concatenate([keys.ravel(), exact_key[live]])
-    all_docs = np.concatenate([np.repeat(nodes[has_shingles], lay.bands), nodes[live]])
-    part = (all_keys % np.uint64(lay.partitions)).astype(np.int64)
-    for p in range(lay.partitions):
-        mask = part == p
-        if mask.any():
-            _save_npz(lay.work("bands", f"p{p:05d}", f"u{task.unit:05d}.npz"), keys=all_keys[mask], docs=all_docs[mask])
-    return {"unit": task.unit, "rows": n, "emptied": int(n - live.sum())}
-
-
-# --- 2. candidates and verification ---------------------------------------------------------------
-#
-# Checking a candidate pair needs both documents' signatures, and the pairs of one band partition
-# touch every unit: a partition that loads the signatures it needs reads every unit's file, so the
-# whole step read units x partitions signature files (quadratic: issue 20). Instead the pairs move to
-# the signatures. ``Candidates`` (per band partition) writes its pairs by the unit of their second
-# document; ``SendSignatures`` (per unit) reads its own signature file once and sends each pair, with
-# that document's signature row, to the unit of the first document; ``Verify`` (per unit) reads its own
-# signature file once and keeps the pairs whose estimate reaches ``threshold - verify_slack``. Every
-# signature file is read twice, whatever the corpus size; a pair found in several bands is checked once.
-
-
-def _unit_signatures(lay: Layout, unit: int) -> np.ndarray:
-    return _load_npz(lay.work("sig", f"u{unit:05d}.npz"))["sig"]
-
-
-def partition_candidates(p: int, lay: Layout) -> dict:
-    """Candidate pairs (star edges of the LSH buckets) of band partition ``p``, written by the unit of
-    their second document."""
-    parts = [_load_npz(f) for f in _files(lay.work("bands", f"p{p:05d}"), "u*.npz")]
-    if not parts:
-        return {"partition": p, "candidates": 0}
-    candidates = bucket_edges(np.concatenate([x["keys"] for x in parts]), np.concatenate([x["docs"] for x in parts]))
-    for unit, idx in _split_by_unit(candidates[:, 1]) if len(candidates) else []:
-        _save_npy(lay.work("cand", f"u{unit:05d}", f"p{p:05d}.npy"), candidates[idx])
-    return {"partition": p, "candidates": int(len(candidates))}
-
-
-def send_signatures(unit: int, lay: Layout) -> dict:
-    """The distinct candidate pairs whose second document lives in ``unit``, each with that document's
-    signature row, sent to the unit of the first document."""
-    parts = [_load_npy(f) for f in _files(lay.work("cand", f"u{unit:05d}"), "p*.npy")]
-    pairs = unique_edges(np.concatenate(parts)) if parts else np.empty((0, 2), np.int64)
-    if len(pairs):
-        second = _unit_signatures(lay, unit)[cc.row_of(pairs[:, 1])]
-        for dest, idx in _split_by_unit(pairs[:, 0]):
-            _save_npz(lay.work("pairs", f"to{dest:05d}", f"from{unit:05d}.npz"), pairs=pairs[idx], sig=second[idx])
-    return {"unit": unit, "candidates": int(len(pairs))}
-
-
-def verify_unit(unit: int, lay: Layout) -> dict:
-    """Duplicate edges of the candidate pairs whose first document lives in ``unit``: the pair's
-    signature estimate reaches ``threshold - verify_slack``. Written by the unit of their first end (both
-    directions when components run distributed: label propagation sends along both)."""
-    received = [_load_npz(f) for f in _files(lay.work("pairs", f"to{unit:05d}"), "from*.npz")]
-    if not received:
-        return {"unit": unit, "edges": 0}
-    own = _unit_signatures(lay, unit)
-    edges = []
-    for part in received:
-        estimate = np.mean(own[cc.row_of(part["pairs"][:, 0])] == part["sig"], axis=1)
-        edges.append(part["pairs"][estimate >= lay.cfg.threshold - lay.cfg.verify_slack])
-    edges = np.concatenate(edges)
-    verified = int(len(edges))
-    if lay.components != "local" and verified:
-        edges = np.concatenate([edges, edges[:, ::-1]])
-    for dest, idx in _split_by_unit(edges[:, 0]) if verified else []:
-        _save_npy(lay.work("edges", f"u{dest:05d}", f"from{unit:05d}.npy"), edges[idx])
-    return {"unit": unit, "edges": verified}
-
-
-# --- 3. connected components -------------------------------------------------------------------
-
-
-def _unit_edges(lay: Layout, unit: int) -> np.ndarray:
-    parts = [_load_npy(f) for f in _files(lay.work("edges", f"u{unit:05d}"), "from*.npy")]
-    return unique_edges(np.concatenate(parts)) if parts else np.empty((0, 2), np.int64)
-
-
-def _state_path(lay: Layout, unit: int, round_: int) -> str:
-    return lay.work("cc", f"r{round_:04d}-u{unit:05d}.npz")
-
-
-def cc_init(unit: int, lay: Layout) -> int:
-    edges = _unit_edges(lay, unit)
-    nodes, labels = cc.initial_labels(edges)
-    _save_npz(_state_path(lay, unit, 0), nodes=nodes, labels=labels, edges=edges)
-    return int(len(nodes))
-
-
-def cc_send(unit: int, round_: int, lay: Layout) -> int:
-    state = _load_npz(_state_path(lay, unit, round_))
-    targets, values = cc.messages(state["nodes"], state["labels"], state["edges"])
-    for dest, idx in _split_by_unit(targets) if len(targets) else []:
-        _save_npz(lay.work("msg", f"r{round_:04d}", f"to{dest:05d}", f"from{unit:05d}.npz"), targets=targets[idx], values=values[idx])
-    return int(len(targets))
-
-
-def cc_receive(unit: int, round_: int, lay: Layout) -> int:
-    state = _load_npz(_state_path(lay, unit, round_))
-    msgs = [_load_npz(f) for f in _files(lay.work("msg", f"r{round_:04d}", f"to{unit:05d}"), "from*.npz")]
-    targets = np.concatenate([m["targets"] for m in msgs]) if msgs else np.empty(0, np.int64)
-    values = np.concatenate([m["values"] for m in msgs]) if msgs else np.empty(0, np.int64)
-    labels, changed = cc.apply_messages(state["nodes"], state["labels"], targets, values)
-    _save_npz(_state_path(lay, unit, round_ + 1), nodes=state["nodes"], labels=labels, edges=state["edges"])
-    return changed
-
-
-def _final_path(lay: Layout, unit: int) -> str:
-    return lay.work("cc", f"final-u{unit:05d}.npz")
-
-
-def cc_local(_: int, lay: Layout) -> dict:
-    """Connected components of every duplicate edge in one task (when the plan says they fit): each
-    node's label is the smallest node of its component, exactly what label propagation converges to."""
-    files = _files(lay.work("edges"), "u*/from*.npy")
-    edges = np.empty((sum(_npy_rows(f) for f in files), 2), np.int64)  # filled in place: no list + concat copy
-    at = 0
-    for f in files:
-        part = _load_npy(f)
-        edges[at : at + len(part)] = part
-        at += len(part)
-    nodes, labels = cc.component_labels(edges)
-    del edges
-    for unit, idx in _split_by_unit(nodes) if len(nodes) else []:
-        _save_npz(_final_path(lay, unit), nodes=nodes[idx], labels=labels[idx])
-    return {"nodes": int(len(nodes)), "clusters": int(np.count_nonzero(nodes == labels))}
-
-
-def _npy_rows(path: str) -> int:
-    """Rows of a saved ``.npy`` array, from its header."""
-    with open_raw(path) as handle:
-        fmt = np.lib.format
-        read_header = fmt.read_array_header_1_0 if fmt.read_magic(handle) == (1, 0) else fmt.read_array_header_2_0
-        shape, _, _ = read_header(handle)
-    return int(shape[0])
-
-
-# --- 4. survivors ---------------------------------------------------------------------------------
-
-
-def _read_ids(path: str) -> np.ndarray:
-    with open_raw(path) as handle:
-        return np.asarray(pq.ParquetFile(handle).read(columns=["id"]).column("id").to_pylist(), dtype=object)
-
-
-def rank_send(task: Unit, round_: Optional[int], lay: Layout) -> int:
-    """Each duplicate node's survivor key, sent to the unit that owns its cluster label (``round_``:
-    the converged round of distributed components; None: the local components' result)."""
-    path = _final_path(lay, task.unit) if round_ is None else _state_path(lay, task.unit, round_)
-    if not exists(path):
-        return 0
-    state = _load_npz(path)
-    nodes, labels = state["nodes"], state["labels"]
-    if not len(nodes):
-        return 0
-    meta = _load_npz(lay.work("meta", f"u{task.unit:05d}.npz"))
-    rows = cc.row_of(nodes)
-    ids = _read_ids(task.path)[rows]
-    # one task chooses every survivor after local components: one file per unit, not one per pair of units
-    split = [(ALL_LABELS, np.arange(len(nodes)))] if round_ is None else _split_by_unit(labels)
-    for dest, idx in split:
-        r = rows[idx]
-        table = pa.table(
-            {
-                "label": labels[idx],
-                "node": nodes[idx],
-                "quality": meta["quality"][r],
-                "length": meta["length"][r],
-                "exact0": meta["exact"][r, 0],
-                "exact1": meta["exact"][r, 1],
-                "id": pa.array(list(ids[idx]), pa.string()),
-            }
-        )
-        _save_table(lay.work("rank", f"to{dest:05d}", f"from{task.unit:05d}.parquet"), table)
-    return int(len(nodes))
-
-
-def choose_unit(unit: int, lay: Layout) -> int:
-    """Pick the survivor of every cluster whose label this unit owns (every cluster when ``unit`` is
-    ``ALL_LABELS``: after local components, which held every duplicate node already); send decisions
-    to member units."""
-    files = _files(lay.work("rank", f"to{unit:05d}"), "from*.parquet")
-    if not files:
-        return 0
-    t = pa.concat_tables([_load_table(f) for f in files])
-    labels = t.column("label").to_numpy()
-    ids = np.asarray(t.column("id").to_pylist(), dtype=object)
-    survivor = cc.choose_survivors(labels, t.column("quality").to_numpy(), t.column("length").to_numpy(), ids)
-    exact = np.stack([t.column("exact0").to_numpy(), t.column("exact1").to_numpy()], axis=1)
-    uniq, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
-    best = np.empty(len(uniq), np.int64)
-    best[inverse[survivor]] = np.flatnonzero(survivor)
-    head = best[inverse]
-    same_text = np.all(exact == exact[head], axis=1)
-    reason = np.where(survivor, None, np.where(same_text, EXACT, NEAR))
-    nodes = t.column("node").to_numpy()
-    for dest, idx in _split_by_unit(nodes):
-        table = pa.table(
-            {
-                "node": nodes[idx],
-                "cluster_id": pa.array(list(ids[head[idx]]), pa.string()),
-                "cluster_size": sizes[inverse[idx]].astype(np.int64),
-                "reason": pa.array(list(reason[idx]), pa.string()),
-            }
-        )
-        _save_table(lay.work("decide", f"to{dest:05d}", f"from{unit:05d}.parquet"), table)
-    return int(len(uniq))
-
-
-# --- 5. writing -------------------------------------------------------------------------------------
-
-
-def write_unit(task: Unit, lay: Layout) -> dict:
-    files = _files(lay.work("decide", f"to{task.unit:05d}"), "from*.parquet")
-    decided = pa.concat_tables([_load_table(f) for f in files]) if files else None
-    rows_with = cc.row_of(decided.column("node").to_numpy()) if decided is not None else np.empty(0, np.int64)
-    order = np.argsort(rows_with)
-    rows_with = rows_with[order]
-    cluster_ids = np.asarray(decided.column("cluster_id").to_pylist(), object)[order] if decided is not None else np.empty(0, object)
-    sizes = decided.column("cluster_size").to_numpy()[order] if decided is not None else np.empty(0, np.int64)
-    reasons = np.asarray(decided.column("reason").to_pylist(), object)[order] if decided is not None else np.empty(0, object)
-    selection = SelectionWriter(task, lay.out_dir, None)  # dedup keeps its own done-markers, not unit summaries
-    cluster_parts = []
-    start = 0
-    boiler = _boilerplate(lay)
-    lines = {"lines_removed": 0, "documents_changed": 0, "bytes_removed": 0, "documents_emptied": 0}
-    with open_raw(task.path) as handle:
-        parquet = pq.ParquetFile(handle)
-        for batch in parquet.iter_batches(batch_size=lay.cfg.batch_rows):
-            table = pa.Table.from_batches([batch])
-            n = table.num_rows
-            text, lines_removed, emptied = _clean(batch, lay, boiler)
-            if lines_removed.any():
-                before = _text_bytes(table)
-                i = table.schema.get_field_index("text")
-                table = table.set_column(i, table.schema.field(i), text)
-                lines["bytes_removed"] += before - _text_bytes(table)
-                lines["lines_removed"] += int(lines_removed.sum())
-                lines["documents_changed"] += int(np.count_nonzero(lines_removed))
-                lines["documents_emptied"] += int(emptied.sum())
-            lo, hi = np.searchsorted(rows_with, [start, start + n])
-            local = rows_with[lo:hi] - start
-            ids = table.column("id").to_pylist()
-            cid = list(ids)
-            size = np.ones(n, np.int64)
-            reason = [EMPTIED if e else None for e in emptied.tolist()]
-            for j, r in enumerate(local.tolist()):
-                cid[r] = cluster_ids[lo + j]
-                size[r] = sizes[lo + j]
-                reason[r] = reasons[lo + j]
-            if hi > lo:
-                cluster_parts.append(pa.table({"id": pa.array([ids[r] for r in local.tolist()], pa.string()), "cluster_id": pa.array(list(cluster_ids[lo:hi]), pa.string())}))
-            table = (
-                table.append_column("dup_cluster_id", pa.array(cid, pa.string()))
-                .append_column("dup_cluster_size", pa.array(size, pa.int64()))
-                .append_column(LINES_COLUMN, pa.array(lines_removed, pa.int64()))
-            )
-            selection.add(table, reason)
-            start += n
-    if cluster_parts:
-        _save_table(lay.work("clusters", f"u{task.unit:05d}.parquet"), pa.concat_tables(cluster_parts))
-    return {**selection.close("dedup"), "line_dedup": lines}
-
-
-def _text_bytes(table: pa.Table) -> int:
-    if table.num_rows == 0:
-        return 0
-    return int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0)
-
-
-def write_clusters(lay: Layout) -> int:
-    """``clusters.parquet``: (id, cluster_id) of every document with a duplicate, sorted by cluster then id."""
-    parts = [_load_table(f) for f in _files(lay.work("clusters"), "u*.parquet")]
-    schema = pa.schema([("id", pa.string()), ("cluster_id", pa.string())])
-    table = pa.concat_tables(parts) if parts else schema.empty_table()
-    table = table.sort_by([("cluster_id", "ascending"), ("id", "ascending")])
-    _save_table(join(lay.out_dir, CLUSTERS_NAME), table)
-    return table.num_rows
 
 
 # --- Beam wiring ----------------------------------------------------------------------------------
@@ -561,13 +86,12 @@ class _Call(beam.DoFn):
     def process(self, element, *barriers):
         key = element.unit if isinstance(element, Unit) else int(element)
         path = _done_path(self.lay, self.label, key)
-        if exists(path):
-            done = json.loads(read_bytes(path))
-            if done.get("fingerprint") == self.lay.fingerprint:
-                yield done["result"]
-                return
+        done = load_done(path, self.lay.fingerprint)
+        if done is not None:
+            yield done["result"]
+            return
         result = self.fn(element, *self.args)
-        write_bytes_atomic(path, json.dumps({"fingerprint": self.lay.fingerprint, "result": result}, sort_keys=True).encode())
+        save_done(path, {"fingerprint": self.lay.fingerprint, "result": result})
         yield result
 
 
@@ -603,7 +127,7 @@ class _Finish(beam.DoFn):
         extra = {**(self.manifest_writer.extra or {}), "clustered_documents": write_clusters(self.lay)}
         if self.lay.lines_on:
             lines = {k: sum(s["line_dedup"][k] for s in summaries) for k in summaries[0]["line_dedup"]} if summaries else {}
-            lines["boilerplate_lines"] = int(len(_boilerplate(self.lay)))
+            lines["boilerplate_lines"] = int(len(boilerplate(self.lay)))
             extra["line_dedup"] = {"mode": self.lay.cfg.line_dedup, "min_docs": self.lay.cfg.line_min_docs, **lines}
         elif self.lay.cfg.line_dedup == "auto":
             extra["line_dedup"] = {"mode": "auto", "skipped": "no crawl (warc/wet) document with a URL in the input"}
@@ -624,7 +148,7 @@ class DedupProgress(ProgressLoop):
     def _scan(self) -> None:
         done: dict[str, int] = {}
         docs = read = 0
-        for f in _files(self.lay.work("done"), "*.json"):
+        for f in work_files(self.lay.work("done"), "*.json"):
             name = f.rsplit("/", 1)[-1]
             step = name.rsplit("-", 1)[0].split("-r")[0]
             done[step] = done.get(step, 0) + 1
@@ -651,78 +175,6 @@ class DedupProgress(ProgressLoop):
             print(text, file=self.stream, flush=True)
 
 
-def _detect_quality_column(cfg: DedupConfig, in_dir: str, first_shard: Optional[str]) -> Optional[str]:
-    if cfg.quality_column == "none" or first_shard is None:
-        return None
-    with open_raw(first_shard) as handle:
-        schema = pq.ParquetFile(handle).schema_arrow
-    if cfg.quality_column != "auto":
-        from tailmine.errors import ConfigError
-
-        if cfg.quality_column not in schema.names:
-            raise ConfigError(f"quality_column: {cfg.quality_column!r} is not a column of {first_shard}")
-        return cfg.quality_column
-    numeric = [f.name for f in schema if f.name.startswith("quality_") and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
-    return sorted(numeric)[0] if numeric else None
-
-
-def line_step_needed(cfg: DedupConfig, shard_paths: list[str]) -> bool:
-    """``line_dedup=auto`` removes lines only from crawl documents (source warc/wet) that have a URL. The
-    shards' Parquet statistics tell, from their footers alone, when no document can qualify (every
-    ``source`` outside the crawl sources, or every ``url`` null): the step, a full pass over the text,
-    is then skipped. When a footer lacks statistics the step runs."""
-    from tailmine.dedup.lines import CRAWL_SOURCES
-
-    if cfg.line_dedup != "auto":
-        return cfg.line_dedup == "on"
-    for path in shard_paths:
-        with open_raw(path) as handle:
-            meta = pq.ParquetFile(handle).metadata
-        names = [meta.schema.column(i).name for i in range(meta.num_columns)]
-        if "source" not in names or "url" not in names:
-            return True
-        for g in range(meta.num_row_groups):
-            group = meta.row_group(g)
-            src, url = group.column(names.index("source")).statistics, group.column(names.index("url")).statistics
-            if src is None or url is None or not src.has_min_max:
-                return True
-            crawl_possible = any(src.min <= c <= src.max for c in CRAWL_SOURCES)
-            urls_present = url.null_count is None or url.null_count < group.num_rows
-            if crawl_possible and urls_present:
-                return True
-    return False
-
-
-def observed_dup_fraction(out_dir: Optional[str], in_dir: str) -> Optional[float]:
-    """Share of documents that had a duplicate in the finished dedup run in ``out_dir`` over the same
-    input (``clustered_documents / input``), or None when there is no such run to learn from."""
-    if not out_dir or not exists(join(out_dir, "manifest.json")):
-        return None
-    try:
-        earlier = read_manifest(out_dir)
-    except Exception as exc:  # an unreadable earlier output only means the rate is unknown
-        log.warning("%s: no duplicate rate learnt from the earlier run (%s)", out_dir, exc)
-        return None
-    _, shards = stage_shards(in_dir)
-    shape = lambda path, rows, size: (str(path).rsplit("/", 1)[-1], int(rows), int(size))
-    same_input = [shape(i.get("path", ""), i.get("rows", -1), i.get("bytes", -1)) for i in earlier.inputs] == [shape(s.path, s.rows, s.bytes) for s in shards]
-    if earlier.stage != STAGE or not same_input or not earlier.counts.input:
-        return None
-    return int(earlier.extra.get("clustered_documents", 0)) / earlier.counts.input
-
-
-def make_plan(in_dir: str, cfg: DedupConfig, out_dir: Optional[str] = None) -> tuple[DedupPlan, list[Unit]]:
-    """The plan and the units; with ``out_dir``, the memory figures use the duplicate rate an earlier
-    run there observed (see :func:`observed_dup_fraction`)."""
-    manifest, shards = stage_shards(in_dir)
-    units = [Unit(i, join(in_dir, s.path), s.rows, s.bytes) for i, s in enumerate(shards)]
-    text_bytes = int(manifest.extra.get("text_bytes", 0)) if manifest.extra else 0
-    if not text_bytes:
-        text_bytes = sum(s.bytes for s in shards) * 3  # Parquet shards are zstd text: about 1/3 of the raw size
-    observed = observed_dup_fraction(out_dir, in_dir)
-    return plan(sum(u.rows for u in units), text_bytes, [u.rows for u in units], cfg, sum(s.bytes for s in shards), observed), units
-
-
 def run(
     in_dir: str,
     out_dir: str,
@@ -741,13 +193,13 @@ def run(
     cfg = cfg or DedupConfig()
     the_plan, units = make_plan(in_dir, cfg)
     inputs = [{"path": u.path, "bytes": u.bytes, "rows": u.rows} for u in units]
-    quality_column = _detect_quality_column(cfg, in_dir, units[0].path if units else None)
+    quality_column = detect_quality_column(cfg, in_dir, units[0].path if units else None)
     run_fp = fingerprint({"stage": STAGE, "config": cfg.to_dict(), "inputs": inputs, "plan": the_plan.to_dict(), "quality": quality_column})
     fp_path = join(out_dir, WORK_DIR, "fingerprint.json")
-    kept = resume and exists(fp_path) and json.loads(read_bytes(fp_path)).get("fingerprint") == run_fp
+    kept = resume and load_done(fp_path, run_fp) is not None
     if not kept:
         prepare_output(out_dir, force or resume, resume=False, subdirs=(DOCS_DIR, REMOVED_DIR, WORK_DIR, CLUSTERS_NAME))
-        write_bytes_atomic(fp_path, json.dumps({"fingerprint": run_fp}).encode())
+        save_done(fp_path, {"fingerprint": run_fp})
     lay = Layout(
         out_dir, cfg, the_plan.bands, the_plan.rows, the_plan.band_partitions, len(units), quality_column,
         the_plan.components, run_fp, line_step_needed(cfg, [u.path for u in units]),
@@ -802,7 +254,7 @@ def run(
         # distributed components: front + rounds, more rounds while labels change, then survivors
         first, round_ = 0, None
         while round_ is None:
-            with beam.Pipeline(options=options) as p:
+            with local_workers(options), beam.Pipeline(options=options) as p:
                 _rounds(p, lay, unit_ids, first, after=front(p) if first == 0 else None)
             for r in range(first, first + ROUNDS_PER_PIPELINE):
                 if not units or _changed(lay, r, unit_ids) == 0:
@@ -819,38 +271,12 @@ def run(
 
 # --- command line: `tailmine dedup` -------------------------------------------------------------
 
-HELP = "exact + MinHash-LSH near-duplicate removal, clustered, with a memory planner (--plan)"
-DESCRIPTION = (
-    "Find exact duplicates (hash of NFKC, lower-cased, whitespace-collapsed text) and near-duplicates\n"
-    "(MinHash-LSH over word n-gram shingles; character n-grams for Chinese, Japanese, Thai), cluster\n"
-    "them (connected components, computed per shard in rounds) and keep one survivor per cluster\n"
-    "(highest quality_* score, then longest text, then smallest id). Every document gets\n"
-    "dup_cluster_id and dup_cluster_size; the others go to DIR/removed/ with drop_reason\n"
-    "exact_duplicate or near_duplicate; DIR/clusters.parquet lists (id, cluster_id) of every\n"
-    "document that has a duplicate. --plan prints peak memory, CPU time, shuffle and disk first and stops."
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in", dest="in_dir", required=True, metavar="DIR", help="output folder of a finished stage (e.g. ingest)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--plan", action="store_true", help="print the plan (memory, CPU time, shuffle, disk, partitioning), then stop; "
-                        "memory allows for the duplicate rate a finished run in --out observed, else 50%%")
-    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run: keep the tasks it finished (same parameters and input)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
-    helps = DedupConfig.field_help()
-    for f in fields(DedupConfig):
-        kwargs = {"dest": f.name, "default": f.default, "help": f"{helps[f.name]} (default: {f.default})".replace("%", "%%")}
-        if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
-            kwargs["type"] = type(f.default)
-        parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
-
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
     from tailmine.cli import summarize
+    from tailmine.stages import config_from_args
 
-    cfg = DedupConfig(**{f.name: getattr(args, f.name) for f in fields(DedupConfig)})
+    cfg = config_from_args(DedupConfig, args)
     if args.plan:
         print(make_plan(args.in_dir, cfg, args.out)[0].describe())
         return 0

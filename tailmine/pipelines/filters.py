@@ -26,8 +26,9 @@ from tailmine.filters.langid import MODEL_NAME as LANGID_MODEL, LanguageIdentifi
 from tailmine.filters.pii import PII_TYPES, redact
 from tailmine.filters.quality import SIGNAL_NAMES, VERSION, quality_signals
 from tailmine.filters.segment import Segmenters
-from tailmine.filters.rules import RULES, SOURCE_KINDS
-from tailmine.pipelines.stage import ShardStep, run_map_stage
+from tailmine.filters.rules import RULES
+from tailmine.pipelines.stage import run_map_stage
+from tailmine.runtime import ShardStep
 from tailmine.schemas.manifest import Manifest
 
 STAGE = "filter"
@@ -129,19 +130,6 @@ def run(
 
 # --- command line: `tailmine filter` -------------------------------------------------------------
 
-HELP = "language ID, Gopher/C4/FineWeb quality rules, PII redaction (annotate, then select)"
-DESCRIPTION = (
-    "Annotate every document with lang, lang_score, quality signals (gopher_*_v1, c4_*_v1,\n"
-    "fineweb_*_v1) and PII counts, redact e-mails, IPs and phone numbers, then drop documents that\n"
-    "fail a rule (the reason is the rule's name). Rules and thresholds depend on the source kind (web,\n"
-    "book, text, jsonl, parquet: from the source column or --source-kind) and the language. Thresholds\n"
-    "come from --config (YAML or JSON: keys allowed_languages, langid_max_chars, thresholds, sources,\n"
-    "languages, source_kind, segmenters, pii, pii_types); running the stage again on its own output\n"
-    "with a new config re-selects without recomputing signals.\n\n"
-    "  tailmine filter calibrate --reference DIR --out thresholds.yaml\n"
-    "writes per-language thresholds fitted on a reference sample (see --help there)."
-)
-
 
 def calibrate_reference(reference: str, out: str, cfg: FilterConfig, calibration: Optional["CalibrationConfig"] = None) -> dict:
     """``tailmine filter calibrate``: annotate the reference documents (a finished stage's folder, or a
@@ -176,32 +164,6 @@ def calibrate_reference(reference: str, out: str, cfg: FilterConfig, calibration
     result = calibrate(rows, calibration)
     write_bytes_atomic(out, to_yaml(result, reference, calibration).encode("utf-8"))
     return result
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="filter_command", metavar="ACTION")
-    cal = sub.add_parser("calibrate", help="fit per-language thresholds on a reference sample (FineWeb2's approach)",
-                         description=(
-                             "Annotate the documents of --reference (a finished stage's folder or Parquet document shards)\n"
-                             "and write per-language thresholds as a filter config: language-ID threshold\n"
-                             "max(0.3, min(0.9, median - std)) of each language's lang_score; every other rule matched by\n"
-                             "quantile: it drops the same share of each language's reference as the built-in threshold\n"
-                             "drops of the --anchor language's (English)."),
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    cal.add_argument("--reference", required=True, metavar="DIR", help="documents known to be good")
-    cal.add_argument("--out", dest="calibrate_out", required=True, metavar="FILE", help="thresholds.yaml to write")
-    cal.add_argument("--anchor", default="en", help="language whose built-in thresholds the others are matched to (default en)")
-    cal.add_argument("--drop-fraction", type=float, default=0.05, help="share of the reference each rule drops without anchor documents (default 0.05)")
-    cal.add_argument("--min-docs", type=int, default=20, help="languages with fewer reference documents are left out (default 20)")
-    cal.add_argument("--config", dest="calibrate_config", metavar="FILE", help="filter config (segmenters, source kind)")
-    cal.add_argument("--source-kind", dest="calibrate_source_kind", choices=SOURCE_KINDS, help="judge every reference document as this kind")
-    parser.add_argument("--in", dest="in_dir", metavar="DIR", help="output folder of a finished stage (required)")
-    parser.add_argument("--out", metavar="DIR", help="output directory (required)")
-    parser.add_argument("--config", metavar="FILE", help="YAML or JSON thresholds (default: published defaults)")
-    parser.add_argument("--source-kind", choices=SOURCE_KINDS, help="judge every document as this kind (default: its source column)")
-    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
 
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:

@@ -12,19 +12,19 @@ Documents never cross a shuffle in this stage, which keeps the DirectRunner fast
 """
 from __future__ import annotations
 
-import argparse
 import logging
-from dataclasses import fields
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from tailmine.errors import InputError
 from tailmine.fileio import expand_inputs, path_record
 from tailmine.ingest.config import IngestConfig
 from tailmine.ingest.unit import STAGE, WorkUnit, plan_units, run_unit
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import Spread, WriteManifest, finish, prepare_output
+from tailmine.pipelines.stage import Spread, WriteManifest, finish
+from tailmine.runtime import prepare_output
 from tailmine.schemas.manifest import Manifest
 
 log = logging.getLogger("tailmine.ingest")
@@ -99,42 +99,19 @@ def run(
             WriteManifest(STAGE, out_dir, cfg.to_dict(), [path_record(f) for f in files], {"input_bytes": total_bytes})
         )
     )
-    return finish(pipeline, out_dir, STAGE, len(units), total_bytes, progress)
+    manifest = finish(pipeline, out_dir, STAGE, len(units), total_bytes, progress)
+    if manifest.counts.output == 0:
+        raise InputError(no_documents_message(inputs, len(files), manifest, out_dir))
+    return manifest
 
 
-# --- command line: `tailmine ingest` -------------------------------------------------------------
-
-HELP = "WARC/WET/ARC, HTML, Gutenberg books, text, JSONL, Parquet -> document shards + manifest"
-DESCRIPTION = (
-    "Read crawl files, HTML pages, Project Gutenberg books, plain text, JSONL and Parquet (gzip/zstd\n"
-    "transparently; files, globs and directories) into DIR/docs/part-*.parquet under tailmine's\n"
-    "document schema. Broken records go to DIR/quarantine/*.parquet with a reason; every record is\n"
-    "counted in DIR/manifest.json (input = output + dropped + quarantined)."
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tailmine.ingest.config import FORMATS
-
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories (local, gs://, s3://)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR, keeping finished units")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
-    helps = IngestConfig.field_help()
-    for f in fields(IngestConfig):
-        kwargs = {"dest": f.name, "default": f.default, "help": f"{helps[f.name]} (default: {f.default})"}
-        if f.name == "format":
-            kwargs["choices"] = FORMATS
-        elif isinstance(f.default, (int, float)):
-            kwargs["type"] = type(f.default)
-        parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
-
-
-def main(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from tailmine.cli import summarize
-
-    cfg = IngestConfig(**{f.name: getattr(args, f.name) for f in fields(IngestConfig)})
-    manifest = run(args.inputs, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
-    print(summarize(manifest, args.out))
-    return 0
+def no_documents_message(inputs: list[str], n_files: int, manifest: Manifest, out_dir: str) -> str:
+    """Why an ingest that read files kept no document: the inputs, and what became of their records
+    (every later stage would otherwise run on nothing)."""
+    counts = manifest.counts
+    outcomes = [f"{n:,} {reason}" for reason, n in sorted({**counts.dropped, **counts.quarantined}.items(), key=lambda kv: -kv[1])]
+    found = f"{counts.input:,} record(s): {', '.join(outcomes[:5])}{', ...' if len(outcomes) > 5 else ''}" if counts.input else "no records"
+    return (
+        f"no documents in {', '.join(inputs)} ({n_files:,} file(s), {found}); "
+        f"see {out_dir.rstrip('/')}/manifest.json and --format/--text-field if the files hold documents"
+    )

@@ -34,7 +34,6 @@ import argparse
 import io
 import json
 import logging
-from dataclasses import fields
 from typing import Optional, Sequence
 
 import apache_beam as beam
@@ -45,7 +44,7 @@ from apache_beam.metrics import Metrics
 
 import tailmine
 from tailmine.errors import ConfigError
-from tailmine.fileio import delete_tree, exists, is_local, join, open_raw, read_bytes, write_bytes_atomic
+from tailmine.fileio import exists, is_local, join, open_raw, read_bytes, write_bytes_atomic
 from tailmine.mixtures.budget import TokenBudget
 from tailmine.mixtures.config import MixConfig
 from tailmine.mixtures.holdout import prefix_reaching
@@ -55,7 +54,8 @@ from tailmine.mixtures.prepare import (assign_buckets, check_shard, holdout_inde
 from tailmine.mixtures.recipe import recipe_bytes
 from tailmine.mixtures.shards import LINEAGE_SCHEMA, token_dtype, write_token_shard
 from tailmine.pipelines.options import pipeline_options
-from tailmine.pipelines.stage import ShardTask, Spread, WORK_DIR, fingerprint, finished_summary, save_summary, stage_shards
+from tailmine.pipelines.stage import Spread
+from tailmine.runtime import ShardTask, WORK_DIR, fingerprint, finished_summary, prepare_output, save_summary, shard_tasks, stage_shards
 from tailmine.schemas.manifest import Counts, Manifest, ShardInfo
 
 STAGE = "mix"
@@ -95,18 +95,6 @@ def make_budget(cfg: MixConfig) -> TokenBudget:
     if cfg.tokens:
         return TokenBudget.from_tokens(cfg.tokens, cfg.params or None)
     return TokenBudget.from_compute(cfg.compute_flops, cfg.params or None, cfg.tokens_per_param)
-
-
-def _prepare_output(out_dir: str, force: bool, resume: bool) -> None:
-    if resume:
-        return
-    occupied = [name for name in OUTPUTS if exists(join(out_dir, name))]
-    if occupied and not force:
-        from tailmine.errors import OutputExistsError
-
-        raise OutputExistsError(f"{out_dir} already holds mix output ({', '.join(occupied)}); pass --force to replace it or --resume")
-    for name in occupied:
-        delete_tree(join(out_dir, name))
 
 
 def _quality_column(shards: list[str], wanted: str) -> Optional[str]:
@@ -614,11 +602,10 @@ def run(
     budget = make_budget(cfg)
     tasks: list[ShardTask] = []
     for d in in_dirs:
-        for s in stage_shards(d)[1]:
-            tasks.append(ShardTask(len(tasks), join(d, s.path), s.rows, s.bytes))
+        tasks += shard_tasks(d, stage_shards(d)[1], first=len(tasks))
     if not tasks:
         raise ConfigError(f"no document shards in {', '.join(in_dirs)}")
-    _prepare_output(out_dir, force, resume)
+    prepare_output(out_dir, force, resume, subdirs=OUTPUTS)
     notes: list[str] = []
     tokenizer_path = join(out_dir, TOKENIZER)
     if cfg.tokenizer:
@@ -633,7 +620,7 @@ def run(
     check_unit_tokens(cfg, tokenizer_path)
     with_concepts = has_concept_tables(in_dirs) and _concept_extractor(in_dirs) is not None
     if not with_concepts:
-        note = "input has no concepts.parquet / concepts manifest: mixing by source weights alone (one bucket, no concept reweighting or tail metrics)"
+        note = "input has no concept table / concepts manifest: mixing by source weights alone (one bucket, no concept reweighting or tail metrics)"
         log.warning("mix: %s (%s); run the concepts stage first for rare-concept reweighting", note, ", ".join(in_dirs))
         notes.append(note)
     parameters = {"step": STAGE, **cfg.to_dict(), "budget": budget.to_dict(), "quality_column": quality_column}
@@ -672,51 +659,11 @@ def run(
 
 # --- command line: `tailmine mix` ----------------------------------------------------------------
 
-HELP = "token budget, rare-concept reweighting, tokenized Megatron-style shards and recipe.json"
-DESCRIPTION = (
-    "Build a training mixture at a token budget: D from --tokens, or from --compute-flops (C = 6ND;\n"
-    "with C alone the Chinchilla split D = 20N). Quality gate (quantile of a quality_* column), source\n"
-    "weights (natural, explicit, temperature, UniMax), then (1-lambda)*passive + lambda*UniMax(beta,\n"
-    "E_max) over concept buckets, acting on training units (documents cut at paragraph, then sentence\n"
-    "boundaries, <= --unit-tokens) with per-unit repeat counts drawn by hash and no document above\n"
-    "--max-document-share. Tokenizes (EOS between documents), shuffles globally with --seed, writes\n"
-    "DIR/tokens/mix-*.bin/.idx (Megatron MMIDIDX) with\n"
-    "lineage, DIR/recipe.json (budget, weights, epochs, shard sha256s, tail metrics beside a passive\n"
-    "mixture of the same budget), and with --holdout a decontaminated held-out set of whole domains and\n"
-    "book works within 20% of the requested share in DIR/holdout/."
-)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in", dest="in_dirs", required=True, nargs="+", metavar="DIR", help="output folder(s) of finished stages (e.g. concepts)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    parser.add_argument("--force", action="store_true", help="replace existing output in DIR")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in DIR, keeping prepared shards")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="do not print progress lines")
-    helps = MixConfig.field_help()
-    for f in fields(MixConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, dest=f.name, default=f.default, action=argparse.BooleanOptionalAction, help=helps[f.name])
-            continue
-        kind = {"int": _int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-        parser.add_argument(flag, dest=f.name, type=kind, default=f.default, help=f"{helps[f.name]} (default: {f.default!r})")
-
-
-def _int(text: str) -> int:
-    """Integers, also written as 2e9 or 2_000_000_000."""
-    value = float(text.replace("_", ""))
-    if value != int(value):
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text}")
-    return int(value)
-
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from tailmine.cli import summarize
+    from tailmine.stages import STAGES, run_stage_command
 
-    cfg = MixConfig(**{f.name: getattr(args, f.name) for f in fields(MixConfig)})
-    manifest = run(args.in_dirs, args.out, cfg, beam_args, force=args.force, resume=args.resume, progress=args.progress)
-    print(summarize(manifest, args.out))
+    run_stage_command(STAGES[STAGE], args, beam_args)
     recipe = json.loads(read_bytes(join(args.out, RECIPE)))
     print(f"  tokens: {recipe['tokens_total']:,} of a {recipe['token_budget']:,} budget ({recipe['budget_error']:+.3%}) "
           f"in {len(recipe['shards'])} shard(s); tokenizer {recipe['tokenizer']['encoder']}")

@@ -1,6 +1,11 @@
 """Beam pipeline options: tailmine's defaults for local runs, overridable by anything after ``--``."""
 from __future__ import annotations
 
+import contextlib
+import logging
+import shlex
+import sys
+
 from apache_beam.options.pipeline_options import PipelineOptions
 
 LOCAL_DEFAULTS = [
@@ -53,3 +58,45 @@ def configure_filesystems(beam_args: list[str] | None) -> PipelineOptions:
     options = pipeline_options(beam_args)
     FileSystems.set_options(options)
     return options
+
+
+WORKER_BOOT = (
+    "import os, sys\n"
+    "sys.path[:] = [p for p in sys.path if p not in ('', os.getcwd())]\n"
+    "{quiet}"
+    "import runpy\n"
+    "runpy.run_module('apache_beam.runners.worker.sdk_worker_main', run_name='__main__')\n"
+)
+"""How a local worker process starts. ``python -m`` puts the current folder first on ``sys.path``, so a
+folder holding a checkout named ``tailmine`` shadowed the installed package on the workers (``module
+'tailmine' has no attribute '__version__'``); the boot drops it before anything is imported."""
+
+QUIET_WORKER = "import logging\nlogging.getLogger().addHandler(logging.NullHandler())\n"
+"""A root handler, so the worker's import-time and start-up warnings are not printed on stderr by
+logging's default handler; its logs still reach the driver, where ``-v`` shows them."""
+
+
+def worker_command(verbose: bool) -> str:
+    """The interpreter command the DirectRunner starts each worker with (it appends ``-m MODULE``,
+    which ``-c`` turns into ignored arguments)."""
+    code = WORKER_BOOT.format(quiet="" if verbose else QUIET_WORKER)
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+
+
+@contextlib.contextmanager
+def local_workers(options: PipelineOptions):
+    """While a local multi-process pipeline runs, its workers boot through :data:`WORKER_BOOT`. The
+    DirectRunner builds their command from ``sys.executable`` when the pipeline starts, and offers no
+    option for it, so ``sys.executable`` is set for that moment and restored after."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    if not is_local_runner(options) or options.view_as(DirectOptions).direct_running_mode != "multi_processing":
+        yield
+        return
+    verbose = logging.getLogger("apache_beam").getEffectiveLevel() <= logging.INFO
+    python = sys.executable
+    sys.executable = worker_command(verbose)
+    try:
+        yield
+    finally:
+        sys.executable = python

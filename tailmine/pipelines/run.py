@@ -21,96 +21,24 @@ Config (YAML or JSON)::
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import sys
-import typing
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from tailmine.errors import ConfigError
+from tailmine.errors import ConfigError, InputError
 from tailmine.fileio import exists, expand_inputs, join, read_bytes, write_bytes_atomic
 from tailmine.reports.text import estimate_tokens
+from tailmine.runtime.fingerprints import fingerprint
 from tailmine.schemas.manifest import Manifest
+from tailmine.stages import STAGE_LIST, Stage, build_stage_config
 
 RUN_STATE = "run-state.json"
 
 
-@dataclass(frozen=True)
-class StageSpec:
-    """One stage the runner knows: its config dataclass and how to run it.
-
-    ``run(cfg, source, out_dir, beam_args, force, resume)`` gets the raw inputs (a list of paths) for the
-    first stage, and the previous stage's folder for the others.
-    """
-
-    name: str
-    config: type
-    run: Callable[..., Manifest]
-
-
-def _run_ingest(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
-    from tailmine.pipelines import ingest
-
-    return ingest.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
-
-
-def _run_filter(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
-    from tailmine.pipelines import filters
-
-    return filters.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
-
-
-def _run_dedup(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
-    from tailmine.pipelines import dedup
-
-    return dedup.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
-
-
-def _run_decontaminate(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
-    from tailmine.pipelines import decontaminate
-
-    return decontaminate.run_from_config(cfg, source, out_dir, beam_args, force, resume)
-
-
-def _run_classify(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
-    from tailmine.pipelines import classify
-
-    return classify.run_stage(cfg, source, out_dir, beam_args, force, resume)
-
-
-def _run_concepts(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
-    from tailmine.pipelines import concepts
-
-    return concepts.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
-
-
-def _run_mix(cfg, source, out_dir, beam_args, force, resume) -> Manifest:
-    from tailmine.pipelines import mix
-
-    return mix.run(source, out_dir, cfg, beam_args, force=force, resume=resume)
-
-
-def available_stages() -> list[StageSpec]:
-    """Stages in pipeline order. A stage module lands here when it is built."""
-    from tailmine.concepts.config import ConceptConfig
-    from tailmine.dedup.config import DedupConfig
-    from tailmine.filters.decontam import DecontamConfig
-    from tailmine.filters.config import FilterConfig
-    from tailmine.ingest.config import IngestConfig
-    from tailmine.mixtures.config import MixConfig
-    from tailmine.pipelines.classify import ClassifyStageConfig
-
-    return [
-        StageSpec("ingest", IngestConfig, _run_ingest),
-        StageSpec("filter", FilterConfig, _run_filter),
-        StageSpec("dedup", DedupConfig, _run_dedup),
-        StageSpec("decontaminate", DecontamConfig, _run_decontaminate),
-        StageSpec("classify", ClassifyStageConfig, _run_classify),
-        StageSpec("concepts", ConceptConfig, _run_concepts),
-        StageSpec("mix", MixConfig, _run_mix),
-    ]
+def available_stages() -> list[Stage]:
+    """Stages in pipeline order, from the registry (:data:`tailmine.stages.STAGE_LIST`)."""
+    return list(STAGE_LIST)
 
 
 @dataclass(frozen=True)
@@ -123,50 +51,6 @@ class RunConfig:
 
 
 TOP_LEVEL_KEYS = ("out", "inputs", "beam_args", "report")
-
-
-def _check_type(where: str, value: Any, annotation: Any) -> Any:
-    """Light type checking of YAML values against dataclass annotations, with errors naming the key."""
-    if isinstance(annotation, str):
-        annotation = {"int": int, "float": float, "str": str, "bool": bool}.get(annotation.split("|")[0].strip(), Any)
-    origin = typing.get_origin(annotation)
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    elif annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    elif annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        value = float(value)
-    elif annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-    elif origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        value = tuple(value) if origin is tuple else list(value)
-    return value
-
-
-def build_stage_config(name: str, cls: type, params: Any) -> Any:
-    if params is None or params is True:
-        params = {}
-    if not isinstance(params, dict):
-        raise ConfigError(f"{name}: expected a mapping of settings, got {params!r}")
-    hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in params:
-        if key not in names:
-            raise ConfigError(f"{name}.{key}: unknown setting; {name} takes {', '.join(names)}")
-    checked = {k: _check_type(f"{name}.{k}", v, hints.get(k, Any)) for k, v in params.items()}
-    try:
-        return cls(**checked)
-    except ConfigError as exc:
-        raise ConfigError(f"{name}.{exc}") from exc
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: {exc}") from exc
 
 
 def load_config(text: str, where: str, out: Optional[str] = None, extra_beam_args: Optional[list[str]] = None) -> RunConfig:
@@ -199,13 +83,39 @@ def load_config(text: str, where: str, out: Optional[str] = None, extra_beam_arg
     first = next(iter(specs))
     for name, spec in specs.items():
         if name in data or name == first:
-            stages.append((name, build_stage_config(name, spec.config, data.get(name))))
+            stages.append((name, build_stage_config(name, spec.config_class(), data.get(name))))
     return RunConfig(out_dir, tuple(inputs), tuple(beam_args) + tuple(extra_beam_args or ()), tuple(stages), report)
 
 
+def needed_paths(config: RunConfig) -> list[tuple[str, str]]:
+    """(key, path) of every file or folder the run will read: its inputs and each configured stage's
+    path settings (:attr:`tailmine.stages.Stage.paths`: eval sets, models, training inputs, a tokenizer)."""
+    specs = {s.name: s for s in available_stages()}
+    found = [("inputs", path) for path in config.inputs]
+    for name, cfg in config.stages:
+        for key in specs[name].paths:
+            value = getattr(cfg, key, None)
+            for path in [value] if isinstance(value, str) else list(value or ()):
+                if path:
+                    found.append((f"{name}.{key}", path))
+    return found
+
+
+def check_paths_exist(config: RunConfig) -> None:
+    """Before the first stage: every path the run will read exists (a missing eval set or model would
+    otherwise stop the run after the stages before it); one error names every missing key and path."""
+    missing = []
+    for key, path in needed_paths(config):
+        try:
+            expand_inputs([path])
+        except InputError:
+            missing.append(f"{key}: {path}")
+    if missing:
+        raise ConfigError("not found (nothing was run): " + "; ".join(missing))
+
+
 def _fingerprint(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o) else str(o))
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    return fingerprint(parts, length=20)
 
 
 def _input_listing(inputs: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -223,7 +133,8 @@ def run(config: RunConfig, force: bool = False, stream=None) -> dict[str, Manife
     from tailmine.pipelines.options import configure_filesystems
 
     options = configure_filesystems(list(config.beam_args))
-    check_access([*config.inputs, config.out], options)
+    check_access([*config.inputs, *(path for _, path in needed_paths(config)), config.out], options)
+    check_paths_exist(config)
     with OutputLock(config.out, "tailmine run"):
         return _run_locked(config, force, stream or sys.stderr)
 
@@ -252,7 +163,7 @@ def _run_locked(config: RunConfig, force: bool, stream) -> dict[str, Manifest]:
             state[name] = {"fingerprint": fingerprint, "status": "running"}
             _save_state(state_path, state)
             with OutputLock(out_dir, f"tailmine run: {name}"):
-                manifests[name] = specs[name].run(cfg, source, out_dir, list(config.beam_args), not resume, resume)
+                manifests[name] = specs[name].run_stage(source, out_dir, cfg, list(config.beam_args), force=not resume, resume=resume)
             state[name]["status"] = "done"
             _save_state(state_path, state)
         upstream = fingerprint
@@ -292,16 +203,7 @@ def summary_table(manifests: dict[str, Manifest]) -> str:
     return "\n".join(lines)
 
 
-# --- command line: `tailmine run` ----------------------------------------------------------------
-
-HELP = "run every stage of a YAML/JSON config, skipping stages whose inputs and parameters are unchanged"
-DESCRIPTION = __doc__.split("Config (YAML or JSON)::")[0].strip().split("\n\n", 1)[-1]
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("config", metavar="CONFIG", help="pipeline config file (YAML or JSON)")
-    parser.add_argument("--out", metavar="DIR", default=None, help="run folder (overrides the config's out)")
-    parser.add_argument("--force", action="store_true", help="rerun every stage even if unchanged")
+# --- command line: `tailmine run` (its arguments: tailmine.stages) --------------------------------
 
 
 def main(args, beam_args) -> int:

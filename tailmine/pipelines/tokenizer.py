@@ -22,7 +22,7 @@ from tailmine.fileio import join, open_raw
 
 def curated_texts(in_dirs: Sequence[str], max_bytes: int, holdout: float = 0.0, seed: int = 0) -> Iterator[str]:
     from tailmine.mixtures.holdout import domain_key, in_holdout
-    from tailmine.pipelines.stage import stage_shards
+    from tailmine.runtime import stage_shards
 
     seen = 0
     for d in in_dirs:
@@ -46,23 +46,6 @@ def train(in_dirs: Sequence[str], out_path: str, vocab_size: int = 32000, min_fr
     tok = train_bpe(curated_texts(in_dirs, max_bytes, holdout, seed), vocab_size, min_frequency, special_tokens=(eos,))
     save_tokenizer(tok, out_path)
     return Encoder(out_path, eos=eos).describe()
-
-
-HELP = "train a byte-level BPE tokenizer on curated text (tailmine tokenizer train)"
-DESCRIPTION = __doc__.split("Run it::")[0].strip() + "\n\n" + __doc__.split("Reads", 1)[1].join(["Reads", ""]).strip()
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    t = sub.add_parser("train", help="train a byte-level BPE on the text of finished stage(s)")
-    t.add_argument("--in", dest="in_dirs", required=True, nargs="+", metavar="DIR", help="output folder(s) of finished stages")
-    t.add_argument("--out", required=True, metavar="PATH", help="where to write tokenizer.json")
-    t.add_argument("--vocab-size", type=int, default=32000, help="vocabulary size (default: 32000)")
-    t.add_argument("--min-frequency", type=int, default=2, help="minimum pair frequency of a merge (default: 2)")
-    t.add_argument("--max-bytes", type=int, default=1 << 30, help="train on at most this much text (default: 1 GiB)")
-    t.add_argument("--holdout", type=float, default=0.0, help="leave out the held-out split tailmine mix --holdout would make")
-    t.add_argument("--seed", type=int, default=0, help="seed of that split (default: 0)")
-    t.add_argument("--eos-token", default="<|endoftext|>", help="end-of-document special token")
 
 
 def main(args: argparse.Namespace, beam_args: list[str]) -> int:

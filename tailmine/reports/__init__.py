@@ -48,26 +48,9 @@ def write_compare(run_a: str, run_b: str, out_dir: Optional[str] = None, cfg: Re
 
 # --- command line: `tailmine report` -------------------------------------------------------------
 
-HELP = "write a self-contained report.html and report.json for a run folder (or compare two runs)"
-DESCRIPTION = (
-    "Read every stage folder of RUN_DIR (ingest/, filter/, dedup/, ...) and write RUN_DIR/report.html\n"
-    "(offline, no CDN, no script) and RUN_DIR/report.json: warnings first, the funnel per stage and\n"
-    "source with reasons and examples, length/language/score histograms, dedup clusters, contamination\n"
-    "per evaluation set, the concept power law, and the mixture's tail coverage and composition.\n"
-    "With --compare RUN_A RUN_B: compare.html and compare.json of their differences (config first)."
-)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="a run folder with one subfolder per stage")
-    parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), default=None,
-                        help="compare two run folders instead (deltas are B - A); written to --out or RUN_B")
-    parser.add_argument("--out", metavar="DIR", default=None, help="where to write the report (default: RUN_DIR, or RUN_B with --compare)")
-    parser.add_argument("--max-rows", type=int, default=ReportConfig.max_rows, help="documents read per stage for histograms (default: %(default)s)")
-
 
 def main(args, beam_args) -> int:
-    cfg = ReportConfig(max_rows=args.max_rows)
+    cfg = ReportConfig() if args.max_rows is None else ReportConfig(max_rows=args.max_rows)
     if args.compare:
         if args.run_dir:
             raise ConfigError(f"report: give either RUN_DIR ({args.run_dir}) or --compare RUN_A RUN_B, not both")
