@@ -123,7 +123,7 @@ def dedup_table(table, config: Any = None, quality_column: Optional[str] = None)
 
 
 def concept_counts(table, config: Any = None, batch_rows: int = 1024):
-    """The concepts stage's ``concepts.parquet`` for ``table``: ``(concept, df, rank)``, df = the number of
+    """The concepts stage's concept table for ``table``: ``(concept, df, rank)``, df = the number of
     documents holding the concept, sorted by df (descending), then concept."""
     from tailmine.concepts.extract import build_extractors
     from tailmine.concepts.sketches import new_counts

@@ -53,9 +53,15 @@ def read_concept_file(path: str, columns: Optional[Sequence[str]] = None) -> pa.
 
 
 def concept_table(counts) -> pa.Table:
-    """Sketch mode's table: the heavy hitters (df = the Count-Min estimate, an upper bound;
-    ``df_lower`` = the Misra-Gries lower bound), sorted by df descending then concept so ranks are
-    deterministic. (Exact mode's table is written shard by shard: :mod:`tailmine.concepts.partitioned`.)"""
+    """(concept, df, rank) of in-memory counts, sorted by df descending then concept so ranks are
+    deterministic: every concept of exact counts (the Python API's tables; the stage writes exact mode's
+    table shard by shard, :mod:`tailmine.concepts.partitioned`), or sketch mode's heavy hitters (df = the
+    Count-Min estimate, an upper bound; ``df_lower`` = the Misra-Gries lower bound)."""
+    if counts.mode == "exact":
+        _, df, concepts = counts.arrays()
+        table = pa.table({"concept": pa.array(concepts, pa.string()), "df": pa.array(df, pa.int64())})
+        table = table.sort_by([("df", "descending"), ("concept", "ascending")])  # UTF-8 order = code-point order
+        return table.append_column("rank", pa.array(np.arange(1, table.num_rows + 1), pa.int64())).combine_chunks()
     heavy = counts.heavy.counters  # a dict view: build it once
     candidates = sorted(heavy)
     upper = counts.estimate(candidates) if candidates else np.zeros(0, np.int64)
