@@ -20,7 +20,6 @@ character offsets), bucketed by the concept's training-pool document frequency
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import math
 import os

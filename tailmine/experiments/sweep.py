@@ -307,7 +307,6 @@ def run_plan(results: dict, plan: list, run_one: Callable, save: Callable[[], No
 def _run_arm(ctx: _Context, arm: Arm, tokens: int, seed: int) -> dict:
     from tailmine.experiments import tail
 
-    cfg = ctx.cfg
     mix_dir, recipe, encoder, model, tr, t_mix, used_tokens = mix_and_train(ctx, arm, tokens, seed)
     steps = tr["steps"]
     expo = tail.exposures(str(mix_dir), ctx.world.n_entities, tail.sequences_in_tokens(str(mix_dir), used_tokens))
