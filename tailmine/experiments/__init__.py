@@ -73,7 +73,8 @@ resume), results.md, report.html (with the tail loss against exposures).
 
 Example:
   tailmine experiment real --out /tmp/real --seeds 0 1 2
-CPU time: about 1 minute per run at the defaults on one thread; --device cuda on a GPU.
+CPU time: 0.5-3 min per run at the defaults on one thread (27 runs: 58 min on a loaded 2-core machine);
+--device cuda on a GPU (not yet run on one).
 """
 
 
