@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
@@ -35,23 +35,15 @@ RESULTS = "results.json"
 
 
 @dataclass(frozen=True)
-class SweepConfig:
-    """What shapes a run. ``budgets``, ``calibrate``, ``arms`` and ``seeds`` only choose which runs to do;
-    everything else must match the results already in the folder."""
+class ModelRunConfig:
+    """The tiny decoder, its training and the arms, shared by the experiments. Subclasses add what
+    shapes their data and name in ``SELECTION`` the fields that only choose which runs to do (the rest
+    must match the results already in a folder: :meth:`shape`)."""
 
-    budgets: tuple[int, ...] = (1_500_000,)
-    """Token budgets; every arm and seed runs at each."""
-    arms: tuple[str, ...] = ("passive", "l1_b0.5_E4", "l1_b0.5_Einf")
-    """Arm names (see :class:`tailmine.experiments.tail.Arm`); passive is always added."""
-    seeds: tuple[int, ...] = (0, 1, 2)
-    """Seed k sets the mixer's seed (repeat draws, shuffle) and the model initialisation; the world is fixed."""
-    calibrate: tuple[int, ...] = ()
-    """Passive-only budgets run first on the first seed, to find the budget that learns the head."""
-    entities: int = 300
-    relations: int = 4
-    values: int = 10
-    pool_docs: int = 10_000
-    natural_docs: int = 1_000
+    SELECTION: ClassVar[tuple] = ("arms", "seeds", "threads")
+    arms: tuple = ("passive",)
+    seeds: tuple = (0, 1, 2)
+    """Seed k sets the mixer's seed (repeat draws, shuffle) and the model initialisation; the data are fixed."""
     vocab: int = 512
     context: int = 128
     d_model: int = 128
@@ -65,21 +57,43 @@ class SweepConfig:
     def __post_init__(self):
         for name in self.arms:
             Arm.parse(name)
-        if not self.budgets or min(self.budgets) <= 0:
-            raise ConfigError("experiment budgets: give at least one positive token budget")
         if not self.seeds:
             raise ConfigError("experiment seeds: give at least one seed")
 
     def arm_list(self) -> list[Arm]:
-        arms = [Arm()] + [Arm.parse(a) for a in self.arms]
-        return list(dict.fromkeys(arms))
+        """Passive first (every verdict compares with it), then the named arms, each once."""
+        return list(dict.fromkeys([Arm()] + [Arm.parse(a) for a in self.arms]))
 
     def shape(self) -> dict:
         """The fields that change a run's result (resume must match them)."""
         d = asdict(self)
-        for k in ("budgets", "arms", "seeds", "calibrate", "threads"):
+        for k in self.SELECTION:
             d.pop(k)
         return d
+
+
+@dataclass(frozen=True)
+class SweepConfig(ModelRunConfig):
+    """What shapes a run. ``budgets``, ``calibrate``, ``arms`` and ``seeds`` only choose which runs to do;
+    everything else must match the results already in the folder."""
+
+    SELECTION: ClassVar[tuple] = ("budgets", "arms", "seeds", "calibrate", "threads")
+    budgets: tuple[int, ...] = (1_500_000,)
+    """Token budgets; every arm and seed runs at each."""
+    arms: tuple[str, ...] = ("passive", "l1_b0.5_E4", "l1_b0.5_Einf")
+    """Arm names (see :class:`tailmine.experiments.tail.Arm`); passive is always added."""
+    calibrate: tuple[int, ...] = ()
+    """Passive-only budgets run first on the first seed, to find the budget that learns the head."""
+    entities: int = 300
+    relations: int = 4
+    values: int = 10
+    pool_docs: int = 10_000
+    natural_docs: int = 1_000
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.budgets or min(self.budgets) <= 0:
+            raise ConfigError("experiment budgets: give at least one positive token budget")
 
 
 def grid(betas, lambdas, max_epochs) -> list[str]:
@@ -100,16 +114,13 @@ def passes(arm: dict, passive: dict) -> dict:
             "pass": bool(gain >= TAIL_NLL_GAIN and cost <= NATURAL_LOSS_SLACK)}
 
 
-def summarise(results: dict) -> dict:
-    """Per budget and upweighted arm: the rule per seed and overall; accuracy against exposures pooled
-    across arms, seeds and budgets, with a log-linear fit."""
-    from tailmine.experiments import tail
-
-    runs = results["runs"]
+def verdicts(runs: list, rule: Callable[[dict, dict], dict], keys: dict) -> dict:
+    """Per budget and upweighted arm: ``rule(arm run, passive run)`` per seed and overall. Every seed run
+    at a budget, by any invocation, counts: an arm must pass in all of them. ``keys``: per-seed value ->
+    "min" or "max", summarised over seeds as ``<key>_min``/``<key>_max`` and ``<key>_mean``."""
     verdict: dict = {}
     for budget in sorted({r["tokens"] for r in runs}):
         verdict[str(budget)] = {}
-        # every seed run at this budget, by any invocation: an arm must pass in all of them
         seeds = sorted({r["seed"] for r in runs if r["tokens"] == budget})
         for arm in dict.fromkeys(r["arm"] for r in runs if r["tokens"] == budget and r["arm"] != "passive"):
             per_seed = []
@@ -117,14 +128,25 @@ def summarise(results: dict) -> dict:
                 a = _find(runs, arm, seed, budget)
                 p = _find(runs, "passive", seed, budget)
                 if a and p:
-                    per_seed.append({"seed": seed, **passes(a, p)})
+                    per_seed.append({"seed": seed, **rule(a, p)})
             complete = len(per_seed) == len(seeds)
-            verdict[str(budget)][arm] = {
-                "per_seed": per_seed, "seeds_run": len(per_seed), "complete": complete,
-                "pass": bool(complete and all(s["pass"] for s in per_seed)),
-                "tail_nll_gain_min": min((s["tail_nll_gain"] for s in per_seed), default=None),
-                "tail_nll_gain_mean": float(np.mean([s["tail_nll_gain"] for s in per_seed])) if per_seed else None,
-                "natural_bpb_cost_max": max((s["natural_bpb_cost"] for s in per_seed), default=None)}
+            v = {"per_seed": per_seed, "seeds_run": len(per_seed), "complete": complete,
+                 "pass": bool(complete and all(s["pass"] for s in per_seed))}
+            for key, worst in keys.items():
+                xs = [s[key] for s in per_seed]
+                v[f"{key}_{worst}"] = (min if worst == "min" else max)(xs, default=None)
+                v[f"{key}_mean"] = float(np.mean(xs)) if xs else None
+            verdict[str(budget)][arm] = v
+    return verdict
+
+
+def summarise(results: dict) -> dict:
+    """Per budget and upweighted arm: the rule per seed and overall; accuracy against exposures pooled
+    across arms, seeds and budgets, with a log-linear fit."""
+    from tailmine.experiments import tail
+
+    runs = results["runs"]
+    verdict = verdicts(runs, passes, {"tail_nll_gain": "min", "natural_bpb_cost": "max"})
     results["verdict"] = verdict
     by_arm: dict = {}
     for r in runs:
@@ -223,10 +245,13 @@ class _Context:
     natural: list
     tokenizer: str = ""
     log: Callable[[str], None] = print
-    timings: list = field(default_factory=list)
 
 
-def _run_arm(ctx: _Context, arm: Arm, tokens: int, seed: int) -> dict:
+def mix_and_train(ctx, arm: Arm, tokens: int, seed: int, unit_tokens: int = 2048):
+    """``tailmine mix`` for one arm into ``ctx.work`` with the sweep's shared tokenizer (the first mix
+    trains it, unless ``ctx.tokenizer`` names one), then the tiny decoder for ``tokens // (batch ·
+    (context+1))`` steps: equal tokens for every arm of a budget. Returns (mix dir, recipe, encoder,
+    trained model, training stats, mix seconds, tokens consumed)."""
     from tailmine.experiments import tail
     from tailmine.experiments.tinylm import ModelConfig, TinyLM, deterministic, load_blocks, train
     from tailmine.mixtures.tokenize import Encoder
@@ -234,7 +259,8 @@ def _run_arm(ctx: _Context, arm: Arm, tokens: int, seed: int) -> dict:
     cfg = ctx.cfg
     t0 = time.perf_counter()
     mix_dir = ctx.work / f"mix-{arm.name}-{tokens}-s{seed}"
-    recipe = tail.make_arm(ctx.concepts_dir, str(mix_dir), arm, tokens, seed, tokenizer=ctx.tokenizer, vocab_size=cfg.vocab)
+    recipe = tail.make_arm(ctx.concepts_dir, str(mix_dir), arm, tokens, seed, tokenizer=ctx.tokenizer, vocab_size=cfg.vocab,
+                           unit_tokens=unit_tokens)
     if not ctx.tokenizer:  # the first mix trained it: keep it outside every mix folder (a rerun replaces those)
         shared = ctx.work / "tokenizer.json"
         shared.write_bytes((mix_dir / "tokenizer.json").read_bytes())
@@ -244,12 +270,47 @@ def _run_arm(ctx: _Context, arm: Arm, tokens: int, seed: int) -> dict:
     blocks = load_blocks(str(mix_dir), cfg.context)
     steps = tokens // (cfg.batch * (cfg.context + 1))
     used_tokens = min(steps * cfg.batch, len(blocks)) * (cfg.context + 1)
-    expo = tail.exposures(str(mix_dir), ctx.world.n_entities, tail.sequences_in_tokens(str(mix_dir), used_tokens))
     deterministic(seed, cfg.threads)
     model = TinyLM(ModelConfig(vocab_size=encoder.vocab_size, d_model=cfg.d_model, n_layers=cfg.layers, n_heads=cfg.heads,
                                context=cfg.context))
     tr = train(model, blocks, steps, cfg.batch, lr=cfg.lr, device=cfg.device)
-    ev = tail.evaluate(model.cpu(), encoder, ctx.world, ctx.heldout, ctx.natural)
+    return mix_dir, recipe, encoder, model.cpu(), tr, t_mix, used_tokens
+
+
+def load_results(path: Path, shape: dict) -> Optional[dict]:
+    """The results already in ``path`` (None: none yet); refused when they were made with another shape."""
+    results = json.loads(path.read_text()) if path.exists() else None
+    if results and results["shape"] != shape:
+        changed = sorted(k for k in shape if results["shape"].get(k) != shape[k])
+        raise ConfigError(f"{path} was made with different {', '.join(changed)}; use a new --out folder (or delete it)")
+    return results
+
+
+def write_results(path: Path, results: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(path)
+
+
+def run_plan(results: dict, plan: list, run_one: Callable, save: Callable[[], None], log: Callable[[str], None], rule: str,
+             where: Path) -> None:
+    """Run the (kind, arm, budget, seed) entries of ``plan`` not yet in ``results[kind]``, saving after each."""
+    todo = [p for p in plan if not _find(results[p[0]], p[1].name, p[3], p[2])]
+    log(f"{len(plan)} runs planned, {len(plan) - len(todo)} already in {where}; pass rule: {rule}")
+    for i, (kind, arm, budget, seed) in enumerate(todo, 1):
+        t = time.perf_counter()
+        results[kind].append(run_one(arm, budget, seed))
+        save()
+        log(f"  [{i}/{len(todo)}] done in {time.perf_counter() - t:.0f}s")
+
+
+def _run_arm(ctx: _Context, arm: Arm, tokens: int, seed: int) -> dict:
+    from tailmine.experiments import tail
+
+    mix_dir, recipe, encoder, model, tr, t_mix, used_tokens = mix_and_train(ctx, arm, tokens, seed)
+    steps = tr["steps"]
+    expo = tail.exposures(str(mix_dir), ctx.world.n_entities, tail.sequences_in_tokens(str(mix_dir), used_tokens))
+    ev = tail.evaluate(model, encoder, ctx.world, ctx.heldout, ctx.natural)
     buckets = tail.rank_buckets(ctx.world.n_entities)
     res = {"arm": arm.name, "seed": seed, "tokens": tokens, "params": model.n_params(), "mix_seconds": round(t_mix, 1), **tr,
            "recipe": {"tokens_total": recipe["tokens_total"], "max_epochs_realised": recipe["repetition_profile"]["max_epochs"],
@@ -273,10 +334,7 @@ def run_sweep(cfg: SweepConfig, out_dir: str, log: Callable[[str], None] = print
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS
-    results = json.loads(path.read_text()) if path.exists() else None
-    if results and results["shape"] != cfg.shape():
-        changed = sorted(k for k in cfg.shape() if results["shape"].get(k) != cfg.shape()[k])
-        raise ConfigError(f"{path} was made with different {', '.join(changed)}; use a new --out folder (or delete it)")
+    results = load_results(path, cfg.shape())
     world = make_world(cfg.entities, cfg.relations, cfg.values, seed=0)
     work = out / "work"
     t = time.perf_counter()
@@ -298,21 +356,11 @@ def run_sweep(cfg: SweepConfig, out_dir: str, log: Callable[[str], None] = print
 
     def save():
         results["tokenizer"] = ctx.tokenizer
-        summarise(results)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=1))
-        tmp.replace(path)
+        write_results(path, summarise(results))
 
     plan = [("calibration", Arm(), b, cfg.seeds[0]) for b in cfg.calibrate]
     plan += [("runs", arm, b, s) for b in cfg.budgets for s in cfg.seeds for arm in cfg.arm_list()]
-    todo = [p for p in plan if not _find(results[p[0]], p[1].name, p[3], p[2])]
-    log(f"{len(plan)} runs planned, {len(plan) - len(todo)} already in {path}; pass rule: {PASS_RULE}")
-    for i, (kind, arm, budget, seed) in enumerate(todo, 1):
-        t = time.perf_counter()
-        results[kind].append(_run_arm(ctx, arm, budget, seed))
-        ctx.timings.append(time.perf_counter() - t)
-        save()
-        log(f"  [{i}/{len(todo)}] done in {ctx.timings[-1]:.0f}s")
+    run_plan(results, plan, lambda arm, b, s: _run_arm(ctx, arm, b, s), save, log, PASS_RULE, path)
     if not results.get("tokenization_check") and ctx.tokenizer:
         results["tokenization_check"] = tail.check_value_tokenization(Encoder(ctx.tokenizer), world, heldout[:100])
     save()

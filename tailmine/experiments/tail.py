@@ -72,14 +72,15 @@ def build_pool(root: Path, world: World, n_docs: int, seed: int = 0) -> tuple[st
     return str(root / "concepts"), docs
 
 
-def make_arm(concepts_dir: str, out_dir: str, arm: Arm, tokens: int, seed: int, tokenizer: str = "", vocab_size: int = 512) -> dict:
-    """``tailmine mix`` for one arm; returns recipe.json."""
+def make_arm(concepts_dir: str, out_dir: str, arm: Arm, tokens: int, seed: int, tokenizer: str = "", vocab_size: int = 512,
+             unit_tokens: int = 2048) -> dict:
+    """``tailmine mix`` for one arm over training units of at most ``unit_tokens``; returns recipe.json."""
     from tailmine.mixtures.config import MixConfig
     from tailmine.pipelines import mix
 
     emax = 1e6 if math.isinf(arm.max_epochs) else arm.max_epochs  # a cap that never binds
     cfg = MixConfig(tokens=tokens, tail_lambda=arm.tail_lambda, tail_beta=arm.tail_beta, max_epochs=emax, tokenizer=tokenizer,
-                    vocab_size=vocab_size, seed=seed, holdout=0.0, shard_tokens=1 << 40,
+                    vocab_size=vocab_size, seed=seed, holdout=0.0, shard_tokens=1 << 40, unit_tokens=unit_tokens,
                     max_document_share=1.0)  # the arms compare epoch caps alone
     mix.run(concepts_dir, out_dir, cfg, BEAM, force=True, progress=False)
     return json.loads((Path(out_dir) / "recipe.json").read_text())
