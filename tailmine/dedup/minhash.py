@@ -232,18 +232,30 @@ def _signatures(buf, offsets, ngram, a, b, sig, exact):
         longest = max(longest, offsets[d + 1] - offsets[d])
     tokens = np.empty(longest + 1, np.uint64)
     shingles = np.empty(longest + 1, np.uint64)
-    # uint32 minima: (a*x + b) >> 32 fits, and a 32-bit compare packs twice the lanes per vector
+    # uint32 minima: (a*x + b) >> 32 fits, and a 32-bit compare packs twice the lanes per vector.
+    # Four shingles per pass over the permutations: a[k], b[k] and mins[k] are loaded once for four
+    # products (the loop is bound by those loads, not by the multiplies, with one shingle per pass).
     mins = np.empty(num_perm, np.uint32)
     shift = np.uint64(32)
     for d in range(offsets.shape[0] - 1):
         count = _shingles(buf, offsets[d], offsets[d + 1], ngram, tokens, shingles, exact[d])
         mins[:] = EMPTY
-        for s in range(count):
+        s = 0
+        while s + 4 <= count:
+            x0, x1, x2, x3 = shingles[s], shingles[s + 1], shingles[s + 2], shingles[s + 3]
+            for k in range(num_perm):
+                ak, bk = a[k], b[k]
+                v = min(
+                    min(np.uint32((ak * x0 + bk) >> shift), np.uint32((ak * x1 + bk) >> shift)),
+                    min(np.uint32((ak * x2 + bk) >> shift), np.uint32((ak * x3 + bk) >> shift)),
+                )
+                mins[k] = min(mins[k], v)
+            s += 4
+        while s < count:
             x = shingles[s]
             for k in range(num_perm):
-                v = np.uint32((a[k] * x + b[k]) >> shift)
-                if v < mins[k]:
-                    mins[k] = v
+                mins[k] = min(mins[k], np.uint32((a[k] * x + b[k]) >> shift))
+            s += 1
         sig[d, :] = mins
 
 
