@@ -454,7 +454,7 @@ def ingest_quality(out_dir: Path, roots: dict[str, Path]) -> dict:
 
 # ------------------------------------------------------------------------------ extractors alone
 def extractor_rows(roots: dict[str, Path], names: list[str], repeat: int, slow_repeat: int) -> list[dict]:
-    from extraction import LOADERS, evaluate, run_extractor
+    from extraction import LOADERS, evaluate, time_extractors
 
     from tailmine.ingest.extract import get_extractor
 
@@ -464,14 +464,7 @@ def extractor_rows(roots: dict[str, Path], names: list[str], repeat: int, slow_r
         if not pages:
             continue
         mb = sum(p["bytes"] for p in pages) / 1e6
-        for name in names:
-            fn = get_extractor(name)
-            n = slow_repeat if name == "trafilatura" else repeat
-            best, outputs = None, None
-            for _ in range(n):
-                outs, elapsed = run_extractor(fn, pages)
-                if best is None or elapsed < best:
-                    best, outputs = elapsed, outs
+        for name, (outputs, best, n) in time_extractors({name: get_extractor(name) for name in names}, pages, repeat, slow_repeat).items():
             row = {"set": set_name, "extractor": name, "pages": len(pages), "html_mb": mb, "mb_per_s": mb / best,
                    "pages_per_s": len(pages) / best, "repeats": n}
             row.update(evaluate(set_name, pages, outputs))
