@@ -251,6 +251,7 @@ def main(argv=None) -> int:
     ap.add_argument("--datatrove-scales", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4],
                     help="near-duplicate scales datatrove also runs at (default 1,4)")
     ap.add_argument("--skip-signatures", action="store_true", help="only the stage, datatrove and RSS runs")
+    ap.add_argument("--signatures-only", action="store_true", help="only the signature speed and recall comparisons")
     ap.add_argument("--skip", type=lambda v: set(filter(None, v.split(","))), default=set(),
                     help="reference tools not to run (datasketch,rensa,datatrove); any other that fails to run stops the benchmark")
     args = ap.parse_args(argv)
@@ -264,6 +265,10 @@ def main(argv=None) -> int:
         print(json.dumps(results, indent=1), flush=True)
         results["recall"] = bench_recall(texts)
         print(json.dumps(results["recall"], indent=1), flush=True)
+    if args.signatures_only:
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1))
+        return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="tailmine-dedup-bench-"))
     mb = sum(len(t.encode()) for t in texts) / 1e6
     results["stage"] = {}
