@@ -1,10 +1,10 @@
 """Quality classifier benchmark: docs/s and MB/s per core, fastText and torch, raw and inside the Beam stage.
 
-    .venv/bin/python benchmarks/classifiers.py [--docs 6000] [--stage-docs 60000] [--repeats 3] [--out bench-out/classifiers.json]
+    .venv/bin/python benchmarks/classifiers.py [--docs 6000] [--stage-docs 60000] [--repeat 3] [--out FILE.json]
 
 Documents: 1-5 KB chunks (``chunk_text``, 2,000..5,000 bytes) of Gutenberg books and crawl pages from
 ``../shared/corpora``; models are trained on the fly on a disjoint part of the same pool (default
-hyper-parameters). Every figure is best of ``--repeats`` in one process on one core, as docs per CPU second
+hyper-parameters). Every figure is best of ``--repeat`` (the in-process paths called in turn, A B C A B C ...) in one process on one core, as docs per CPU second
 (user + sys of the process: the benchmark machine is shared, so wall time is reported only beside the stage):
 
 * ``fasttext_raw_predict``: ``multilinePredict`` on already-normalised text (the reference: what the C++
@@ -40,7 +40,7 @@ import threading
 import time
 from pathlib import Path
 
-from timing import best_of, cpu_seconds
+from timing import alternate, cpu_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = Path(os.environ.get("TAILMINE_CORPORA", REPO.parent / "shared" / "corpora"))
@@ -214,8 +214,8 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=6000, help="documents scored (default 6000)")
     parser.add_argument("--stage-docs", type=int, default=60_000, help="documents in the stage scored through Beam: --docs repeated (default 60000)")
     parser.add_argument("--train-docs", type=int, default=3000, help="documents the models are trained on (default 3000)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(REPO / "bench-out" / "classifiers.json"))
+    parser.add_argument("--repeat", "--repeats", dest="repeats", type=int, default=3)
+    parser.add_argument("--out", default=None, help="also write the JSON here (default: stdout only; nothing is written into the checkout)")
     args = parser.parse_args()
 
     import numpy as np
@@ -236,18 +236,22 @@ def main() -> int:
         th = load_model(dirs["torch"], device="cpu")
         normalized = [normalize_text(t) for t in texts]
         lines = [t + "\n" for t in normalized]
-        result = {
-            "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__},
-            "docs": n, "mb": round(n_bytes / 1e6, 2), "mean_doc_bytes": round(n_bytes / n), "repeats": args.repeats,
-            "fasttext_raw_predict": rate(n, n_bytes, best_of(lambda: ft.model.f.multilinePredict(lines, 1, 0.0, "replace"), args.repeats, cpu_seconds)[0]),
-            "normalize_only": rate(n, n_bytes, best_of(lambda: [normalize_text(t) for t in texts], args.repeats, cpu_seconds)[0]),
-            "fasttext_scorer": rate(n, n_bytes, best_of(lambda: [ft.score(texts[i : i + 512]) for i in range(0, n, 512)], args.repeats, cpu_seconds)[0]),
-            "torch_cpu": {**rate(n, n_bytes, best_of(lambda: [th.score(texts[i : i + 512]) for i in range(0, n, 512)], args.repeats, cpu_seconds)[0]), "batch_size": 512, "threads": 1},
+        # fastText's own predict and tailmine's scorers in turn (A B C A B C ...), best of --repeat CPU seconds
+        best = alternate({
+            "fasttext_raw_predict": lambda: ft.model.f.multilinePredict(lines, 1, 0.0, "replace"),
+            "normalize_only": lambda: [normalize_text(t) for t in texts],
+            "fasttext_scorer": lambda: [ft.score(texts[i : i + 512]) for i in range(0, n, 512)],
+            "torch_cpu": lambda: [th.score(texts[i : i + 512]) for i in range(0, n, 512)],
             # the host's share of GPU scoring: normalise + featurise, no model call (how many host
             # processes one GPU needs to be the bottleneck)
-            "torch_host_featurise": rate(n, n_bytes, best_of(lambda: [th.featurizer.encode([normalize_text(t) for t in texts[i : i + 512]])
-                                                                      for i in range(0, n, 512)], args.repeats, cpu_seconds)[0]),
+            "torch_host_featurise": lambda: [th.featurizer.encode([normalize_text(t) for t in texts[i : i + 512]]) for i in range(0, n, 512)],
+        }, args.repeats)
+        result = {
+            "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__},
+            "docs": n, "mb": round(n_bytes / 1e6, 2), "mean_doc_bytes": round(n_bytes / n), "repeats": args.repeats, "order": "alternating",
+            **{name: rate(n, n_bytes, b["cpu"]) for name, b in best.items()},
         }
+        result["torch_cpu"].update({"batch_size": 512, "threads": 1})
         stage_texts = (texts * (1 + args.stage_docs // n))[: args.stage_docs]
         stage, tiny = make_stage(stage_texts, work), make_stage(texts[:1], work, "tiny-stage")
         stage_bytes = sum(len(t.encode()) for t in stage_texts)
@@ -265,9 +269,10 @@ def main() -> int:
         result["fasttext_repeat_max_abs_diff"] = float(agree)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(result, handle, indent=2)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as handle:
+            json.dump(result, handle, indent=2)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -8,11 +8,14 @@ Input: the document shards in ``--parquet`` (default: the scaling benchmark's x1
 ``bench-out/scaling/x1/out/dedup/docs``, ~5,700 real documents, ~30 MB of text) when present,
 otherwise ``--books`` Gutenberg books + CCNet from ``../shared/corpora``.
 
-Single process, best of ``repeats``; each row gives CPU seconds of this process (``process_time``:
+Single process, best of ``--repeat`` (tools compared with each other called in turn, A B A B ...:
+the reference and compiled extractors, our power-law fit and ``powerlaw``); each row gives CPU seconds of this process (``process_time``:
 per core, and steady on a shared machine) and wall seconds. "Whole stage" is what the Beam stage
 does per shard minus Parquet I/O and the power-law fit: extract concept ids per 1024-row batch,
 count them (strings kept once per distinct concept), write the ids to a work file, merge, read the
-ids back and compute the four rarity columns per 2048-row batch. ``--beam`` also times the real
+ids back and compute the four rarity columns per 2048-row batch. The bootstrap of the power-law fit
+is out of every stage figure (the Beam stage runs with ``bootstrap=0``); its cost is printed on its
+own at the end (1000 replicates): a run with the default config (``bootstrap=1000``) adds it. ``--beam`` also times the real
 stage (one DirectRunner worker, bootstrap 0) on ``--parquet``. Memory is measured in a fresh
 subprocess per size (peak RSS).
 """
@@ -31,6 +34,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from timing import alternate
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -137,7 +141,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parquet", default=str(DEFAULT_PARQUET) if DEFAULT_PARQUET.is_dir() else None, help="folder of document shards")
     ap.add_argument("--books", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeat", "--repeats", dest="repeats", type=int, default=3)
     ap.add_argument("--memory-base-books", type=int, default=2)
     ap.add_argument("--beam", action="store_true", help="also time the real Beam stage on --parquet")
     ap.add_argument("--skip-reference", action="store_true", help="do not time the per-string reference extractor")
@@ -155,9 +159,11 @@ def main() -> None:
     ex = build_extractors(["ngram", "entity"])
     ex.extract_hashed(docs[:64])  # compile / load the kernels outside the timings
     rows = []
+    # the per-string reference and the compiled extractor in turn (A B A B ...), best of --repeat each
+    extract_runs = {"extract (compiled, ids)": lambda: [ex.extract_hashed(docs[i : i + 1024]) for i in range(0, len(docs), 1024)]}
     if not args.skip_reference:
-        rows.append(("reference extract (per-string Python)", best(lambda: [ex.extract(t) for t in docs], 1 if args.repeats > 1 else args.repeats)))
-    rows.append(("extract (compiled, ids)", best(lambda: [ex.extract_hashed(docs[i : i + 1024]) for i in range(0, len(docs), 1024)], args.repeats)))
+        extract_runs = {"reference extract (per-string Python)": lambda: [ex.extract(t) for t in docs], **extract_runs}
+    rows += [(name, (b["cpu"], b["wall"])) for name, b in alternate(extract_runs, args.repeats).items()]
     with tempfile.TemporaryDirectory() as work:
         for mode in ("exact", "sketch"):
             rows.append((f"whole stage ({mode}): extract+count+annotate", best(lambda: whole_stage(docs, mode, work), args.repeats)))
@@ -183,10 +189,11 @@ def main() -> None:
     from tailmine.concepts.fitting import fit_power_law
 
     x = np.random.default_rng(0).zipf(2.1, 100_000)
-    t_ours = best(lambda: fit_power_law(x, bootstrap=0), args.repeats)[1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t_pl = best(lambda: powerlaw.Fit(x, discrete=True, verbose=False).power_law.alpha, args.repeats)[1]
+        fits = alternate({"ours": lambda: fit_power_law(x, bootstrap=0),
+                          "powerlaw": lambda: powerlaw.Fit(x, discrete=True, verbose=False).power_law.alpha}, args.repeats)
+    t_ours, t_pl = fits["ours"]["wall"], fits["powerlaw"]["wall"]
     t_boot = best(lambda: fit_power_law(x, bootstrap=1000), 1)[1]
     print(f"  ours fit {t_ours:.2f}s, powerlaw.Fit {t_pl:.2f}s (ratio {t_pl / t_ours:.1f}x); ours with 1000 bootstrap reps {t_boot:.1f}s")
 

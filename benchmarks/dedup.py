@@ -3,18 +3,23 @@ near-duplicates vs datasketch's MinHashLSH, the whole stage end to end, and peak
 
     python benchmarks/dedup.py --corpora /work/shared/corpora [--repeat 3] [--docs 4000] [--out results.json]
 
-Corpus: 1-10 KB chunks of the English Gutenberg books (real prose). Signatures are timed in-process,
-best of ``--repeat``; each side computes word 5-gram shingles of the same normalised text (datasketch
-and rensa get them as Python strings/bytes, which is how their users call them). End-to-end and RSS
-runs call ``tailmine.pipelines.dedup.run`` in a child process with one in-process Beam worker
-(``ru_maxrss`` of the child), on two inputs per scale: ``near`` (copy c of every text differs by one
-word: every document is in a cluster of ``scale`` near-duplicates) and ``unique`` (copies 1.. have
-their words shuffled: no document has a duplicate), so RSS is shown not to grow with document count.
+Corpus: 1-10 KB chunks of the English Gutenberg books (real prose). Every comparison runs the tools in
+turn (A B A B ..., best of ``--repeat`` each): on a shared machine the load changes from second to
+second, and only ratios taken from the same stretch of time mean anything. Signatures are timed
+in-process (wall and CPU seconds); each side computes word 5-gram shingles of the same normalised
+text (datasketch and rensa get them as Python strings/bytes, which is how their users call them;
+tailmine's time includes its own NFKC + lower-casing). End-to-end and RSS runs call
+``tailmine.pipelines.dedup.run`` in a child process with one in-process Beam worker (``ru_maxrss`` of
+the child), on two inputs per scale: ``near`` (copy c of every text differs by one word: every
+document is in a cluster of ``scale`` near-duplicates) and ``unique`` (copies 1.. have their words
+shuffled: no document has a duplicate), so RSS is shown not to grow with document count.
 datatrove's 4-stage MinHash pipeline (signatures, buckets, cluster, filter; one task/worker per
-stage, 14 bucket tasks) runs on the same 1x JSONL in a child process with ``--datatrove-python``
-(a venv where datatrove is installed; skipped when absent), at 1x and 4x. Both sides report wall seconds
-and CPU seconds (user + system of the child and its children, start-up included): on a shared 2-vCPU
-machine the wall ratio moves with the neighbours' load, the CPU ratio much less.
+stage, 14 bucket tasks; 112 hashes, not 128) runs on the same JSONL in a child process with
+``--datatrove-python`` (a venv where datatrove is installed), at 1x and 4x, alternating with
+tailmine's stage. Both sides report wall seconds and CPU seconds (user + system of the child and its
+children, start-up included). A reference tool that is missing or fails stops the benchmark with a
+message (exit status 1); ``--skip datasketch,rensa,datatrove`` leaves one out on purpose. Inputs and
+outputs go to a temp dir unless ``--work`` is given.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from timing import best_of  # noqa: E402
+from timing import alternate, reference_tool  # noqa: E402
 SINGLE = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
@@ -49,44 +54,38 @@ def corpus(corpora: Path, n_docs: int, seed: int = 0) -> list[str]:
     return texts
 
 
-def bench_signatures(texts: list[str], repeat: int) -> dict:
-    from datasketch import MinHash
-
+def bench_signatures(texts: list[str], repeat: int, skip: set[str]) -> dict:
+    """MB/s per core of tailmine's signatures and of each reference, run in turn (A B A B ..., best of
+    ``repeat`` each). Same work on every side: 128 permutations of word 5-gram shingles of the same
+    normalised text; the references get the shingles as Python bytes/str built by the same code
+    (datasketch on an eighth of the texts: it is ~15x slower). tailmine's time includes its own
+    normalisation (NFKC, lower case) and shingling; the references' time includes building the shingle
+    strings."""
     from tailmine.dedup.minhash import MinHasher, normalize
 
-    mb = sum(len(t.encode()) for t in texts) / 1e6
     mh = MinHasher()
-    mh.sketch(texts[:3])  # compile
-    results = {"MB": round(mb, 2), "docs": len(texts)}
-    t = best_of(lambda: mh.sketch(texts), repeat)[0]
-    results["tailmine"] = round(mb / t, 2)
+    mh.sketch(texts[:3])  # compile (or load the cached kernel) outside the timing
 
     def shingles(text):
         words = normalize(text).split()
         return [" ".join(words[i : i + 5]).encode() for i in range(max(1, len(words) - 4))]
 
-    def ds():
-        for text in texts:
-            m = MinHash(num_perm=128)
-            m.update_batch(shingles(text))
-
     sub = texts[: max(50, len(texts) // 8)]
-    sub_mb = sum(len(t.encode()) for t in sub) / 1e6
-    t = best_of(lambda: [MinHash(num_perm=128).update_batch(shingles(x)) for x in sub], repeat)[0]
-    results["datasketch"] = round(sub_mb / t, 2)
-    try:
-        from rensa import RMinHash
-
-        def rn():
-            for text in texts:
-                m = RMinHash(num_perm=128, seed=42)
-                m.update([s.decode() for s in shingles(text)])
-
-        t = best_of(rn, repeat)[0]
-        results["rensa"] = round(mb / t, 2)
-    except ImportError:
-        results["rensa"] = None
-    results["ratio_vs_datasketch"] = round(results["tailmine"] / results["datasketch"], 1)
+    runs = {"tailmine": (texts, lambda: mh.sketch(texts))}
+    if "datasketch" not in skip:
+        MinHash = reference_tool("datasketch", lambda: __import__("datasketch").MinHash, "pip install datasketch, or --skip datasketch")
+        runs["datasketch"] = (sub, lambda: [MinHash(num_perm=128).update_batch(shingles(x)) for x in sub])
+    if "rensa" not in skip:
+        RMinHash = reference_tool("rensa", lambda: __import__("rensa").RMinHash, "pip install rensa, or --skip rensa")
+        runs["rensa"] = (texts, lambda: [RMinHash(num_perm=128, seed=42).update([s.decode() for s in shingles(x)]) for x in texts])
+    best = alternate({name: fn for name, (_, fn) in runs.items()}, repeat)
+    results: dict = {"docs": len(texts), "repeat": repeat, "order": "alternating", "skipped": sorted(skip)}
+    for name, (docs, _) in runs.items():
+        mb = sum(len(t.encode()) for t in docs) / 1e6
+        results[name] = {"MB": round(mb, 2), "MBps_wall": round(mb / best[name]["wall"], 2), "MB_per_cpu_s": round(mb / best[name]["cpu"], 2)}
+    for name in runs.keys() - {"tailmine"}:
+        for clock in ("MBps_wall", "MB_per_cpu_s"):
+            results[f"ratio_vs_{name}_{clock}"] = round(results["tailmine"][clock] / results[name][clock], 1)
     return results
 
 
@@ -203,15 +202,48 @@ def run_datatrove(python: str, jsonl: Path, work: Path) -> dict:
                            python, "-c", DATATROVE, str(dt_src), str(dt_work)], capture_output=True, text=True)
     lines = proc.stdout.strip().splitlines()
     if not lines or lines[0].startswith("ERR"):
-        return {"error": proc.stdout[-3000:] + proc.stderr[-1000:]}
+        raise SystemExit(f"benchmark stopped: reference tool datatrove failed to run ({python}); --skip datatrove to leave it out:\n"
+                         + proc.stdout[-3000:] + proc.stderr[-1000:])
     return {"seconds": round(float(lines[-3]), 2), "cpu_seconds": round(float(lines[-2]), 2), "peak_rss_mb": round(int(lines[-1]) / 1024, 1)}
+
+
+def run_stage(in_dir: Path, out: Path) -> dict:
+    """tailmine's dedup stage in a fresh child (so ``ru_maxrss`` is that run's own peak)."""
+    proc = subprocess.run([sys.executable, "-c", "import resource,subprocess,sys,json;"
+                           "r=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
+                           "print(r.stdout.strip().splitlines()[-1] if r.returncode == 0 else 'ERR ' + r.stderr[-3000:]);"
+                           "u=resource.getrusage(resource.RUSAGE_CHILDREN);print(u.ru_utime+u.ru_stime);print(u.ru_maxrss)",
+                           sys.executable, "-c", CHILD.format(single=SINGLE), str(in_dir), str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    lines = proc.stdout.strip().splitlines()
+    if len(lines) < 3 or lines[-3].startswith("ERR"):
+        raise SystemExit(f"benchmark stopped: tailmine dedup failed on {in_dir}:\n{proc.stdout[-3000:]}{proc.stderr[-1000:]}")
+    row = json.loads(lines[-3])
+    row["cpu_seconds"] = round(float(lines[-2]), 2)  # the child's user + system time, start-up included
+    row["peak_rss_mb"] = round(int(lines[-1]) / 1024, 1)
+    return row
+
+
+def alternate_runs(tools: dict, repeat: int) -> dict[str, dict]:
+    """``{tool: fastest run}``, the tools run in turn (A B A B ...) ``repeat`` times each; peak RSS is
+    the largest over the runs and ``all_seconds`` lists every run."""
+    runs: dict[str, list[dict]] = {name: [] for name in tools}
+    for _ in range(repeat):
+        for name, fn in tools.items():
+            runs[name].append(fn())
+    best = {}
+    for name, rows in runs.items():
+        best[name] = dict(min(rows, key=lambda r: r["seconds"]))
+        best[name]["all_seconds"] = [round(r["seconds"], 2) for r in rows]
+        best[name]["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rows)
+    return best
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
     ap.add_argument("--docs", type=int, default=4000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", "--repeats", dest="repeat", type=int, default=3, help="runs of each tool, in turn; the fastest is reported")
     ap.add_argument("--scales", default="1,4,16")
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
@@ -219,14 +251,24 @@ def main(argv=None) -> int:
     ap.add_argument("--datatrove-scales", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4],
                     help="near-duplicate scales datatrove also runs at (default 1,4)")
     ap.add_argument("--skip-signatures", action="store_true", help="only the stage, datatrove and RSS runs")
+    ap.add_argument("--signatures-only", action="store_true", help="only the signature speed and recall comparisons")
+    ap.add_argument("--skip", type=lambda v: set(filter(None, v.split(","))), default=set(),
+                    help="reference tools not to run (datasketch,rensa,datatrove); any other that fails to run stops the benchmark")
     args = ap.parse_args(argv)
+    if "datatrove" not in args.skip:
+        reference_tool("datatrove", lambda: Path(args.datatrove_python).resolve(strict=True),
+                       "make a venv with datatrove and pass --datatrove-python, or --skip datatrove")
     texts = corpus(args.corpora, args.docs)
     results = {}
     if not args.skip_signatures:
-        results["signatures_MBps_per_core"] = bench_signatures(texts, args.repeat)
+        results["signatures_MBps_per_core"] = bench_signatures(texts, args.repeat, args.skip)
         print(json.dumps(results, indent=1), flush=True)
         results["recall"] = bench_recall(texts)
         print(json.dumps(results["recall"], indent=1), flush=True)
+    if args.signatures_only:
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1))
+        return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="tailmine-dedup-bench-"))
     mb = sum(len(t.encode()) for t in texts) / 1e6
     results["stage"] = {}
@@ -235,30 +277,24 @@ def main(argv=None) -> int:
         if kind == "unique" and scale == 1:
             continue  # copy 0 is never shuffled: unique 1x is the near 1x input
         in_dir = _write_input(texts, scale, work, unique=kind == "unique")
-        # each scale in a fresh child so ru_maxrss is that run's own peak
-        proc = subprocess.run([sys.executable, "-c", "import resource,subprocess,sys,json;"
-                               "r=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
-                               "print(r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr[-2000:]);"
-                               "u=resource.getrusage(resource.RUSAGE_CHILDREN);print(u.ru_utime+u.ru_stime);print(u.ru_maxrss)",
-                               sys.executable, "-c", CHILD.format(single=SINGLE), str(in_dir), str(work / f"out-{kind}-{scale}")],
-                              capture_output=True, text=True, cwd=ROOT)
-        lines = proc.stdout.strip().splitlines()
-        row = json.loads(lines[-3])
-        row["cpu_seconds"] = round(float(lines[-2]), 2)  # the child's user + system time, start-up included
-        row["peak_rss_mb"] = round(int(lines[-1]) / 1024, 1)
+        with_datatrove = kind == "near" and scale in args.datatrove_scales and "datatrove" not in args.skip
+        tools = {"tailmine": lambda: run_stage(in_dir, work / f"out-{kind}-{scale}")}
+        if with_datatrove:
+            tools["datatrove"] = lambda: run_datatrove(args.datatrove_python, in_dir.parent / "docs.jsonl", work)
+        best = alternate_runs(tools, args.repeat)
+        row = best["tailmine"]
         row["MB"] = round(mb * scale, 1)
         row["MBps_per_core"] = round(mb * scale / row["seconds"], 2)
         row["MB_per_cpu_second"] = round(mb * scale / row["cpu_seconds"], 2)
         results["stage"][f"{kind}-{scale}x"] = row
         print(kind, scale, json.dumps(row), flush=True)
-        if kind == "near" and scale in args.datatrove_scales and Path(args.datatrove_python).exists():
-            dt = run_datatrove(args.datatrove_python, in_dir.parent / "docs.jsonl", work)
-            if "seconds" in dt:
-                dt["MB"] = row["MB"]
-                dt["MBps_per_core"] = round(row["MB"] / dt["seconds"], 3)
-                dt["MB_per_cpu_second"] = round(row["MB"] / dt["cpu_seconds"], 3)
-                dt["tailmine_stage_ratio_wall"] = round(row["MBps_per_core"] / dt["MBps_per_core"], 1)
-                dt["tailmine_stage_ratio_cpu"] = round(row["MB_per_cpu_second"] / dt["MB_per_cpu_second"], 1)
+        if with_datatrove:
+            dt = best["datatrove"]
+            dt["MB"] = row["MB"]
+            dt["MBps_per_core"] = round(row["MB"] / dt["seconds"], 3)
+            dt["MB_per_cpu_second"] = round(row["MB"] / dt["cpu_seconds"], 3)
+            dt["tailmine_stage_ratio_wall"] = round(row["MBps_per_core"] / dt["MBps_per_core"], 1)
+            dt["tailmine_stage_ratio_cpu"] = round(row["MB_per_cpu_second"] / dt["MB_per_cpu_second"], 1)
             results.setdefault("datatrove_end_to_end", {})[f"{scale}x"] = dt
             print("datatrove", scale, json.dumps(dt), flush=True)
     if args.out:

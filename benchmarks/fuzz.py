@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=2000, help="mutants per format")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=600, help="stop after this long in total")
-    parser.add_argument("--out", default="bench-out/fuzz-failures")
+    parser.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "tailmine-fuzz-failures"),
+                        help="failing inputs are kept here (default: under the temp dir, not in the checkout)")
     args = parser.parse_args(argv)
     cfg = IngestConfig(max_doc_bytes=1 << 20)
     extractor = get_extractor("tailmine")

@@ -96,7 +96,7 @@ def main() -> int:
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak of the GPU in TFLOP/s (default: 989, H100 SXM)")
     parser.add_argument("--workers", type=int, default=1, help="DirectRunner worker processes for the scoring stage (default: 1, in-process)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (2,000 / 8 documents, pool 300): proves the script runs, on a CPU")
-    parser.add_argument("--out", default="bench-out/gpu_classify.json", help="where the JSON result goes")
+    parser.add_argument("--out", default=None, help="also write the JSON result here (default: stdout only)")
     args = parser.parse_args()
     if args.smoke:
         args.docs, args.encoder_docs, args.pool = min(args.docs, 2000), min(args.encoder_docs, 8), min(args.pool, 300)
@@ -132,6 +132,9 @@ def main() -> int:
         result["goals"] = {"bag_of_ngrams_docs_per_s": 20_000, "encoder_docs_per_s": 3_000, "applies": "one H100-class GPU"}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if not args.out:
+        print(json.dumps(result, indent=2))
+        return 0
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(result, handle, indent=2)

@@ -259,31 +259,78 @@ def build_inputs(corpora: Path, work: Path, roots: dict[str, Path], cc_copies: i
 
 
 # ------------------------------------------------------------------------------------ ingest runs
+PLAIN = ("plain-resiliparse", "plain-tailmine-extractor")
+
+
+def plain_loop(inputs: list[str], out: str, extractor: str) -> dict:
+    """The reference a user would write without tailmine: fastwarc over each WARC file (response records
+    only), resiliparse's encoding detection, the HTML extractor, and one zstd Parquet file of
+    ``(url, text)`` per input file. ``extractor``: ``resiliparse`` (``extract_plain_text(main_content=True)``)
+    or ``tailmine`` (tailmine's extractor function, nothing else of tailmine)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+    from resiliparse.parse.html import HTMLTree
+
+    from tailmine.ingest.extract import extract_main_text
+
+    files = sorted(str(f) for d in inputs for f in (Path(d).rglob("*.warc.gz") if Path(d).is_dir() else [Path(d)]))
+    Path(out).mkdir(parents=True, exist_ok=True)
+    docs = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i, path in enumerate(files):
+        urls, texts = [], []
+        with open(path, "rb") as stream:
+            for rec in ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True):
+                body = rec.reader.read()
+                html = bytes_to_str(body, detect_encoding(body))
+                if extractor == "resiliparse":
+                    text = extract_plain_text(HTMLTree.parse(html), main_content=True)
+                else:
+                    text = extract_main_text(html).text
+                if text.strip():
+                    urls.append(rec.headers.get("WARC-Target-URI"))
+                    texts.append(text)
+        pq.write_table(pa.table({"url": urls, "text": texts}), f"{out}/part-{i:05d}.parquet", compression="zstd")
+        docs += len(texts)
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0, "counts": {"output": docs, "input": docs}}
+
+
 def child(spec_path: str) -> int:
-    """Run one ingest as told by the spec file; print one JSON line."""
+    """Run one ingest (or the plain reference loop) as told by the spec file; print one JSON line."""
     import logging
 
     logging.disable(logging.WARNING)
     spec = json.loads(Path(spec_path).read_text())
+    if spec["extractor"] in PLAIN:
+        import fastwarc.warc, pyarrow.parquet, resiliparse.extract.html2text  # noqa: E401,F401 - imports outside the timing
+        import tailmine.ingest.extract  # noqa: F401
+
+        result = plain_loop(spec["inputs"], spec["out"], spec["extractor"].rsplit("-", 1)[-1] if spec["extractor"] == "plain-resiliparse" else "tailmine")
+        hwm = next((int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")), 0)
+        print("RESULT " + json.dumps({**result, "peak_rss_mb": hwm / 1024, "worker_rss_mb": 0}))
+        return 0
     from tailmine.ingest.config import IngestConfig
     from tailmine.pipelines.ingest import run
 
     cfg = IngestConfig(extractor=spec["extractor"])
     profiler = cProfile.Profile() if spec.get("profile") else None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
     manifest = run(spec["inputs"], spec["out"], cfg, spec["beam_args"], force=True, progress=False)
     if profiler:
         profiler.disable()
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     if profiler:
         profiler.dump_stats(spec["profile"])
     import resource
 
     hwm = next((int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")), 0)
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print("RESULT " + json.dumps({"seconds": seconds, "counts": manifest.counts.to_dict(),
+    print("RESULT " + json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "counts": manifest.counts.to_dict(),
                                   "peak_rss_mb": hwm / 1024, "worker_rss_mb": workers / 1024}))
     return 0
 
@@ -313,13 +360,27 @@ def run_ingest_rss(inputs, out, beam_args, extractor="tailmine", profile=None) -
 
 
 def best_of(n: int, fn, *args, **kwargs) -> dict:
-    runs = [fn(*args, **kwargs) for _ in range(n)]
-    best = min(runs, key=lambda r: r["seconds"])
-    best = dict(best)
-    best["all_seconds"] = [round(r["seconds"], 3) for r in runs]
-    best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
-    best["worker_rss_mb"] = max(r["worker_rss_mb"] for r in runs)
-    return best
+    return alternating({"only": (n, lambda: fn(*args, **kwargs))})["only"]
+
+
+def alternating(runs: dict[str, tuple[int, object]]) -> dict[str, dict]:
+    """``{name: best run}`` of ``{name: (rounds, fn)}``, the runs called in turn (A B C A B C ...; a
+    slow tool with fewer rounds takes part in the first ones only), so that every tool meets the same
+    load on a shared machine. Best = fastest; RSS = the largest over the runs."""
+    done: dict[str, list[dict]] = {name: [] for name in runs}
+    for r in range(max(n for n, _ in runs.values())):
+        for name, (n, fn) in runs.items():
+            if r < n:
+                done[name].append(fn())
+    out = {}
+    for name, results in done.items():
+        best = dict(min(results, key=lambda x: x["seconds"]))
+        best["all_seconds"] = [round(x["seconds"], 3) for x in results]
+        best["cpu_seconds"] = min(x.get("cpu_seconds", float("inf")) for x in results)
+        best["peak_rss_mb"] = max(x["peak_rss_mb"] for x in results)
+        best["worker_rss_mb"] = max(x["worker_rss_mb"] for x in results)
+        out[name] = best
+    return out
 
 
 def rate_row(kind: str, info: dict, res: dict, runner: str, extractor: str = "tailmine") -> dict:
@@ -329,7 +390,26 @@ def rate_row(kind: str, info: dict, res: dict, runner: str, extractor: str = "ta
             "decompressed_mb": info["decompressed_bytes"] / 1e6, "seconds": s, "all_seconds": res.get("all_seconds"),
             "file_mb_per_s": info["file_bytes"] / 1e6 / s, "decompressed_mb_per_s": info["decompressed_bytes"] / 1e6 / s,
             "docs": docs, "records_in": res["counts"]["input"], "docs_per_s": docs / s,
-            "peak_rss_mb": res["peak_rss_mb"], "worker_rss_mb": res["worker_rss_mb"], "process_seconds": res["process_seconds"]}
+            "peak_rss_mb": res["peak_rss_mb"], "worker_rss_mb": res["worker_rss_mb"], "process_seconds": res["process_seconds"],
+            "cpu_seconds": res.get("cpu_seconds")}
+
+
+def vs_plain_loop(rows: list[dict], fixed_cost: dict) -> dict:
+    """tailmine's single-worker ingest (default extractor) against the plain loops, per WARC input:
+    end to end, and net of tailmine's fixed cost (Beam start-up on a 1-document input, measured in the
+    same run), which a real run pays once per job, not per file; by wall seconds and by CPU seconds of
+    the timed part (on a loaded machine the CPU ratio is the steadier one)."""
+    out = {}
+    for kind in sorted({r["kind"] for r in rows}):
+        tm = next((r for r in rows if r["kind"] == kind and r["extractor"] == "tailmine" and r["runner"] == "single worker"), None)
+        for ref in PLAIN:
+            pl = next((r for r in rows if r["kind"] == kind and r["extractor"] == ref), None)
+            if tm and pl:
+                out[f"{kind} vs {ref}"] = {"end_to_end": round(pl["seconds"] / tm["seconds"], 2),
+                                           "net_of_fixed_cost": round(pl["seconds"] / (tm["seconds"] - fixed_cost["seconds"]), 2),
+                                           "cpu_end_to_end": round(pl["cpu_seconds"] / tm["cpu_seconds"], 2),
+                                           "cpu_net_of_fixed_cost": round(pl["cpu_seconds"] / (tm["cpu_seconds"] - fixed_cost["cpu_seconds"]), 2)}
+    return out
 
 
 # ------------------------------------------------------------------------------ quality of output
@@ -379,7 +459,7 @@ def ingest_quality(out_dir: Path, roots: dict[str, Path]) -> dict:
 
 # ------------------------------------------------------------------------------ extractors alone
 def extractor_rows(roots: dict[str, Path], names: list[str], repeat: int, slow_repeat: int) -> list[dict]:
-    from extraction import LOADERS, evaluate, run_extractor
+    from extraction import LOADERS, evaluate, time_extractors
 
     from tailmine.ingest.extract import get_extractor
 
@@ -389,14 +469,7 @@ def extractor_rows(roots: dict[str, Path], names: list[str], repeat: int, slow_r
         if not pages:
             continue
         mb = sum(p["bytes"] for p in pages) / 1e6
-        for name in names:
-            fn = get_extractor(name)
-            n = slow_repeat if name == "trafilatura" else repeat
-            best, outputs = None, None
-            for _ in range(n):
-                outs, elapsed = run_extractor(fn, pages)
-                if best is None or elapsed < best:
-                    best, outputs = elapsed, outs
+        for name, (outputs, best, n) in time_extractors({name: get_extractor(name) for name in names}, pages, repeat, slow_repeat).items():
             row = {"set": set_name, "extractor": name, "pages": len(pages), "html_mb": mb, "mb_per_s": mb / best,
                    "pages_per_s": len(pages) / best, "repeats": n}
             row.update(evaluate(set_name, pages, outputs))
@@ -527,12 +600,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpora", type=Path, default=Path("/work/shared/corpora"))
     ap.add_argument("--work", type=Path, help="build inputs and outputs here (kept); default a temp dir (removed)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is reported")
+    ap.add_argument("--repeat", "--repeats", dest="repeat", type=int, default=3, help="runs per measurement, tools in turn; the fastest is reported")
     ap.add_argument("--slow-repeat", type=int, default=1, help="runs for trafilatura (end to end and alone)")
     ap.add_argument("--cc-copies", type=int, default=20, help="replicas of the real CC WARC files")
     ap.add_argument("--kinds", default=",".join(KINDS), help=f"comma list from {', '.join(KINDS)}")
     ap.add_argument("--no-multi", action="store_true", help="skip the multi-processing reference runs")
     ap.add_argument("--no-extractors", action="store_true", help="skip the extractor comparisons")
+    ap.add_argument("--no-plain", action="store_true", help="skip the plain fastwarc + resiliparse reference loops")
     ap.add_argument("--out", type=Path, help="write results as JSON here (and the tables as .md beside it)")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -543,6 +617,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[skip] corpora not found under {args.corpora}: nothing to benchmark", file=sys.stderr)
         return 0
     kinds = [k for k in args.kinds.split(",") if k]
+    from timing import reference_tool
+
+    reference_tool("fastwarc + resiliparse", lambda: __import__("resiliparse.extract.html2text") and __import__("fastwarc.warc"))
+    if not args.no_extractors:  # tailmine's wrapper would turn a missing trafilatura into empty texts
+        reference_tool("trafilatura", lambda: __import__("trafilatura"), "pip install trafilatura, or --no-extractors")
     tmp_ctx = tempfile.TemporaryDirectory(prefix="ingest-bench-") if args.work is None else None
     work = Path(tmp_ctx.name) if tmp_ctx else args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -562,6 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         (tiny / "one.jsonl").write_text(json.dumps({"text": "hello world"}) + "\n")
         res = best_of(args.repeat, run_ingest_rss, [str(tiny)], outs / "tiny", SINGLE)
         results["fixed_cost_s"] = res["seconds"]
+        results["fixed_cost_cpu_s"] = res["cpu_seconds"]
         results["fixed_cost_rss_mb"] = res["peak_rss_mb"]
         print(f"[ingest] fixed cost (1-doc JSONL, single worker): {res['seconds']:.2f}s, RSS {res['peak_rss_mb']:.0f} MB",
               file=sys.stderr, flush=True)
@@ -572,16 +652,21 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             info = inputs[kind]
             extractors = ["tailmine", "resiliparse", "trafilatura"] if kind == "warc-pages" and not args.no_extractors else ["tailmine"]
+            if kind.startswith("warc") and not args.no_plain:
+                extractors += list(PLAIN)
+            runs = {ext: (args.slow_repeat if ext == "trafilatura" else args.repeat,
+                          (lambda ext=ext: run_ingest_rss(info["inputs"], outs / f"{kind}-{ext}", SINGLE, ext)))
+                    for ext in extractors}
+            best = alternating(runs)
             for ext in extractors:
-                n = args.slow_repeat if ext == "trafilatura" else args.repeat
                 out = outs / f"{kind}-{ext}"
-                res = best_of(n, run_ingest_rss, info["inputs"], out, SINGLE, ext)
-                row = rate_row(kind, info, res, "single worker", ext)
+                res = best[ext]
+                row = rate_row(kind, info, res, "plain loop, in process" if ext in PLAIN else "single worker", ext)
                 rows.append(row)
                 print(f"[ingest] {kind} {ext}: {row['file_mb_per_s']:.1f} file MB/s, {row['decompressed_mb_per_s']:.1f} "
                       f"decompressed MB/s, {row['docs_per_s']:.0f} docs/s, RSS {row['peak_rss_mb']:.0f} MB "
                       f"(runs {res['all_seconds']})", file=sys.stderr, flush=True)
-                if kind == "warc-pages":
+                if kind == "warc-pages" and ext not in PLAIN:
                     quality[ext] = ingest_quality(out, roots)
                     print(f"[quality] {ext}: {json.dumps({k: round(v['score'], 4) for k, v in quality[ext].items()})}",
                           file=sys.stderr, flush=True)
@@ -590,6 +675,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(rate_row(kind, info, res, f"multi_processing ({os.cpu_count()} workers, 1 run)"))
         results["ingest"] = rows
         results["ingest_quality"] = quality
+        results["vs_plain_loop"] = vs_plain_loop(rows, {"seconds": results["fixed_cost_s"], "cpu_seconds": results["fixed_cost_cpu_s"]})
         if "warc-pages" in inputs and "warc-pages" in kinds:
             prof_path = str(work / "warc-pages.prof")
             res = run_ingest_rss(inputs["warc-pages"]["inputs"], outs / "warc-pages-profile", SINGLE, "tailmine", prof_path)
@@ -602,7 +688,9 @@ def main(argv: list[str] | None = None) -> int:
         if tmp_ctx:
             tmp_ctx.cleanup()
 
-    md = [f"Machine: {os.cpu_count()} vCPU; best of {args.repeat} runs (trafilatura: {args.slow_repeat}); "
+    if results.get("vs_plain_loop"):
+        print("[vs plain loop] tailmine speed / plain loop speed: " + json.dumps(results["vs_plain_loop"]), file=sys.stderr)
+    md = [f"Machine: {os.cpu_count()} vCPU; best of {args.repeat} runs (trafilatura: {args.slow_repeat}), tools in turn; "
           f"fixed cost of an ingest run (Beam start-up, 1-doc input): {results['fixed_cost_s']:.2f}s.", "",
           "### End to end (tailmine ingest), single worker unless noted", "", fmt_table(results["ingest"])]
     if results.get("ingest_quality"):
@@ -621,6 +709,12 @@ def main(argv: list[str] | None = None) -> int:
     if results.get("extractors"):
         md += ["", "### Extractors alone on the same pages (benchmarks/extraction.py functions)", "",
                fmt_extractors(results["extractors"])]
+    if results.get("vs_plain_loop"):
+        md += ["", "### tailmine ingest against the plain loop (speed ratio, > 1 = tailmine faster)", "",
+               "| input vs reference | wall, end to end | wall, net of tailmine's fixed cost | CPU, end to end | CPU, net of fixed cost |",
+               "|---|---|---|---|---|"]
+        md += [f"| {k} | {v['end_to_end']:.2f} | {v['net_of_fixed_cost']:.2f} | {v['cpu_end_to_end']:.2f} | {v['cpu_net_of_fixed_cost']:.2f} |"
+               for k, v in results["vs_plain_loop"].items()]
     table = "\n".join(md)
     print(table)
     if args.out:

@@ -2,9 +2,9 @@
 against Beam's default of a new client per call, on moto's S3 server on 127.0.0.1.
 
 Each round does what a unit of work does per shard: write a small object under a temporary name, check
-the final name, rename, check, read it back. Rounds alternate shared / per-call (A B A B), best of 3.
+the final name, rename, check, read it back. Rounds alternate shared / per-call (A B A B), best of ``--repeat`` (3).
 
-    python benchmarks/object_store.py [--ops 20]
+    python benchmarks/object_store.py [--ops 20] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from timing import best_of
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", type=int, default=20)
+    parser.add_argument("--repeat", "--repeats", dest="repeat", type=int, default=3, help="rounds of each, alternating")
     args = parser.parse_args()
     os.environ.update(AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -45,7 +46,7 @@ def main() -> None:
             assert exists(path) and read_bytes(path) == b"x" * 1000
 
     results = {"shared": [], "per-call": []}
-    for _ in range(3):
+    for _ in range(args.repeat):
         for name, init in (("shared", shared_init), ("per-call", unshared_init)):
             cls.__init__ = init
             seconds, _ = best_of(round_trip, 1)
@@ -53,7 +54,7 @@ def main() -> None:
     cls.__init__ = shared_init
     server.stop()
     shared, per_call = min(results["shared"]), min(results["per-call"])
-    print(f"{args.ops} shard round trips (write tmp, rename, exists, read): best of 3, alternating")
+    print(f"{args.ops} shard round trips (write tmp, rename, exists, read): best of {args.repeat}, alternating")
     print(f"  one client per process : {shared:7.2f} s  ({shared / args.ops * 1000:6.1f} ms per shard)")
     print(f"  Beam's client per call : {per_call:7.2f} s  ({per_call / args.ops * 1000:6.1f} ms per shard)")
     print(f"  ratio                  : {per_call / shared:7.1f}x")

@@ -637,3 +637,73 @@ def test_union_find_labels_equal_scipy_connected_components():
         smallest = {c: nodes[comp == c].min() for c in np.unique(comp)}
         assert labels.tolist() == [smallest[c] for c in comp]
     assert [a.size for a in cc.component_labels(np.empty((0, 2), np.int64))] == [0, 0]
+
+
+# --- the compiled kernel against a plain-Python statement of the same definitions ------------------
+
+_M64 = (1 << 64) - 1
+
+
+def _fmix(h):
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _M64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _M64
+    return h ^ (h >> 33)
+
+
+def _fnv(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & _M64
+    return h
+
+
+def _reference_shingles(text: str, ngram: int) -> list[int]:
+    """Module docstring's definition, one character at a time: NFKC + lower case, words of word
+    characters, every character of an unspaced script a token of its own; FNV-1a of the token's UTF-8
+    then murmur's finaliser; n-gram hash = finaliser of a multiply-xorshift chain over the tokens."""
+    from tailmine.dedup.minhash import _is_separator, _is_unspaced, prepare
+
+    tokens, word = [], b""
+    for ch in prepare([text])[0].as_py():
+        cp = ord(ch)
+        if _is_separator(cp) or _is_unspaced(cp):
+            if word:
+                tokens.append(_fmix(_fnv(word)))
+            word = b""
+            if _is_unspaced(cp):
+                tokens.append(_fmix(_fnv(ch.encode())))
+        else:
+            word += ch.encode()
+    if word:
+        tokens.append(_fmix(_fnv(word)))
+
+    def gram(ts):
+        g = 0x9E3779B97F4A7C15
+        for t in ts:
+            g = ((g ^ t) * 0xBF58476D1CE4E5B9) & _M64
+            g ^= g >> 31
+        return _fmix(g)
+
+    if not tokens:
+        return []
+    if len(tokens) < ngram:
+        return [gram(tokens)]
+    return [gram(tokens[i : i + ngram]) for i in range(len(tokens) - ngram + 1)]
+
+
+def test_kernel_signatures_equal_a_plain_python_statement_of_the_definition(corpora):
+    """The kernel's table-driven ASCII path, its general path and its four-shingles-per-pass minimum
+    give what the definitions say, on real prose and on mixed-script, punctuation-heavy and short
+    texts (shingle counts 0-9, so the last pass of four is partial)."""
+    texts = _book_chunks(corpora, n_books=3, words=60, per_book=3)
+    texts += ["Ünïcödé Straße, ÇA VA? naïve café", "我们今天去北京看长城 and then\tHOME_again!", "a", "a b",
+              "one two three four five six", "x, y; z... w: v! u? t", "Ｆｕｌｌ　ｗｉｄｔｈ ﬁne", "emoji 🙂 in\u00a0text",
+              "snake_case and CamelCase 123 4.5", "ไทยภาษา mixed", "--- !!! ---", "1 2 3 4 5 6 7 8 9 10 11 12 13"]
+    for ngram in (5, 2):
+        mh = MinHasher(num_perm=64, ngram=ngram, seed=9)
+        sig = mh.signatures(texts)
+        for text, row in zip(texts, sig):
+            expected = mh.signature_of_shingles(np.array(_reference_shingles(text, ngram), np.uint64))
+            assert np.array_equal(row, expected), (ngram, text[:40])

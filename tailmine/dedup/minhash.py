@@ -61,12 +61,33 @@ def _is_space(cp):
     )
 
 
+def _ascii_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per ASCII byte: its class (0 word character, 1 whitespace, 2 other separator) and its lower case.
+
+    The same classes as ``_is_space``/``_is_separator`` give for code points below 128; a table lookup
+    instead of their range tests is what makes the kernel's common case (ASCII prose) cheap."""
+    cls = np.full(128, 2, np.uint8)
+    for c in range(128):
+        if (48 <= c <= 57) or (97 <= c <= 122) or (65 <= c <= 90) or c == 95:
+            cls[c] = 0
+        elif c == 32 or 9 <= c <= 13 or 0x1C <= c <= 0x1F:
+            cls[c] = 1
+    lower = np.array([c + 32 if 65 <= c <= 90 else c for c in range(128)], np.uint64)
+    return cls, lower
+
+
+_ASCII_CLASS, _ASCII_LOWER = _ascii_tables()
+_WORD, _SPACE = 0, 1
+_K2 = np.uint64(0x9E3779B97F4A7C15)
+
+
 @njit(cache=True)
 def _tokens(buf, start, end, out, exact):
     """64-bit hashes of the tokens of ``buf[start:end]`` into ``out``; returns the count.
 
     ``buf`` holds NFKC-normalised, lower-cased UTF-8 (ASCII may still be upper case: it is folded
     here). ``exact[0:2]`` receives a 128-bit hash of the text with whitespace runs collapsed and trimmed.
+    ASCII bytes take a table-driven path; other code points are decoded and classified by range.
     """
     n = 0
     h = FNV_OFFSET
@@ -77,10 +98,39 @@ def _tokens(buf, start, end, out, exact):
     started = False
     i = start
     while i < end:
-        b0 = np.uint32(buf[i])
+        b0 = buf[i]
         if b0 < 0x80:
-            cp, width = b0, 1
-        elif b0 >= 0xF0 and i + 3 < end:
+            cls = _ASCII_CLASS[b0]
+            if cls == _SPACE:
+                pending_space = started
+                if in_word:
+                    out[n] = _fmix64(h)
+                    n += 1
+                    in_word = False
+                    h = FNV_OFFSET
+            else:
+                if pending_space:
+                    e1 = (e1 ^ np.uint64(32)) * FNV_PRIME
+                    e2 = (e2 ^ np.uint64(32)) * _K2
+                    e2 ^= e2 >> np.uint64(29)
+                    pending_space = False
+                started = True
+                c = _ASCII_LOWER[b0]
+                e1 = (e1 ^ c) * FNV_PRIME
+                e2 = (e2 ^ c) * _K2
+                e2 ^= e2 >> np.uint64(29)
+                if cls == _WORD:
+                    h = (h ^ c) * FNV_PRIME
+                    in_word = True
+                elif in_word:
+                    out[n] = _fmix64(h)
+                    n += 1
+                    in_word = False
+                    h = FNV_OFFSET
+            i += 1
+            continue
+        b0 = np.uint32(b0)
+        if b0 >= 0xF0 and i + 3 < end:
             cp = ((b0 & 7) << 18) | ((np.uint32(buf[i + 1]) & 63) << 12) | ((np.uint32(buf[i + 2]) & 63) << 6) | (np.uint32(buf[i + 3]) & 63)
             width = 4
         elif b0 >= 0xE0 and i + 2 < end:
@@ -91,26 +141,19 @@ def _tokens(buf, start, end, out, exact):
             width = 2
         else:
             cp, width = b0, 1  # stray continuation byte: part of a word
-        if 65 <= cp <= 90:
-            cp += 32
         if _is_space(cp):
             pending_space = started
         else:
             if pending_space:
                 e1 = (e1 ^ np.uint64(32)) * FNV_PRIME
-                e2 = (e2 ^ np.uint64(32)) * np.uint64(0x9E3779B97F4A7C15)
+                e2 = (e2 ^ np.uint64(32)) * _K2
                 e2 ^= e2 >> np.uint64(29)
                 pending_space = False
             started = True
-            if width == 1:
-                e1 = (e1 ^ np.uint64(cp)) * FNV_PRIME
-                e2 = (e2 ^ np.uint64(cp)) * np.uint64(0x9E3779B97F4A7C15)
+            for j in range(width):
+                e1 = (e1 ^ np.uint64(buf[i + j])) * FNV_PRIME
+                e2 = (e2 ^ np.uint64(buf[i + j])) * _K2
                 e2 ^= e2 >> np.uint64(29)
-            else:
-                for j in range(width):
-                    e1 = (e1 ^ np.uint64(buf[i + j])) * FNV_PRIME
-                    e2 = (e2 ^ np.uint64(buf[i + j])) * np.uint64(0x9E3779B97F4A7C15)
-                    e2 ^= e2 >> np.uint64(29)
         if _is_separator(cp):
             if in_word:
                 out[n] = _fmix64(h)
@@ -129,11 +172,8 @@ def _tokens(buf, start, end, out, exact):
             n += 1
             h = FNV_OFFSET
         else:
-            if width == 1:
-                h = (h ^ np.uint64(cp)) * FNV_PRIME
-            else:
-                for j in range(width):
-                    h = (h ^ np.uint64(buf[i + j])) * FNV_PRIME
+            for j in range(width):
+                h = (h ^ np.uint64(buf[i + j])) * FNV_PRIME
             in_word = True
         i += width
     if in_word:
@@ -175,20 +215,31 @@ def _signatures(buf, offsets, ngram, a, b, sig, exact):
         longest = max(longest, offsets[d + 1] - offsets[d])
     tokens = np.empty(longest + 1, np.uint64)
     shingles = np.empty(longest + 1, np.uint64)
-    mins = np.empty(num_perm, np.uint64)
+    # uint32 minima: (a*x + b) >> 32 fits, and a 32-bit compare packs twice the lanes per vector.
+    # Four shingles per pass over the permutations: a[k], b[k] and mins[k] are loaded once for four
+    # products (the loop is bound by those loads, not by the multiplies, with one shingle per pass).
+    mins = np.empty(num_perm, np.uint32)
     shift = np.uint64(32)
     for d in range(offsets.shape[0] - 1):
         count = _shingles(buf, offsets[d], offsets[d + 1], ngram, tokens, shingles, exact[d])
-        for k in range(num_perm):
-            mins[k] = np.uint64(0xFFFFFFFF)
-        for s in range(count):
+        mins[:] = EMPTY
+        s = 0
+        while s + 4 <= count:
+            x0, x1, x2, x3 = shingles[s], shingles[s + 1], shingles[s + 2], shingles[s + 3]
+            for k in range(num_perm):
+                ak, bk = a[k], b[k]
+                v = min(
+                    min(np.uint32((ak * x0 + bk) >> shift), np.uint32((ak * x1 + bk) >> shift)),
+                    min(np.uint32((ak * x2 + bk) >> shift), np.uint32((ak * x3 + bk) >> shift)),
+                )
+                mins[k] = min(mins[k], v)
+            s += 4
+        while s < count:
             x = shingles[s]
             for k in range(num_perm):
-                v = (a[k] * x + b[k]) >> shift
-                if v < mins[k]:
-                    mins[k] = v
-        for k in range(num_perm):
-            sig[d, k] = np.uint32(mins[k])
+                mins[k] = min(mins[k], np.uint32((a[k] * x + b[k]) >> shift))
+            s += 1
+        sig[d, :] = mins
 
 
 @njit(cache=True)
