@@ -148,3 +148,15 @@ def test_local_workers_import_the_installed_package_and_keep_beam_quiet(tmp_path
     assert quiet.stdout.startswith("ingest: 4 records in -> 4 documents") and quiet.stderr == ""
     loud = _cli(["-v", "ingest", "a.jsonl", "--out", "out", "--force", "--no-progress", "--", *multi], tmp_path)
     assert loud.returncode == 0 and "Worker" in loud.stderr  # -v shows what the workers log
+
+
+def test_the_worker_drops_only_the_current_folder_python_put_first(tmp_path):
+    """``-c`` puts ``''`` (the current folder) first; a PYTHONPATH entry naming the same folder stays
+    (a developer's checkout on PYTHONPATH is how its own code reaches the workers)."""
+    from tailmine.pipelines.options import WORKER_PATH
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", WORKER_PATH + "print(repr(sys.path))"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    path = eval(done.stdout)
+    assert "" not in path and path[0] == str(tmp_path)
+

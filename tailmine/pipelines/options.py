@@ -60,16 +60,19 @@ def configure_filesystems(beam_args: list[str] | None) -> PipelineOptions:
     return options
 
 
+WORKER_PATH = "import sys\nif sys.path and sys.path[0] == '':\n    del sys.path[0]\n"
+"""``python -m`` (and ``-c``) put the current folder first on ``sys.path``, so a folder holding a
+checkout named ``tailmine`` shadowed the installed package on the workers (``module 'tailmine' has no
+attribute '__version__'``). The worker drops that entry (only it: a ``PYTHONPATH`` entry naming the
+same folder is the user's choice and stays) before anything is imported."""
+
 WORKER_BOOT = (
-    "import os, sys\n"
-    "sys.path[:] = [p for p in sys.path if p not in ('', os.getcwd())]\n"
-    "{quiet}"
-    "import runpy\n"
-    "runpy.run_module('apache_beam.runners.worker.sdk_worker_main', run_name='__main__')\n"
+    WORKER_PATH
+    + "{quiet}"
+    + "import runpy\n"
+    + "runpy.run_module('apache_beam.runners.worker.sdk_worker_main', run_name='__main__')\n"
 )
-"""How a local worker process starts. ``python -m`` puts the current folder first on ``sys.path``, so a
-folder holding a checkout named ``tailmine`` shadowed the installed package on the workers (``module
-'tailmine' has no attribute '__version__'``); the boot drops it before anything is imported."""
+"""How a local worker process starts (:data:`WORKER_PATH`, then Beam's worker)."""
 
 QUIET_WORKER = "import logging\nlogging.getLogger().addHandler(logging.NullHandler())\n"
 """A root handler, so the worker's import-time and start-up warnings are not printed on stderr by
