@@ -27,7 +27,7 @@ import sys, time
 started = time.perf_counter()
 from tailmine.cli import main
 try:
-    main([sys.argv[1], "--help"])
+    main([*sys.argv[1].split(), "--help"])
 except SystemExit as exc:
     code = exc.code
 print(repr((code, time.perf_counter() - started, sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:])))))
@@ -38,7 +38,10 @@ def _env():
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+SUBCOMMANDS = ["classify train", "classify score", "tokenizer train", "experiment tail", "experiment real"]
+
+
+@pytest.mark.parametrize("command", list(COMMANDS) + SUBCOMMANDS)
 def test_every_command_help_is_fast_and_imports_no_heavy_library(command):
     import resource
 

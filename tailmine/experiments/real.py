@@ -30,9 +30,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import pyarrow.parquet as pq
-import torch
-import torch.nn.functional as F
 
 from tailmine.errors import ConfigError
 from tailmine.experiments.sweep import ModelRunConfig
@@ -183,6 +180,8 @@ def stage_documents(stage_dir: str) -> list[tuple[str, str]]:
     out = []
     for shard in stage_shards(stage_dir)[1]:
         with open_raw(join(stage_dir, shard.path)) as handle:
+            import pyarrow.parquet as pq
+
             t = pq.ParquetFile(handle).read(columns=["id", "text"])
         out += list(zip(t.column("id").to_pylist(), t.column("text").to_pylist()))
     return out
@@ -234,11 +233,20 @@ def heldout_texts(stage_dir: str) -> list[str]:
     return [unicodedata.normalize("NFKC", t) for _i, t in stage_documents(stage_dir) if t and t.strip()]
 
 
-@torch.no_grad()
 def token_losses(model, seqs: list[list[int]], batch: int = 64, device: str = "cpu") -> list[np.ndarray]:
     """Per-token NLL (nats) of every token after the first of each sequence, in windows of the model's
     context (stride = context: each token is predicted once, from up to ``context`` tokens before it
     in its window)."""
+    import torch  # here, not at import: `tailmine experiment real --help` stays light
+
+    with torch.no_grad():
+        return _token_losses(model, seqs, batch, device)
+
+
+def _token_losses(model, seqs, batch, device) -> list[np.ndarray]:
+    import torch
+    import torch.nn.functional as F
+
     ctx = model.cfg.context
     windows = []  # (sequence, first target position, ids)
     for i, s in enumerate(seqs):
@@ -325,6 +333,8 @@ def concept_exposures(mix_dir: str, doc_text: dict, concepts: set, max_sequences
     cache: dict = {}
     seen = 0
     for s in recipe["shards"]:
+        import pyarrow.parquet as pq
+
         t = pq.read_table(os.path.join(mix_dir, s["name"] + ".lineage.parquet"), columns=["id", "char_start", "char_end"])
         for key in zip(*(t.column(c).to_pylist() for c in t.column_names)):
             if seen >= max_sequences:
