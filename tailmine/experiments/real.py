@@ -175,7 +175,7 @@ def curate(raw: Path, root: Path, name: str, concepts: bool) -> str:
 def stage_documents(stage_dir: str) -> list[tuple[str, str]]:
     """(id, text) of every document of a finished stage, in manifest order."""
     from tailmine.fileio import join, open_raw
-    from tailmine.pipelines.stage import stage_shards
+    from tailmine.runtime import stage_shards
 
     out = []
     for shard in stage_shards(stage_dir)[1]:

@@ -58,10 +58,9 @@ from tailmine.dedup.survivors import choose_unit, rank_send, write_clusters, wri
 from tailmine.dedup.work import ALL_LABELS, CLUSTERS_NAME, STAGE, Layout, work_files
 from tailmine.fileio import join, read_bytes
 from tailmine.pipelines.options import local_workers, pipeline_options
-from tailmine.pipelines.stage import (
-    DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, Spread, WriteManifest, finish, fingerprint, prepare_output,
-)
-from tailmine.runtime import ShardTask as Unit, load_done, save_done
+from tailmine.pipelines.stage import Spread, WriteManifest, finish
+from tailmine.runtime import DOCS_DIR, REMOVED_DIR, WORK_DIR, ProgressLoop, fingerprint, load_done, prepare_output, save_done
+from tailmine.runtime import ShardTask as Unit
 from tailmine.schemas.manifest import Manifest
 
 ROUNDS_PER_PIPELINE = 4

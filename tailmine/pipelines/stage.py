@@ -16,7 +16,6 @@ from tailmine.runtime import (
     WORK_DIR, Progress, ShardStep, ShardTask, check_shards_exist, fingerprint, fold_summaries, map_shard, prepare_output,
     shard_tasks, stage_shards,
 )
-from tailmine.runtime import DOCS_DIR, REMOVED_DIR, ProgressLoop, SelectionWriter  # noqa: F401  (pipelines/dedup.py imports them from here)
 from tailmine.schemas.manifest import Manifest, read_manifest
 
 
