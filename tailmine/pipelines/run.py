@@ -302,6 +302,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="pipeline config file (YAML or JSON)")
     parser.add_argument("--out", metavar="DIR", default=None, help="run folder (overrides the config's out)")
     parser.add_argument("--force", action="store_true", help="rerun every stage even if unchanged")
+    parser.add_argument("--estimate", nargs="?", const=1000, type=int, metavar="VCPUS",
+                        help="print the CPU-hours, memory per worker, shuffle volume and wall time on VCPUS (default 1,000) of every "
+                             "stage for the config's inputs (from their sizes, nothing read) and exit; see docs/scale.md")
 
 
 def main(args, beam_args) -> int:
@@ -310,5 +313,10 @@ def main(args, beam_args) -> int:
     except (OSError, IOError) as exc:
         raise ConfigError(f"{args.config}: cannot read the config ({exc})") from exc
     config = load_config(text, args.config, args.out, beam_args)
+    if args.estimate:
+        from tailmine.pipelines.estimate import estimate_config
+
+        print(estimate_config(config, args.estimate))
+        return 0
     run(config, force=args.force)
     return 0
