@@ -136,8 +136,21 @@ def tailmine_stage(args: list[str]) -> dict:
     return {**measured, "input": counts["input"], "output": counts["output"]}
 
 
-def synthetic_chain(work: Path, n: int, tokenizer: str, stages: tuple[str, ...]) -> dict:
-    """Generate ``n`` documents (kept between runs) and run every stage on them; one row."""
+#: each stage's input: the stage before it in the chain, or with ``--fan-out`` the ingest output
+CHAIN = {"filter": "ingest", "dedup": "filter", "decontaminate": "dedup", "concepts_sketch": "decontaminate",
+         "concepts_exact": "decontaminate", "mix": "concepts_sketch"}
+FAN_OUT = {"filter": "ingest", "dedup": "ingest", "decontaminate": "ingest", "concepts_sketch": "ingest",
+           "concepts_exact": "ingest", "mix": "concepts_sketch"}
+
+
+def synthetic_chain(work: Path, n: int, tokenizer: str, stages: tuple[str, ...], fan_out: bool = False, jobs: int = 1) -> dict:
+    """Generate ``n`` documents (kept between runs) and run every stage on them; one row.
+
+    ``fan_out``: the stages after ingest read the ingest output (mix: the sketch concepts) instead of
+    the stage before them, so up to ``jobs`` of them run at once (each still one process, one worker,
+    measured alone) — for a size that would not fit in the time otherwise."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     inputs = work / f"n{n}" / "in"
     texts = synthetic_texts(n)
     text_bytes = write_jsonl(texts, inputs)
@@ -146,20 +159,28 @@ def synthetic_chain(work: Path, n: int, tokenizer: str, stages: tuple[str, ...])
     eval_file.write_text("".join(json.dumps(i) + "\n" for i in eval_items(texts)))
     del texts
     out = work / f"n{n}" / "out"
-    commands = {
-        "ingest": ["ingest", str(inputs), "--out", str(out / "ingest")],
-        "filter": ["filter", "--in", str(out / "ingest"), "--out", str(out / "filter"), "--config", str(work / "filter.json")],
-        "dedup": ["dedup", "--in", str(out / "filter"), "--out", str(out / "dedup")],
-        "decontaminate": ["decontaminate", "--in", str(out / "dedup"), "--eval", str(eval_file), "--out", str(out / "decontaminate")],
-        "concepts_sketch": ["concepts", "--in", str(out / "decontaminate"), "--out", str(out / "concepts_sketch"), "--mode", "sketch"],
-        "concepts_exact": ["concepts", "--in", str(out / "decontaminate"), "--out", str(out / "concepts_exact"), "--mode", "exact"],
-        "mix": ["mix", "--in", str(out / "concepts_sketch"), "--out", str(out / "mix"), "--tokenizer", tokenizer,
-                "--tokens", str(int(0.3 * text_bytes / 4))],
-    }
-    row = {"documents": n, "text_mb": text_bytes / 1e6}
-    for stage in stages:
-        row[stage] = tailmine_stage(commands[stage])
-        print(f"  {n:,} {stage}: " + json.dumps(row[stage]), flush=True)
+    source = FAN_OUT if fan_out else CHAIN
+    tail = {"filter": ["--config", str(work / "filter.json")], "decontaminate": ["--eval", str(eval_file)],
+            "concepts_sketch": ["--mode", "sketch"], "concepts_exact": ["--mode", "exact"],
+            "mix": ["--tokenizer", tokenizer, "--tokens", str(int(0.3 * text_bytes / 4))]}
+    commands = {"ingest": ["ingest", str(inputs), "--out", str(out / "ingest")]}
+    for stage, before in source.items():
+        commands[stage] = [stage.split("_")[0], "--in", str(out / before), "--out", str(out / stage), *tail.get(stage, [])]
+    row = {"documents": n, "text_mb": text_bytes / 1e6, "fan_out": fan_out}
+    pending, running = list(stages), {}
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        while pending or running:
+            ready = [s for s in pending if s == "ingest" or source[s] in row or source[s] not in stages]
+            for stage in ready[: max(1, jobs) - len(running)]:
+                pending.remove(stage)
+                running[pool.submit(tailmine_stage, commands[stage])] = stage
+            if not running:
+                raise RuntimeError(f"stages {pending} wait for stages not run")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                stage = running.pop(future)
+                row[stage] = future.result()
+                print(f"  {n:,} {stage}: " + json.dumps(row[stage]), flush=True)
     return row
 
 
@@ -223,7 +244,8 @@ def summarize(rows: list[dict], stages: tuple[str, ...]) -> dict:
     if len(rows) > 1:
         xs = [r["documents"] for r in rows]
         for s in stages:
-            summary[s] = {"wall_slope": slope(xs, [r[s]["wall_s"] for r in rows]), "cpu_slope": slope(xs, [r[s]["cpu_s"] for r in rows]),
+            docs_in = [r[s]["input"] for r in rows]  # the stage's own input (after filter and dedup in a chain)
+            summary[s] = {"wall_slope": slope(docs_in, [r[s]["wall_s"] for r in rows]), "cpu_slope": slope(docs_in, [r[s]["cpu_s"] for r in rows]),
                           "peak_ratio": rows[-1][s]["peak_rss_mb"] / rows[0][s]["peak_rss_mb"],
                           "tree_peak_ratio": rows[-1][s]["tree_peak_rss_mb"] / rows[0][s]["tree_peak_rss_mb"]}
         print(f"\n| stage | slope wall {xs[0]:,}→{xs[-1]:,} | slope CPU | peak RSS last/first (process) | (tree) |\n|---|---|---|---|---|")
@@ -236,6 +258,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--synthetic", default=None, metavar="N,N,...", help="synthetic short documents at these sizes (every stage)")
     parser.add_argument("--stages", default=",".join(SYNTHETIC_STAGES), help="with --synthetic: which stages (in order; each reads the one before it)")
+    parser.add_argument("--fan-out", action="store_true", help="with --synthetic: stages after ingest read the ingest output, --jobs at once")
+    parser.add_argument("--jobs", type=int, default=1, help="with --fan-out: stages run at once")
     parser.add_argument("--corpora", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpora"))
     parser.add_argument("--scales", default="1,2,4,8", help="real text: copies of the base corpus")
     parser.add_argument("--concepts-mode", default="sketch", choices=("exact", "sketch"), help="real text: the concepts mode")
@@ -252,7 +276,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             parser.error(f"--stages: unknown {sorted(unknown)}; known: {', '.join(SYNTHETIC_STAGES)}")
         tokenizer = bpe_tokenizer(work / "tokenizer.json") if "mix" in stages else ""
         for n in (int(x) for x in args.synthetic.split(",")):
-            rows.append(synthetic_chain(work, n, tokenizer, stages))
+            rows.append(synthetic_chain(work, n, tokenizer, stages, args.fan_out, args.jobs))
             if args.out:  # after every size: a long run keeps what it measured
                 Path(args.out).write_text(json.dumps({"rows": rows}, indent=1))
     else:
