@@ -232,25 +232,41 @@ SYNTHETIC_STAGES = ("ingest", "filter", "dedup", "decontaminate", "concepts_sket
 
 
 def summarize(rows: list[dict], stages: tuple[str, ...]) -> dict:
-    """Print one table row per (size, stage) and the slopes; return the slopes and peak ratios."""
-    print("\n| documents | text MB | stage | docs in | wall s | CPU s | docs/CPU-s | MB/CPU-s | peak RSS MB (process) | peak RSS MB (tree) |")
+    """Print one table row per (size, stage), then per stage the slopes of log time on log documents
+    (the stage's own input), the peak RSS ratio last/first and the marginal per-core rate between the
+    last two sizes (the figures ``STAGE_RATES`` in tailmine/pipelines/estimate.py take). A stage
+    missing at a size (not run, or stopped) is left out there."""
+    print("\n| documents | stage | docs in | text MB in | wall s | CPU s | docs/CPU-s | MB/CPU-s | peak RSS MB (process) | peak RSS MB (tree) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+
+    def text_mb(r: dict, s: str) -> float:  # documents are alike: the stage's text is its share of the documents
+        return r["text_mb"] * r[s]["input"] / r["documents"]
+
     for r in rows:
-        for s in stages:
+        for s in (s for s in stages if s in r):
             m = r[s]
-            print(f"| {r['documents']:,} | {r['text_mb']:.0f} | {s} | {m['input']:,} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | "
-                  f"{m['input'] / m['cpu_s']:,.0f} | {r['text_mb'] / m['cpu_s']:.2f} | {m['peak_rss_mb']:.0f} | {m['tree_peak_rss_mb']:.0f} |")
+            print(f"| {r['documents']:,} | {s} | {m['input']:,} | {text_mb(r, s):.1f} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | "
+                  f"{m['input'] / m['cpu_s']:,.0f} | {text_mb(r, s) / m['cpu_s']:.2f} | {m['peak_rss_mb']:.0f} | {m['tree_peak_rss_mb']:.0f} |")
     summary: dict = {}
-    if len(rows) > 1:
-        xs = [r["documents"] for r in rows]
-        for s in stages:
-            docs_in = [r[s]["input"] for r in rows]  # the stage's own input (after filter and dedup in a chain)
-            summary[s] = {"wall_slope": slope(docs_in, [r[s]["wall_s"] for r in rows]), "cpu_slope": slope(docs_in, [r[s]["cpu_s"] for r in rows]),
-                          "peak_ratio": rows[-1][s]["peak_rss_mb"] / rows[0][s]["peak_rss_mb"],
-                          "tree_peak_ratio": rows[-1][s]["tree_peak_rss_mb"] / rows[0][s]["tree_peak_rss_mb"]}
-        print(f"\n| stage | slope wall {xs[0]:,}→{xs[-1]:,} | slope CPU | peak RSS last/first (process) | (tree) |\n|---|---|---|---|---|")
+    for s in stages:
+        have = [r for r in rows if s in r]
+        if len(have) < 2:
+            continue
+        docs_in = [r[s]["input"] for r in have]
+        a, b = have[-2], have[-1]
+        extra_cpu = b[s]["cpu_s"] - a[s]["cpu_s"]
+        summary[s] = {"from": have[0]["documents"], "to": have[-1]["documents"],
+                      "wall_slope": slope(docs_in, [r[s]["wall_s"] for r in have]), "cpu_slope": slope(docs_in, [r[s]["cpu_s"] for r in have]),
+                      "peak_ratio": b[s]["peak_rss_mb"] / have[0][s]["peak_rss_mb"],
+                      "tree_peak_ratio": b[s]["tree_peak_rss_mb"] / have[0][s]["tree_peak_rss_mb"],
+                      "marginal_docs_per_cpu_s": (b[s]["input"] - a[s]["input"]) / extra_cpu if extra_cpu > 0 else float("nan"),
+                      "marginal_mb_per_cpu_s": (text_mb(b, s) - text_mb(a, s)) / extra_cpu if extra_cpu > 0 else float("nan")}
+    if summary:
+        print("\n| stage | sizes | slope wall | slope CPU | peak RSS last/first (process) | (tree) | marginal docs/CPU-s | marginal MB/CPU-s |")
+        print("|---|---|---|---|---|---|---|---|")
         for s, v in summary.items():
-            print(f"| {s} | {v['wall_slope']:.2f} | {v['cpu_slope']:.2f} | {v['peak_ratio']:.2f}× | {v['tree_peak_ratio']:.2f}× |")
+            print(f"| {s} | {v['from']:,}→{v['to']:,} | {v['wall_slope']:.2f} | {v['cpu_slope']:.2f} | {v['peak_ratio']:.2f}× | "
+                  f"{v['tree_peak_ratio']:.2f}× | {v['marginal_docs_per_cpu_s']:,.0f} | {v['marginal_mb_per_cpu_s']:.2f} |")
     return summary
 
 
@@ -265,7 +281,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--concepts-mode", default="sketch", choices=("exact", "sketch"), help="real text: the concepts mode")
     parser.add_argument("--work", default=None, help="folder for inputs and outputs (default: a temp dir)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--report", nargs="+", default=None, metavar="FILE.json",
+                        help="measure nothing: the tables and slopes of earlier --out files (rows sorted by size)")
     args = parser.parse_args(argv)
+    if args.report:
+        rows = sorted((r for f in args.report for r in json.loads(Path(f).read_text())["rows"]), key=lambda r: r["documents"])
+        stages = tuple(s for s in SYNTHETIC_STAGES + ("concepts",) if any(s in r for r in rows))
+        summarize(rows, stages)
+        return 0
     work = Path(args.work or tempfile.mkdtemp(prefix="tailmine-scaling-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
