@@ -143,7 +143,8 @@ FAN_OUT = {"filter": "ingest", "dedup": "ingest", "decontaminate": "ingest", "co
            "concepts_exact": "ingest", "mix": "concepts_sketch"}
 
 
-def synthetic_chain(work: Path, n: int, tokenizer: str, stages: tuple[str, ...], fan_out: bool = False, jobs: int = 1) -> dict:
+def synthetic_chain(work: Path, n: int, tokenizer: str, stages: tuple[str, ...], fan_out: bool = False, jobs: int = 1,
+                    on_stage=lambda row: None) -> dict:
     """Generate ``n`` documents (kept between runs) and run every stage on them; one row.
 
     ``fan_out``: the stages after ingest read the ingest output (mix: the sketch concepts) instead of
@@ -181,6 +182,7 @@ def synthetic_chain(work: Path, n: int, tokenizer: str, stages: tuple[str, ...],
                 stage = running.pop(future)
                 row[stage] = future.result()
                 print(f"  {n:,} {stage}: " + json.dumps(row[stage]), flush=True)
+                on_stage(row)
     return row
 
 
@@ -298,10 +300,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         if unknown:
             parser.error(f"--stages: unknown {sorted(unknown)}; known: {', '.join(SYNTHETIC_STAGES)}")
         tokenizer = bpe_tokenizer(work / "tokenizer.json") if "mix" in stages else ""
+        def save(row: dict) -> None:  # after every stage: a long run keeps what it measured (--report reads it)
+            if args.out:
+                Path(args.out).write_text(json.dumps({"rows": rows + [row] if row not in rows else rows}, indent=1))
+
         for n in (int(x) for x in args.synthetic.split(",")):
-            rows.append(synthetic_chain(work, n, tokenizer, stages, args.fan_out, args.jobs))
-            if args.out:  # after every size: a long run keeps what it measured
-                Path(args.out).write_text(json.dumps({"rows": rows}, indent=1))
+            rows.append(synthetic_chain(work, n, tokenizer, stages, args.fan_out, args.jobs, save))
     else:
         corpora = Path(args.corpora)
         if not (corpora / "SOURCES.md").is_file():
