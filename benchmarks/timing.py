@@ -34,42 +34,49 @@ def slope(xs: list[float], ys: list[float]) -> float:
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
 
 
-def _tree_rss_bytes(pid: int) -> int:
-    """Resident bytes of ``pid`` and every descendant, from /proc (0 once it has exited)."""
-    total, stack = 0, [pid]
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """Resident bytes of ``pid`` and every descendant now, and the peak resident bytes of ``pid`` itself
+    so far (its VmHWM), from /proc; (0, 0) once it has exited."""
+    total, peak, stack = 0, 0, [pid]
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/statm") as h:
-                total += int(h.read().split()[1]) * PAGE_BYTES
+            with open(f"/proc/{p}/status") as h:
+                for line in h:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                    elif line.startswith("VmHWM:") and p == pid:
+                        peak = int(line.split()[1]) * 1024
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as h:
                     stack.extend(int(c) for c in h.read().split())
         except (OSError, ValueError):  # exited between the listing and the read
             continue
-    return total
-
-
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    return total, peak
 
 
 def run_measured(cmd: list[str], sample_seconds: float = 0.1, **popen: Any) -> dict:
     """Run ``cmd`` as a child process and measure it: wall seconds, CPU seconds (user + system of the
-    child and every descendant it waited for), the peak RSS of its largest process (the kernel's
-    ``ru_maxrss``) and of the whole process tree (sampled from /proc every ``sample_seconds``: a peak
-    shorter than that can be missed). Raises with the end of stderr when the command fails, so a
-    stage that breaks fails the benchmark loudly."""
+    child and every descendant it waited for), the peak RSS of the child process (its VmHWM, read
+    from /proc every ``sample_seconds``: growth in its last moments can be missed) and of the whole
+    process tree (the sum of VmRSS, sampled as often: a shorter peak can be missed).
+
+    Not ``ru_maxrss``: the kernel carries the parent's high-water mark into the child across exec, so
+    a benchmark driver holding 2 GB of generated text made every stage it started look 2 GB large.
+    Raises with the end of stderr when the command fails, so a stage that breaks fails the benchmark
+    loudly."""
     import subprocess
     import threading
 
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
-    tree_peak = [0]
+    tree_peak, process_peak = [0], [0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(sample_seconds):
-            tree_peak[0] = max(tree_peak[0], _tree_rss_bytes(proc.pid))
+            tree, hwm = _tree_memory(proc.pid)
+            tree_peak[0], process_peak[0] = max(tree_peak[0], tree), max(process_peak[0], hwm)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -86,6 +93,5 @@ def run_measured(cmd: list[str], sample_seconds: float = 0.1, **popen: Any) -> d
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:6])} ... failed (exit {proc.returncode}):\n{''.join(err)[-3000:]}")
-    process_peak = usage.ru_maxrss * 1024  # KiB on Linux
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": process_peak / 1e6,
-            "tree_peak_rss_mb": max(tree_peak[0], process_peak) / 1e6, "stdout": "".join(out)}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": process_peak[0] / 1e6,
+            "tree_peak_rss_mb": max(tree_peak[0], process_peak[0]) / 1e6, "stdout": "".join(out)}

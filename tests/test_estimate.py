@@ -88,14 +88,17 @@ def test_not_measured_stages_say_so():
     assert math.isnan(row.cpu_hours_high) and row.note == "not measured"
 
 
-def test_run_measured_sees_the_process_tree_and_fails_loudly():
+def test_run_measured_sees_the_process_tree_not_the_parent_and_fails_loudly():
     timing = benchmark_module("timing")
-    grandchild = "import time; b = bytearray(300_000_000); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.0)"
+    grandchild = "import time; b = bytearray(300_000_000); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
     child = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}], check=True); print('ok')"
+    held = bytearray(400_000_000)
+    held[::4096] = b"x" * len(held[::4096])  # the parent's pages: the kernel's ru_maxrss would carry them into the child
     m = timing.run_measured([sys.executable, "-c", child])
+    del held
     assert m["stdout"].strip() == "ok"
     assert m["tree_peak_rss_mb"] >= 300  # the grandchild's 300 MB, seen while it ran
-    assert m["peak_rss_mb"] >= 300  # ru_maxrss covers waited-for descendants
-    assert m["cpu_s"] > 0 and m["wall_s"] >= 1.0
+    assert m["peak_rss_mb"] < 200  # the child itself: a small interpreter, not the parent's 400 MB
+    assert m["cpu_s"] > 0 and m["wall_s"] >= 1.5
     with pytest.raises(RuntimeError, match="exit 3"):
         timing.run_measured([sys.executable, "-c", "import sys; print('bad', file=sys.stderr); sys.exit(3)"])

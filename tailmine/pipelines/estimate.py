@@ -55,6 +55,8 @@ class StageRate:
     """Peak RSS of the stage's one-worker process at 1.6M documents."""
     shuffle_bytes_per_doc: float
     """Bytes exchanged between workers per input document (0: the stage maps shards to shards)."""
+    shuffle_bytes_per_shard: float
+    """Bytes exchanged per input shard whatever its size (a sketch)."""
     shuffle: str
     """What crosses between workers."""
 
@@ -73,14 +75,19 @@ FORMAT_RATES: dict[str, FormatRate] = {
 """Per input format (``detect_format``'s names; ``.wet`` files apart from WARC). ``arc`` uses ``warc``."""
 
 STAGE_RATES: dict[str, StageRate] = {
-    "filter": StageRate(4_000, 1.35, 704, 0, "nothing (documents map to documents)"),
-    "decontaminate": StageRate(30_000, 10.0, 600, 0, "nothing (the evaluation n-grams are a side input)"),
-    "concepts_sketch": StageRate(5_000, 1.7, 800, 200, "per-shard sketches (Count-Min, HLL, Misra-Gries, hash sample) merged in one place"),
-    "concepts_exact": StageRate(5_000, 1.7, 1_600, 400, "per-shard concept counts, merged by concept"),
-    "mix": StageRate(5_000, 1.7, 700, 50, "concept rarity joined to units; unit keys to the planner"),
+    "filter": StageRate(5_830, 2.03, 704, 0, 0, "nothing (documents map to documents)"),
+    "decontaminate": StageRate(12_900, 4.51, 602, 0, 0, "nothing (the evaluation index is a side input)"),
+    "concepts_sketch": StageRate(8_720, 3.04, 1_031, 0, 10.9e6, "one sketch per shard (Count-Min, HLL, Misra-Gries, hash sample), merged"),
+    "concepts_exact": StageRate(416, 0.145, 2_160, 890, 0, "every shard's counts (16 bytes a distinct concept) merged in one place"),
+    "mix": StageRate(3_340, 1.16, 931, 200, 0, "token arrays (uint16) read by the output writers; plan summaries"),
 }
-"""Per stage after ingest (dedup apart): see BENCHMARKS.md "Scaling: every stage on synthetic short
-documents" for the run these come from. ``classify`` is not measured here (its cost is the model's)."""
+"""Per stage after ingest (dedup apart), from BENCHMARKS.md "Scaling: every stage on synthetic short
+documents": marginal rates between the two largest sizes each stage finished (filter, concepts and mix
+2,000 -> 100,000 documents; decontaminate 6,000 -> 100,000), memory at the largest. ``concepts_exact``
+is a bound: its 100,000-document run had used 226 CPU-s past its start-up and 2,160 MB and had not
+finished. Shuffle: sketch size measured (pickled); exact counts from the distinct concepts of one
+100,000-document shard (5.56M); mix derived (2 bytes a token, ~100 tokens a document). ``classify`` is
+not measured here (its cost is the model's)."""
 
 NOT_MEASURED = ("classify",)
 
@@ -158,8 +165,8 @@ def estimate_stages(inputs: InputEstimate, stages: list[tuple[str, Any]]) -> lis
             by_docs = docs / rate.docs_per_cpu_s / 3600
             by_bytes = text / MB / rate.text_mb_per_cpu_s / 3600
             note = "memory grows with distinct concepts" if key == "concepts_exact" else ""
-            out.append(StageEstimate(key, int(docs), min(by_docs, by_bytes), max(by_docs, by_bytes), rate.worker_mb,
-                                     docs * rate.shuffle_bytes_per_doc, shards, note))
+            shuffle = docs * rate.shuffle_bytes_per_doc + shards * rate.shuffle_bytes_per_shard
+            out.append(StageEstimate(key, int(docs), min(by_docs, by_bytes), max(by_docs, by_bytes), rate.worker_mb, shuffle, shards, note))
     return out
 
 
@@ -254,10 +261,11 @@ def common_crawl(vcpus: int = 1000, stages: Optional[list[tuple[str, Any]]] = No
 
 def rates_table() -> str:
     """``STAGE_RATES`` and ``FORMAT_RATES`` as the Markdown docs/scale.md quotes."""
-    lines = ["| stage | docs/s per core | MB/s of text per core | memory per worker MB | shuffle bytes per document | what is shuffled |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| stage | docs/s per core | MB/s of text per core | memory per worker MB | shuffle bytes per document | per shard | what is shuffled |",
+             "|---|---|---|---|---|---|---|"]
     for name, r in STAGE_RATES.items():
-        lines.append(f"| {name} | {r.docs_per_cpu_s:,.0f} | {r.text_mb_per_cpu_s:g} | {r.worker_mb:,.0f} | {r.shuffle_bytes_per_doc:,.0f} | {r.shuffle} |")
+        lines.append(f"| {name} | {r.docs_per_cpu_s:,.0f} | {r.text_mb_per_cpu_s:g} | {r.worker_mb:,.0f} | {r.shuffle_bytes_per_doc:,.0f} | "
+                     f"{_size(r.shuffle_bytes_per_shard) if r.shuffle_bytes_per_shard else '–'} | {r.shuffle} |")
     lines += ["", "| input format | ingest MB/s of file bytes per core | file bytes per document | text bytes per document | memory per worker MB | source |",
               "|---|---|---|---|---|---|"]
     for name, f in FORMAT_RATES.items():
