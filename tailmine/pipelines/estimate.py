@@ -75,19 +75,18 @@ FORMAT_RATES: dict[str, FormatRate] = {
 """Per input format (``detect_format``'s names; ``.wet`` files apart from WARC). ``arc`` uses ``warc``."""
 
 STAGE_RATES: dict[str, StageRate] = {
-    "filter": StageRate(5_830, 2.03, 704, 0, 0, "nothing (documents map to documents)"),
-    "decontaminate": StageRate(12_900, 4.51, 602, 0, 0, "nothing (the evaluation index is a side input)"),
-    "concepts_sketch": StageRate(8_720, 3.04, 1_031, 0, 10.9e6, "one sketch per shard (Count-Min, HLL, Misra-Gries, hash sample), merged"),
-    "concepts_exact": StageRate(416, 0.145, 2_160, 890, 0, "every shard's counts (16 bytes a distinct concept) merged in one place"),
-    "mix": StageRate(3_340, 1.16, 931, 200, 0, "token arrays (uint16) read by the output writers; plan summaries"),
+    "filter": StageRate(4_250, 1.48, 720, 0, 0, "nothing (documents map to documents)"),
+    "decontaminate": StageRate(10_700, 3.73, 587, 0, 0, "nothing (the evaluation index is a side input)"),
+    "concepts_sketch": StageRate(7_380, 2.57, 1_105, 0, 10.9e6, "one sketch per shard (Count-Min, HLL, Misra-Gries, hash sample), merged"),
+    "concepts_exact": StageRate(336, 0.117, 2_924, 890, 0, "every shard's counts (16 bytes a distinct concept) merged in one place"),
+    "mix": StageRate(3_990, 1.39, 960, 200, 0, "token arrays (uint16) read by the output writers; plan summaries"),
 }
 """Per stage after ingest (dedup apart), from BENCHMARKS.md "Scaling: every stage on synthetic short
-documents": marginal rates between the two largest sizes each stage finished (filter, concepts and mix
-2,000 -> 100,000 documents; decontaminate 6,000 -> 100,000), memory at the largest. ``concepts_exact``
-is a bound: its 100,000-document run had used 226 CPU-s past its start-up and 2,160 MB and had not
-finished. Shuffle: sketch size measured (pickled); exact counts from the distinct concepts of one
-100,000-document shard (5.56M); mix derived (2 bytes a token, ~100 tokens a document). ``classify`` is
-not measured here (its cost is the model's)."""
+documents": marginal rates between the two largest sizes each stage finished (decontaminate 400k ->
+1.6M; filter, concepts in sketch mode and mix 100k -> 400k; concepts in exact mode 6,000 -> 100k),
+memory at the largest. Shuffle: the sketch's size measured (pickled); exact counts from the distinct
+concepts of one 100,000-document shard (5.56M); mix derived (2 bytes a token, ~100 tokens a
+document). ``classify`` is not measured here (its cost is the model's)."""
 
 NOT_MEASURED = ("classify",)
 
