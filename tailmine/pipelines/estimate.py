@@ -75,15 +75,15 @@ FORMAT_RATES: dict[str, FormatRate] = {
 """Per input format (``detect_format``'s names; ``.wet`` files apart from WARC). ``arc`` uses ``warc``."""
 
 STAGE_RATES: dict[str, StageRate] = {
-    "filter": StageRate(4_250, 1.48, 720, 0, 0, "nothing (documents map to documents)"),
+    "filter": StageRate(7_130, 2.49, 725, 0, 0, "nothing (documents map to documents)"),
     "decontaminate": StageRate(10_700, 3.73, 587, 0, 0, "nothing (the evaluation index is a side input)"),
-    "concepts_sketch": StageRate(7_380, 2.57, 1_105, 0, 10.9e6, "one sketch per shard (Count-Min, HLL, Misra-Gries, hash sample), merged"),
+    "concepts_sketch": StageRate(10_390, 3.62, 1_151, 0, 10.9e6, "one sketch per shard (Count-Min, HLL, Misra-Gries, hash sample), merged"),
     "concepts_exact": StageRate(336, 0.117, 2_924, 890, 0, "every shard's counts (16 bytes a distinct concept) merged in one place"),
-    "mix": StageRate(3_990, 1.39, 960, 200, 0, "token arrays (uint16) read by the output writers; plan summaries"),
+    "mix": StageRate(3_810, 1.33, 960, 200, 0, "token arrays (uint16) read by the output writers; plan summaries"),
 }
 """Per stage after ingest (dedup apart), from BENCHMARKS.md "Scaling: every stage on synthetic short
-documents": marginal rates between the two largest sizes each stage finished (decontaminate 400k ->
-1.6M; filter, concepts in sketch mode and mix 100k -> 400k; concepts in exact mode 6,000 -> 100k),
+documents": marginal rates between the two largest sizes each stage finished (filter, decontaminate
+and concepts in sketch mode 400k -> 1.6M; mix 100k -> 400k; concepts in exact mode 6,000 -> 100k),
 memory at the largest. Shuffle: the sketch's size measured (pickled); exact counts from the distinct
 concepts of one 100,000-document shard (5.56M); mix derived (2 bytes a token, ~100 tokens a
 document). ``classify`` is not measured here (its cost is the model's)."""
