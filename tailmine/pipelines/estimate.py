@@ -45,14 +45,14 @@ class FormatRate:
 
 @dataclass(frozen=True)
 class StageRate:
-    """One stage on one core, measured on the synthetic short documents at 400k and 1.6M: the rates are
-    marginal ((CPU at 1.6M - CPU at 400k) / the extra documents), so a run's fixed start-up (imports,
-    Beam, a few seconds per worker) is left out."""
+    """One stage on one core, measured on the synthetic short documents: the rates are marginal ((CPU at
+    the largest size - CPU at the size before) / the extra documents), so a run's fixed start-up
+    (imports, Beam, a few seconds per worker) is left out."""
 
     docs_per_cpu_s: float
     text_mb_per_cpu_s: float
     worker_mb: float
-    """Peak RSS of the stage's one-worker process at 1.6M documents."""
+    """Peak RSS of the stage's one-worker process at the largest size measured."""
     shuffle_bytes_per_doc: float
     """Bytes exchanged between workers per input document (0: the stage maps shards to shards)."""
     shuffle_bytes_per_shard: float
