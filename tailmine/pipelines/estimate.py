@@ -11,9 +11,9 @@ The figures are a model, not a promise:
 
 - every stage is assumed to see every ingested document (filtering and dedup usually remove some: an
   upper bound);
-- rates were measured on short documents (~330 bytes). A stage's per-document costs do not grow with
+- rates were measured on short documents (~348 bytes). A stage's per-document costs do not grow with
   the text, its per-byte costs do; for longer documents the time lies between the per-document
-  extrapolation (``low``) and the per-byte one (``high``). Where documents are ~330 bytes the two agree;
+  extrapolation (``low``) and the per-byte one (``high``). Where documents are ~348 bytes the two agree;
 - wall time assumes every vCPU runs one worker and the work spreads evenly (a stage cannot use more
   workers than it has units of work: one per input shard for most stages).
 """
@@ -227,7 +227,7 @@ def describe(inputs: InputEstimate, estimates: list[StageEstimate], vcpus: int) 
     if top:
         lines.append("")
         lines.append("dominating: " + ", ".join(f"{e.stage} ({e.cpu_hours_high / total_high:.0%})" for e in top)
-                     + " of the high figure; low–high: per-document vs per-byte extrapolation of rates measured on ~330-byte documents")
+                     + " of the high figure; low–high: per-document vs per-byte extrapolation of rates measured on ~348-byte documents")
     return "\n".join(lines)
 
 
