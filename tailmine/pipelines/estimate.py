@@ -79,11 +79,11 @@ STAGE_RATES: dict[str, StageRate] = {
     "decontaminate": StageRate(10_700, 3.73, 587, 0, 0, "nothing (the evaluation index is a side input)"),
     "concepts_sketch": StageRate(10_390, 3.62, 1_151, 0, 10.9e6, "one sketch per shard (Count-Min, HLL, Misra-Gries, hash sample), merged"),
     "concepts_exact": StageRate(336, 0.117, 2_924, 890, 0, "every shard's counts (16 bytes a distinct concept) merged in one place"),
-    "mix": StageRate(3_810, 1.33, 960, 200, 0, "token arrays (uint16) read by the output writers; plan summaries"),
+    "mix": StageRate(5_300, 1.85, 1_663, 200, 0, "token arrays (uint16) read by the output writers; plan summaries"),
 }
 """Per stage after ingest (dedup apart), from BENCHMARKS.md "Scaling: every stage on synthetic short
-documents": marginal rates between the two largest sizes each stage finished (filter, decontaminate
-and concepts in sketch mode 400k -> 1.6M; mix 100k -> 400k; concepts in exact mode 6,000 -> 100k),
+documents": marginal rates between the two largest sizes each stage finished (filter, decontaminate,
+concepts in sketch mode and mix 400k -> 1.6M; concepts in exact mode 6,000 -> 100k),
 memory at the largest. Shuffle: the sketch's size measured (pickled); exact counts from the distinct
 concepts of one 100,000-document shard (5.56M); mix derived (2 bytes a token, ~100 tokens a
 document). ``classify`` is not measured here (its cost is the model's)."""
