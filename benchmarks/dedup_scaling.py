@@ -22,19 +22,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as python benchmarks/NAME.py or imported by tests
-from timing import slope  # noqa: E402
-
-VOCAB = 300_000
-ZIPF_S = 1.1
-DUP_FRACTION = 0.05
+from scaling import synthetic_texts  # noqa: E402  (the generator of benchmarks/scaling.py --synthetic)
+from timing import run_measured, slope  # noqa: E402
 
 STAGE_SCRIPT = """
 import collections, json, resource, sys, time
@@ -71,39 +65,6 @@ print(json.dumps({"wall_s": wall, "cpu_s": self_ru.ru_utime + self_ru.ru_stime +
                   "peak_rss_mb": rss, "input": m.counts.input, "output": m.counts.output, "dropped": m.counts.dropped,
                   "clustered": m.extra["clustered_documents"], "steps": dict(steps)}))
 """
-
-
-def vocabulary(seed: int = 0) -> np.ndarray:
-    """``VOCAB`` distinct pseudo-words of 2-10 letters (word ``i`` is the ``i``-th most frequent)."""
-    rng = np.random.default_rng(seed)
-    words: dict[str, None] = {}
-    while len(words) < VOCAB:
-        lengths = rng.integers(2, 11, VOCAB)
-        letters = rng.integers(0, 26, (VOCAB, 10)) + 97
-        for n, row in zip(lengths.tolist(), letters):
-            words.setdefault(bytes(row[:n].astype(np.uint8)).decode(), None)
-    return np.array(list(words)[:VOCAB], dtype=object)
-
-
-def synthetic_texts(n: int, seed: int = 0) -> list[str]:
-    """``n`` texts of ~330 bytes; ``DUP_FRACTION`` of them near-duplicates of an earlier text."""
-    rng = np.random.default_rng(seed)
-    vocab = vocabulary(seed)
-    cdf = np.cumsum(1.0 / np.arange(1, VOCAB + 1) ** ZIPF_S)
-    cdf /= cdf[-1]
-    lengths = rng.integers(38, 57, n)
-    ranks = np.minimum(np.searchsorted(cdf, rng.random(int(lengths.sum()))), VOCAB - 1)
-    words = vocab[ranks]
-    ends = np.cumsum(lengths)
-    texts = [" ".join(words[e - k : e]) for e, k in zip(ends.tolist(), lengths.tolist())]
-    dups = np.flatnonzero(rng.random(n) < DUP_FRACTION)
-    dups = dups[dups > 0]
-    for i in dups.tolist():
-        original = texts[int(rng.integers(0, i))].split(" ")
-        if i % 2:  # one word replaced
-            original[int(rng.integers(0, len(original)))] = vocab[int(rng.integers(0, VOCAB))]
-        texts[i] = " ".join(original)
-    return texts
 
 
 def write_stage(n: int, folder: Path, shard_rows: int) -> None:
@@ -167,10 +128,9 @@ def main(argv=None) -> int:
         write_stage(n, src, args.shard_rows)
         log = work / f"steps-{n}.jsonl"
         log.unlink(missing_ok=True)
-        result = subprocess.run([sys.executable, "-c", STAGE_SCRIPT, str(src), str(work / f"out-{n}"), str(log)], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"dedup at {n:,} documents failed:\n{result.stderr[-3000:]}")
-        row = {"documents": n, **json.loads(result.stdout.strip().splitlines()[-1]), "plan": predicted(src, work / f"out-{n}")}
+        measured = run_measured([sys.executable, "-c", STAGE_SCRIPT, str(src), str(work / f"out-{n}"), str(log)])
+        row = {"documents": n, **json.loads(measured["stdout"].strip().splitlines()[-1]), "tree_peak_rss_mb": measured["tree_peak_rss_mb"],
+               "plan": predicted(src, work / f"out-{n}")}
         rows.append(row)
         print(json.dumps(row), flush=True)
     print("\n| documents | wall s | CPU s (process) | CPU s (run) | peak RSS MB | plan CPU s | plan peak MB | removed |")

@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as python benchmarks/NAME.py or imported by tests
-from timing import slope  # noqa: E402
+from timing import run_measured, slope  # noqa: E402
 
 PER_SHARD = 50_000
 
@@ -122,11 +121,9 @@ def main() -> None:
         out = work / f"n{n}"
         shards = write_prepared(out, n)
         total = sum(__import__("numpy").load(out / "_work" / f"tokens-{s:05d}.npy", mmap_mode="r").shape[0] for s in range(shards))
-        res = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(shards), str(int(0.3 * total)), tok],
-                             capture_output=True, text=True, check=False)
-        if res.returncode:
-            sys.exit(res.stderr[-3000:])
-        row = {"units": n, "shards": shards, "unit_tokens_total": int(total), **json.loads(res.stdout.strip().splitlines()[-1])}
+        res = run_measured([sys.executable, "-c", SCRIPT, str(out), str(shards), str(int(0.3 * total)), tok])
+        row = {"units": n, "shards": shards, "unit_tokens_total": int(total), **json.loads(res["stdout"].strip().splitlines()[-1]),
+               "tree_peak_rss_mb": res["tree_peak_rss_mb"]}
         rows.append(row)
         print(json.dumps(row), flush=True)
         import shutil

@@ -364,6 +364,9 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="pipeline config file (YAML or JSON)")
     parser.add_argument("--out", metavar="DIR", default=None, help="run folder (overrides the config's out)")
     parser.add_argument("--force", action="store_true", help="rerun every stage even if unchanged")
+    parser.add_argument("--estimate", nargs="?", const=1000, type=int, metavar="VCPUS",
+                        help="print the CPU-hours, memory per worker, shuffle volume and wall time on VCPUS (default 1,000) of every "
+                             "stage for the config's inputs (from their sizes, nothing read) and exit; see docs/scale.md")
 
 
 def _tokenizer_arguments(parser: argparse.ArgumentParser) -> None:

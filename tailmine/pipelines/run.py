@@ -212,5 +212,10 @@ def main(args, beam_args) -> int:
     except (OSError, IOError) as exc:
         raise ConfigError(f"{args.config}: cannot read the config ({exc})") from exc
     config = load_config(text, args.config, args.out, beam_args)
+    if args.estimate:
+        from tailmine.pipelines.estimate import estimate_config
+
+        print(estimate_config(config, args.estimate))
+        return 0
     run(config, force=args.force)
     return 0
