@@ -78,15 +78,17 @@ STAGE_RATES: dict[str, StageRate] = {
     "filter": StageRate(7_130, 2.49, 725, 0, 0, "nothing (documents map to documents)"),
     "decontaminate": StageRate(10_700, 3.73, 587, 0, 0, "nothing (the evaluation index is a side input)"),
     "concepts_sketch": StageRate(10_390, 3.62, 1_151, 0, 10.9e6, "one sketch per shard (Count-Min, HLL, Misra-Gries, hash sample), merged"),
-    "concepts_exact": StageRate(336, 0.117, 2_924, 890, 0, "every shard's counts (16 bytes a distinct concept) merged in one place"),
-    "mix": StageRate(5_300, 1.85, 1_663, 200, 0, "token arrays (uint16) read by the output writers; plan summaries"),
+    "concepts_exact": StageRate(3_850, 1.34, 829, 1_780, 0, "each shard's counts split by concept-id bucket (files), each shard's dfs back"),
+    "mix": StageRate(5_300, 1.85, 1_663, 200, 0, "token arrays (uint16) read by the output writers; plan summaries; concept dfs joined by key"),
 }
 """Per stage after ingest (dedup apart), from BENCHMARKS.md "Scaling: every stage on synthetic short
 documents": marginal rates between the two largest sizes each stage finished (filter, decontaminate,
-concepts in sketch mode and mix 400k -> 1.6M; concepts in exact mode 6,000 -> 100k),
-memory at the largest. Shuffle: the sketch's size measured (pickled); exact counts from the distinct
-concepts of one 100,000-document shard (5.56M); mix derived (2 bytes a token, ~100 tokens a
-document). ``classify`` is not measured here (its cost is the model's)."""
+concepts in sketch mode and mix 400k -> 1.6M), memory at the largest; concepts in exact mode from
+"Concepts at scale" (counts sharded by concept id: 400k -> 1.6M, two workers, bootstrap 0; largest
+process). Shuffle: the sketch's size measured (pickled); exact counts from the distinct concepts of
+one 100,000-document shard (5.56M, 16 bytes each), out to the buckets and back as the shard's dfs;
+mix derived (2 bytes a token, ~100 tokens a document). ``classify`` is not measured here (its cost
+is the model's)."""
 
 NOT_MEASURED = ("classify",)
 
@@ -163,7 +165,8 @@ def estimate_stages(inputs: InputEstimate, stages: list[tuple[str, Any]]) -> lis
             rate = STAGE_RATES[key]
             by_docs = docs / rate.docs_per_cpu_s / 3600
             by_bytes = text / MB / rate.text_mb_per_cpu_s / 3600
-            note = "memory grows with distinct concepts" if key == "concepts_exact" else ""
+            note = "plus the fit's bootstrap: replicates x distinct concepts (bootstrap 0 or sketch past ~1M documents)" \
+                if key == "concepts_exact" else ""
             shuffle = docs * rate.shuffle_bytes_per_doc + shards * rate.shuffle_bytes_per_shard
             out.append(StageEstimate(key, int(docs), min(by_docs, by_bytes), max(by_docs, by_bytes), rate.worker_mb, shuffle, shards, note))
     return out
