@@ -663,7 +663,8 @@ def _reference_shingles(text: str, ngram: int) -> list[int]:
     """Module docstring's definition, one character at a time: NFKC + lower case, words of word
     characters, every character of an unspaced script a token of its own; FNV-1a of the token's UTF-8
     then murmur's finaliser; n-gram hash = finaliser of a multiply-xorshift chain over the tokens."""
-    from tailmine.dedup.minhash import _is_separator, _is_unspaced, prepare
+    from tailmine.dedup.minhash import _is_separator, prepare
+    from tailmine.textnorm import is_unspaced as _is_unspaced
 
     tokens, word = [], b""
     for ch in prepare([text])[0].as_py():

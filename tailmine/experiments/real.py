@@ -189,10 +189,11 @@ def stage_documents(stage_dir: str) -> list[tuple[str, str]]:
 
 def concept_dfs(concepts_dir: str, kind: str = "e") -> dict[str, int]:
     """Training-pool document frequency of every concept of ``kind`` (the concepts stage's table)."""
-    from tailmine.mixtures.prepare import load_concept_dfs
+    from tailmine.concepts.tables import iter_concept_tables
 
-    dfs = load_concept_dfs([concepts_dir]) or {}
-    return {c: int(v) for c, v in dfs.items() if c.startswith(kind + ":")}
+    prefix = kind + ":"
+    return {c: int(v) for t in iter_concept_tables(concepts_dir, ["concept", "df"])
+            for c, v in zip(t.column(0).to_pylist(), t.column(1).to_pylist()) if c.startswith(prefix)}
 
 
 def concept_buckets(dfs: dict[str, int], head_share: float = HEAD_SHARE, tail_df: tuple = TAIL_DF) -> tuple[dict, dict]:
@@ -217,11 +218,12 @@ def concept_buckets(dfs: dict[str, int], head_share: float = HEAD_SHARE, tail_df
 def mentions(text: str) -> list[tuple[int, int, str]]:
     """(char start, char end, concept) of every entity-span mention in NFKC ``text``, found the way the
     concepts stage and the mixer find them (:class:`EntitySpanExtractor`)."""
-    from tailmine.concepts.extract import _SPAN, EntitySpanExtractor
+    from tailmine.concepts.extract import EntitySpanExtractor
+    from tailmine.concepts.lexicon import SPAN
 
     ex = EntitySpanExtractor()
     out = []
-    for m in _SPAN.finditer(text):
+    for m in SPAN.finditer(text):
         c = ex.from_match(text, m.start(), m.group())
         if c is not None:
             out.append((m.start(), m.end(), c))
