@@ -106,14 +106,21 @@ def write_token_shard(out_dir: str, name: str, sequences: list[np.ndarray], dtyp
                       doc_starts=None) -> dict:
     """Write ``name``.bin/.idx/.lineage.parquet atomically; returns the shard's entry for the recipe.
     ``doc_starts``: index of the first sequence of each document (default: every sequence is one)."""
+    flat = np.concatenate(sequences).astype(dtype, copy=False) if sequences else np.zeros(0, dtype)
+    return write_token_arrays(out_dir, name, flat, np.array([len(s) for s in sequences], np.int32), lineage, doc_starts)
+
+
+def write_token_arrays(out_dir: str, name: str, flat: np.ndarray, sizes: np.ndarray, lineage: pa.Table, doc_starts=None) -> dict:
+    """:func:`write_token_shard` from the concatenated tokens (``flat``, in the shard's dtype) and each
+    sequence's length: a writer fills one array instead of holding a list of sequences."""
     from tailmine.fileio import join
 
-    flat = np.concatenate(sequences).astype(dtype, copy=False) if sequences else np.zeros(0, dtype)
+    dtype = flat.dtype
     if dtype == np.uint16 and len(flat) and int(flat.max()) > 65535:
         raise ValueError("token id above 65535 in a uint16 shard")
-    sizes = np.array([len(s) for s in sequences], np.int32)
+    sizes = np.asarray(sizes, np.int32)
     payload = {
-        f"{name}.bin": flat.tobytes(),
+        f"{name}.bin": np.ascontiguousarray(flat).tobytes(),
         f"{name}.idx": index_bytes(sizes, dtype, doc_starts),
     }
     sink = io.BytesIO()

@@ -39,6 +39,7 @@ from typing import Optional, Sequence
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
@@ -52,7 +53,7 @@ from tailmine.mixtures import passes as P
 from tailmine.mixtures.prepare import (assign_buckets, check_shard, holdout_index_of_shard, merge_indexes, prepare_shard, shard_concepts,
                                        work_paths)
 from tailmine.mixtures.recipe import recipe_bytes
-from tailmine.mixtures.shards import LINEAGE_SCHEMA, token_dtype, write_token_shard
+from tailmine.mixtures.shards import LINEAGE_SCHEMA, token_dtype, write_token_arrays
 from tailmine.pipelines.options import pipeline_options
 from tailmine.pipelines.stage import Spread
 from tailmine.runtime import ShardTask, WORK_DIR, fingerprint, finished_summary, prepare_output, save_summary, shard_tasks, stage_shards
@@ -400,26 +401,29 @@ def write_output_shard(out_dir: str, kind: str, shard: int, units: list[int], dt
             parts.append(t)
     if not parts:
         return None
-    table = pa.concat_tables(parts).sort_by([(c, "ascending") for c in P.ORDER_COLUMNS])
-    cols = {c: table.column(c).to_pylist() for c in ("input_unit", "token_offset", "tokens", "name", "copy") + LINEAGE_COLUMNS}
+    table = pa.concat_tables(parts).sort_by([(c, "ascending") for c in P.ORDER_COLUMNS]).combine_chunks()
+    sizes = table.column("tokens").to_numpy().astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    flat = np.empty(int(starts[-1]), dtype)  # filled in place: memory is the shard's tokens once, not a list of arrays
+    units_col, offsets = table.column("input_unit").to_numpy(), table.column("token_offset").to_numpy()
     cache: dict = {}
-    seqs, doc_starts, previous = [], [], None
     for j in range(table.num_rows):
-        if cols["name"][j] != previous:
-            doc_starts.append(j)
-            previous = cols["name"][j]
-        u = cols["input_unit"][j]
+        u = int(units_col[j])
         if u not in cache:
             cache[u] = TokenReader(work_paths(out_dir, u)[1])
-        seqs.append(cache[u].read(cols["token_offset"][j], cols["tokens"][j]))
+        flat[starts[j] : starts[j + 1]] = cache[u].read(int(offsets[j]), int(sizes[j]))
     for reader in cache.values():
         reader.close()
-    lineage = pa.Table.from_pylist(
-        [{"sequence": j, "copy": cols["copy"][j], **{c: cols[c][j] for c in LINEAGE_COLUMNS}} for j in range(table.num_rows)],
-        schema=LINEAGE_SCHEMA)
+    names = table.column("name")
+    new_doc = np.ones(table.num_rows, bool)
+    if table.num_rows > 1:
+        new_doc[1:] = pc.not_equal(names.slice(1), names.slice(0, table.num_rows - 1)).to_numpy(zero_copy_only=False)
+    lineage = pa.table({"sequence": pa.array(np.arange(table.num_rows), pa.int64()),
+                        **{c: table.column(c) for c in LINEAGE_COLUMNS + ("copy",)}})
+    lineage = lineage.select(LINEAGE_SCHEMA.names).cast(LINEAGE_SCHEMA)
     prefix = "mix" if kind == "mixture" else "holdout"
     subdir = TOKENS_DIR if kind == "mixture" else HOLDOUT_DIR
-    return write_token_shard(out_dir, f"{subdir}/{prefix}-{shard:05d}", seqs, dtype, lineage, doc_starts)
+    return write_token_arrays(out_dir, f"{subdir}/{prefix}-{shard:05d}", flat, sizes, lineage, np.flatnonzero(new_doc).tolist())
 
 
 class PlanPasses(beam.PTransform):
