@@ -236,24 +236,31 @@ class CheckShardFn(beam.DoFn):
 
 class OfferedGroups(beam.CombineFn):
     """The prefix of held-out-eligible groups that :func:`~tailmine.mixtures.holdout.offered_groups`
-    keeps: elements are (u, key, tokens, target); the accumulator never outgrows the prefix (plus a
-    batch of unsorted arrivals), so one worker holds the offered groups, not every group."""
+    keeps: elements are (u, key, tokens, target); the accumulator (items, target, size at which to trim
+    next) never holds more than twice the prefix plus 4,096 arrivals, so one worker holds the offered
+    groups, not every group, and trimming costs O(n log n) overall."""
+
+    BATCH = 4096
 
     def create_accumulator(self):
-        return [], 0.0
+        return [], 0.0, self.BATCH
 
     def add_input(self, acc, item):
-        items, reach = acc
+        items, _, trim_at = acc
         items.append(item[:3])
-        return (prefix_reaching(items, item[3]), item[3]) if len(items) >= 4096 else (items, item[3])
+        if len(items) >= trim_at:
+            items = prefix_reaching(items, item[3])
+            trim_at = 2 * len(items) + self.BATCH
+        return items, item[3], trim_at
 
     def merge_accumulators(self, accs):
         accs = list(accs)
-        reach = max(r for _, r in accs)
-        return prefix_reaching([i for items, _ in accs for i in items], reach), reach
+        target = max(a[1] for a in accs)
+        items = prefix_reaching([i for a in accs for i in a[0]], target)
+        return items, target, 2 * len(items) + self.BATCH
 
     def extract_output(self, acc):
-        return prefix_reaching(*acc)
+        return prefix_reaching(acc[0], acc[1])
 
 
 def offer_holdout_groups(summaries, total, cfg: MixConfig):
