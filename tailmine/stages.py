@@ -377,7 +377,7 @@ def _tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--vocab-size", type=int, default=32000, help="vocabulary size (default: 32000)")
     t.add_argument("--min-frequency", type=int, default=2, help="minimum pair frequency of a merge (default: 2)")
     t.add_argument("--max-bytes", type=int, default=1 << 30, help="train on at most this much text (default: 1 GiB)")
-    t.add_argument("--holdout", type=float, default=0.0, help="leave out the held-out split tailmine mix --holdout would make")
+    t.add_argument("--holdout", type=float, default=0.0, help="leave out the groups tailmine mix --holdout skips for its own tokenizer (see above)")
     t.add_argument("--seed", type=int, default=0, help="seed of that split (default: 0)")
     t.add_argument("--eos-token", default="<|endoftext|>", help="end-of-document special token")
 
@@ -569,8 +569,9 @@ COMMANDS: dict[str, Command] = {
         "Reads the ``text`` column of every document shard of the given finished stage(s), in manifest order\n"
         "(up to ``--max-bytes`` of text), and trains a byte-level BPE with ``tokenizers`` (GPT-2\n"
         "pre-tokenizer, no normalizer, ``<|endoftext|>`` as the end-of-document token). Held-out documents\n"
-        "can be left out with ``--holdout FRACTION --seed S``: every domain or book work that ``tailmine mix``\n"
-        "may hold out at that fraction and seed (its candidates, a superset of the groups it holds out).",
+        "can be left out with ``--holdout FRACTION --seed S``: the domains and book works that ``tailmine mix``\n"
+        "skips when it trains its own tokenizer at that fraction and seed (hash under 3 x FRACTION, where the\n"
+        "groups it holds out almost always are; its recipe counts any that are not).",
         "tailmine.pipelines.tokenizer:main", _tokenizer_arguments),
     "report": Command(
         "report", "write a self-contained report.html and report.json for a run folder (or compare two runs)",

@@ -7,8 +7,9 @@ Run it::
 Reads the ``text`` column of every document shard of the given finished stage(s), in manifest order
 (up to ``--max-bytes`` of text), and trains a byte-level BPE with ``tokenizers`` (GPT-2
 pre-tokenizer, no normalizer, ``<|endoftext|>`` as the end-of-document token). Held-out documents
-can be left out with ``--holdout FRACTION --seed S``: every domain or book work that ``tailmine mix``
-may hold out at that fraction and seed (its candidates, a superset of the groups it holds out).
+can be left out with ``--holdout FRACTION --seed S``: the domains and book works that ``tailmine mix``
+skips when it trains its own tokenizer at that fraction and seed (hash under 3 x FRACTION, where the
+groups it holds out almost always are; its recipe counts any that are not).
 """
 from __future__ import annotations
 
