@@ -12,7 +12,7 @@ shards, so per-document caps are local. The passes (P: per shard, G: global on m
    G :func:`plan_weights` — source budgets and each bucket's expected epochs (λ-mix of passive and
    UniMax(β, E_max) over buckets, per source).
 3. P :func:`shard_arrays` — per unit: tokens, expected epochs e_u, cap min(E_max, share·B/T_doc),
-   u = blake2b(seed, unit) (written beside the shard, read by the next passes).
+   u = blake2b(seed, unit), bucket code (written beside the shard, read by the next passes).
 4. P :func:`evaluate` / G :func:`next_grid` — the realised tokens Σ k_u(f)·len_u at a grid of scale
    factors f (k drawn by hash, then trimmed to the document share), narrowed round by round to the
    f whose mixture is closest to the budget; the same for the passive mixture (e_u = 1). Then P
@@ -285,7 +285,7 @@ def shard_arrays(view: ShardView, held: frozenset, threshold: Optional[float], w
     limit = np.maximum(cfg.max_document_share * budget_tokens, longest)[doc] if len(pool) else np.zeros(0)
     cap = np.minimum(float(cfg.max_epochs), limit / np.maximum(doc_tokens[doc], 1.0)) if len(pool) else np.zeros(0)
     return {"rows": pool.astype(np.int64), "tokens": tokens, "e": e, "cap": cap, "u": u, "doc": doc.astype(np.int64), "limit": limit,
-            "shard": np.int64(view.unit)}
+            "bucket": codes, "shard": np.int64(view.unit)}
 
 
 # --- pass 4: the scale factor that hits the budget -----------------------------------------------
@@ -466,10 +466,10 @@ def measure(view: ShardView, arrays: dict, held: frozenset, threshold: Optional[
         summary["exposures"] = KeyedSums.of(lists.values.to_numpy(), np.repeat(kk, per_unit, axis=0))
     else:
         summary["exposures"] = KeyedSums.empty(3)
-    buckets, sources = _buckets(work), work.column("source").to_pylist()
+    sources = work.column("source").to_pylist()
     dfs = np.array([-1 if d is None else d for d in _column(work, "bucket_df", -1)], np.float64)
     t = tokens.astype(np.float64)
-    summary["bucket_stats"] = KeyedSums.of(bucket_codes(buckets)[rows],
+    summary["bucket_stats"] = KeyedSums.of(arrays["bucket"],
                                           np.stack([dfs[rows], np.ones(len(rows)), t, t * k["mixture"], t * k["passive"]], axis=1)
                                           if len(rows) else np.zeros((0, 5)), max_columns=(0,))
     s_stats: dict = {}
