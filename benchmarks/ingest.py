@@ -9,6 +9,9 @@ Inputs (all built under ``--work``, a temp dir by default; the corpora are only 
   writes them: one gzip member per record (zlib level 6), a warcinfo record, then a request +
   response pair per page with ``HTTP/1.1 200 OK`` and ``Content-Type: text/html`` (``; charset=``
   when the bytes are valid UTF-8 or the page declares one in ``<meta>``).
+* ``warc-pages-xN`` (with ``--page-copies N``): the same 4 WARC files N times over (symlinks in N
+  folders, so the ids differ by path), a ~40·N MB input on which Beam's fixed start-up weighs what it
+  weighs in a real job (a Common Crawl WARC file alone is ~1 GB), next to the ~3-second runs above.
 * ``warc-cc``: the real WARC files ``web/warc/*.warc.gz`` (about 0.65 MB), replicated ``--cc-copies``
   times through symlinks (the ids differ by path) so the run lasts more than Beam's start-up.
 * ``wet``: one WET file (warcinfo + ``conversion`` records, gzip per record) of real text: the 128
@@ -224,6 +227,19 @@ def build_cc(corpora: Path, out: Path, copies: int) -> dict:
             if not link.exists():
                 link.symlink_to(f)
     return {"files": len(files) * copies, "decompressed_bytes": decompressed * copies}
+
+
+def build_page_copies(work: Path, copies: int) -> dict:
+    """``warc-pages`` ``copies`` times over, as symlinks (built on top of a finished ``build_inputs``)."""
+    src = sorted((work / "warc-pages").glob("*.warc.gz"))
+    out = work / f"warc-pages-x{copies}"
+    for c in range(copies):
+        d = out / f"copy{c:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        for f in src:
+            if not (d / f.name).exists():
+                (d / f.name).symlink_to(f)
+    return {"inputs": [str(out)], "copies": copies}
 
 
 def build_inputs(corpora: Path, work: Path, roots: dict[str, Path], cc_copies: int) -> dict[str, dict]:
@@ -603,7 +619,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", "--repeats", dest="repeat", type=int, default=3, help="runs per measurement, tools in turn; the fastest is reported")
     ap.add_argument("--slow-repeat", type=int, default=1, help="runs for trafilatura (end to end and alone)")
     ap.add_argument("--cc-copies", type=int, default=20, help="replicas of the real CC WARC files")
-    ap.add_argument("--kinds", default=",".join(KINDS), help=f"comma list from {', '.join(KINDS)}")
+    ap.add_argument("--page-copies", type=int, default=0,
+                    help="also run warc-pages-xN: the packed pages N times over (N >= 2), where Beam's start-up weighs as in a real job")
+    ap.add_argument("--kinds", default=",".join(KINDS), help=f"comma list from {', '.join(KINDS)} (warc-pages-xN comes with --page-copies)")
     ap.add_argument("--no-multi", action="store_true", help="skip the multi-processing reference runs")
     ap.add_argument("--no-extractors", action="store_true", help="skip the extractor comparisons")
     ap.add_argument("--no-plain", action="store_true", help="skip the plain fastwarc + resiliparse reference loops")
@@ -632,6 +650,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         roots = extract_tarballs(args.corpora, work / "src")
         inputs = build_inputs(args.corpora, work, roots, args.cc_copies)
+        if args.page_copies >= 2 and "warc-pages" in inputs:
+            big = f"warc-pages-x{args.page_copies}"
+            base = inputs["warc-pages"]
+            inputs[big] = {**base, **build_page_copies(work, args.page_copies),
+                           **{k: base[k] * args.page_copies for k in ("pages", "html_bytes", "decompressed_bytes", "file_bytes")}}
+            if big not in kinds:
+                kinds.append(big)
         results["inputs"] = inputs
         outs = work / "out"
         rows = []

@@ -169,3 +169,48 @@ def test_real_pages_scrapinghub(corpora):
     mean_ours, mean_base = sum(ours) / len(ours), sum(base) / len(base)
     assert mean_ours >= MEASURED_SCRAPINGHUB_20 - 0.03, (mean_ours, mean_base)
     assert mean_ours >= mean_base, (mean_ours, mean_base)
+
+
+def test_container_stems_are_implied_by_every_body_selector():
+    """The cheap stem pre-test must never reject an element the full tier-1 test would take."""
+    from tailmine.ingest import extract as X
+
+    for attr, op, value in X._BODY_ATTRS:
+        if op == "*=":
+            assert any(a == attr and stem in value for a, stem in X._BODY_STEMS), (attr, value)
+        else:
+            assert attr == "itemprop", (attr, op, value)  # covered by the "[itemprop]" presence test
+
+
+def test_container_query_with_stems_selects_what_the_plain_selector_selects():
+    from resiliparse.parse.html import HTMLTree
+
+    from tailmine.ingest import extract as X
+
+    plain = ":is(div, section, article, main):is(" + ", ".join(
+        f'[{a}{o}"{v}"]' for a, o, v in X._BODY_ATTRS) + ")"
+    near_misses = ["Article-Body", "articl-body", "entry", "post", "story", "itemprop-x", "main", "text"]
+    divs = [f'<div class="x {v} y">{v}</div>' for _, _, v in X._BODY_ATTRS]
+    divs += [f'<section id="{v}">{v}</section>' for _, _, v in X._BODY_ATTRS]
+    divs += [f'<div itemprop="{v}">{v}</div><p class="{v}">p</p>' for _, _, v in X._BODY_ATTRS]
+    divs += [f'<div class="{v}" id="{v}">{v}</div>' for v in near_misses]
+    body = HTMLTree.parse("<html><body>" + "".join(divs) + "</body></html>").body
+    got = [n.html for n in body.query_selector_all(X._TIER_BODY)]
+    want = [n.html for n in body.query_selector_all(plain)]
+    assert got == want and len(want) > len(X._BODY_ATTRS)
+
+
+@pytest.mark.parametrize("scripts, picked", [(0, True), (40, True), (400, False)])
+def test_container_share_is_measured_against_the_body_text(scripts, picked):
+    """A container is taken when it holds >= 5 % of the body's *text*, however much markup or
+    script the page carries (the source-length shortcut must not change the choice)."""
+    article = "<p>" + "main story words " * 20 + "</p>"  # 340 characters
+    teaser = "<p>" + "other words here " * 10 + "</p>"
+    script = "<script>" + "var x = 1; " * 2_000 + "</script>"
+    # with 400 teasers the article is < 5 % of the body's text; markup alone never decides
+    teasers = teaser * (0 if picked else 400) + teaser * 3
+    html = ("<html><head>" + script * scripts + "</head><body><nav>Home News</nav>"
+            + teasers + '<div class="entry-content">' + article + "</div></body></html>")
+    text = extract_main_text(html).text
+    assert "main story words" in text
+    assert ("other words here" in text) is (not picked)
