@@ -85,6 +85,15 @@ def test_unspaced_scripts_get_character_ngrams():
     assert len(mh.shingles("tailmine 处理 data")) == 1  # 4 tokens < 5: one shingle of all
 
 
+def test_lone_surrogate_is_signed_as_a_question_mark_not_an_error():
+    """Text decoded with surrogateescape reaches the Python API; the batch must still be signed."""
+    mh = MinHasher(num_perm=16)
+    texts = ["one two three four five \udcff six", "one two three four five ? six", "clean text here"]
+    sig, exact = mh.sketch(texts)
+    assert (sig[0] == sig[1]).all() and tuple(exact[0]) == tuple(exact[1])
+    assert tuple(exact[2]) == tuple(mh.sketch(["clean text here"])[1][0])
+
+
 def test_huge_document_is_signed():
     text = " ".join(f"w{i}" for i in range(400_000))
     sig = MinHasher().signatures([text, text[:1000]])

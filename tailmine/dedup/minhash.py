@@ -276,7 +276,14 @@ def prepare(texts: pa.Array | Sequence[str]) -> pa.Array:
     cost more than all the hashing)."""
     if isinstance(texts, (pa.Array, pa.ChunkedArray)):
         texts = texts.to_pylist()
-    return pc.utf8_lower(pa.array([t if t is None else nfkc(t) for t in texts], pa.large_string()).fill_null(""))
+    values = [t if t is None else nfkc(t) for t in texts]
+    try:
+        arr = pa.array(values, pa.large_string())
+    except UnicodeEncodeError:
+        # A lone surrogate (bytes decoded with surrogateescape) has no UTF-8 form: hash it as "?", as
+        # str.encode(errors="replace") writes it, instead of failing the whole batch.
+        arr = pa.array([t if t is None else t.encode("utf-8", "replace").decode("utf-8") for t in values], pa.large_string())
+    return pc.utf8_lower(arr.fill_null(""))
 
 
 class MinHasher:
