@@ -14,6 +14,10 @@ current RSS summed over the tree (the tree's peak is the largest such sum: a low
 CPU seconds are user + system of every process of the tree (last sample of each). ``--tailmine DIR``
 runs another checkout (e.g. the code before a change) on the same input. ``--fit-only 0,2`` times the
 power-law fit alone (0 and 2 bootstrap replicates) on the concept tables left by an earlier run.
+``--fit-synthetic 20000000,67000000 --fit-only 0,20`` times it on synthetic spectra instead: that many
+distinct concepts with document frequencies drawn from a Zipf(2.0) law capped at ``--fit-cap``
+documents (the shape of the 1.6M-document run's 67M concepts, 5,501 distinct df values), built once
+per size, then fitted in a fresh process (``--tailmine`` for the code before a change).
 """
 from __future__ import annotations
 
@@ -116,10 +120,46 @@ print(json.dumps({"concepts": int(counts.sum()), "df_values": len(values), "fit_
 """
 
 
-def measure_fit(out: Path, bootstrap: int) -> dict:
+FIT_NPZ_SCRIPT = """
+import json, resource, sys, time
+import numpy as np
+from tailmine.concepts.fitting import FitConfig, Spectrum, fit_power_law
+z = np.load(sys.argv[1])
+t = time.process_time()
+fit = fit_power_law(Spectrum.of_frequencies(z["values"], z["counts"]), FitConfig(bootstrap=int(sys.argv[2])))
+print(json.dumps({"concepts": int(z["counts"].sum()), "df_values": len(z["values"]), "fit_cpu_s": time.process_time() - t,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "alpha": fit.alpha, "p_value": fit.p_value}))
+"""
+
+
+def synthetic_spectrum(concepts: int, cap: int, path: Path, seed: int = 0) -> Path:
+    """An ``.npz`` of (values, counts): ``concepts`` document frequencies from Zipf(2.0) capped at
+    ``cap``, counted in chunks of 10M (never all values at once)."""
+    import numpy as np
+
+    if path.exists():
+        return path
+    rng = np.random.default_rng(seed)
+    total = np.zeros(cap + 1, np.int64)
+    left = concepts
+    while left:
+        n = min(left, 10_000_000)
+        total += np.bincount(np.minimum(rng.zipf(2.0, n), cap), minlength=cap + 1)
+        left -= n
+    values = np.nonzero(total)[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, values=values, counts=total[values])
+    return path
+
+
+def measure_fit(out: Path, bootstrap: int, tailmine: str | None = None) -> dict:
     """CPU seconds and peak RSS of the power-law fit alone (with ``bootstrap`` replicates) on the
-    frequency spectrum of the concept table in ``out``, in a fresh process."""
-    result = subprocess.run([sys.executable, "-c", FIT_SCRIPT, str(out), str(bootstrap)], capture_output=True, text=True)
+    frequency spectrum of the concept table in ``out`` (or of an ``.npz`` spectrum), in a fresh process."""
+    env = {**os.environ, "PYTHONPATH": tailmine} if tailmine else None
+    script = FIT_NPZ_SCRIPT if str(out).endswith(".npz") else FIT_SCRIPT
+    # cwd: ``python -c`` puts the working folder first on sys.path, ahead of PYTHONPATH
+    result = subprocess.run([sys.executable, "-c", script, str(out), str(bootstrap)], capture_output=True, text=True, env=env,
+                            cwd=tailmine or None)
     if result.returncode != 0:
         raise RuntimeError(f"fit failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -135,11 +175,19 @@ def main(argv=None) -> int:
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between samples of the process tree")
     parser.add_argument("--tailmine", default=None, help="run the tailmine of this checkout instead (PYTHONPATH)")
     parser.add_argument("--fit-only", default=None, metavar="N,N", help="only time the fit (e.g. 0,2 bootstrap replicates) on the concept tables an earlier run left in --work")
+    parser.add_argument("--fit-synthetic", default=None, metavar="N,N", help="with --fit-only: fit synthetic spectra of N distinct concepts instead of earlier tables")
+    parser.add_argument("--fit-cap", type=int, default=1_600_000, help="largest document frequency of --fit-synthetic (the documents)")
     parser.add_argument("--work", default=None, help="folder for inputs and outputs (default: a temp dir)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="tailmine-concepts-scaling-"))
     rows = []
+    if args.fit_only and args.fit_synthetic:
+        for n in [int(x) for x in args.fit_synthetic.split(",")]:
+            spectrum = synthetic_spectrum(n, args.fit_cap, work / f"spectrum-{n}-{args.fit_cap}.npz")
+            for b in [int(x) for x in args.fit_only.split(",")]:
+                print(json.dumps({"concepts": n, "bootstrap": b, **measure_fit(spectrum, b, args.tailmine)}), flush=True)
+        return 0
     if args.fit_only:
         for n in [int(x) for x in args.docs.split(",")]:
             for b in [int(x) for x in args.fit_only.split(",")]:
