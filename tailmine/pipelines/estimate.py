@@ -76,16 +76,15 @@ FORMAT_RATES: dict[str, FormatRate] = {
 """Per input format (``detect_format``'s names; ``.wet`` files apart from WARC). ``arc`` uses ``warc``."""
 
 STAGE_RATES: dict[str, StageRate] = {
-    "filter": StageRate(7_130, 2.49, 725, 0, 0, "nothing (documents map to documents)"),
-    "decontaminate": StageRate(10_700, 3.73, 587, 0, 0, "nothing (the evaluation index is a side input)"),
-    "concepts_sketch": StageRate(10_390, 3.62, 1_151, 0, 10.9e6, "one sketch per shard (Count-Min, HLL, Misra-Gries, hash sample), merged"),
+    "filter": StageRate(10_768, 3.75, 599, 0, 0, "nothing (documents map to documents)"),
+    "decontaminate": StageRate(17_105, 5.96, 292, 0, 0, "nothing (the evaluation index is a side input)"),
+    "concepts_sketch": StageRate(13_065, 4.55, 974, 0, 10.9e6, "one sketch per shard (Count-Min, HLL, Misra-Gries, hash sample), merged"),
     "concepts_exact": StageRate(3_850, 1.34, 829, 1_780, 0, "each shard's counts split by concept-id bucket (files), each shard's dfs back"),
-    "mix": StageRate(4_877, 1.70, 932, 200, 0, "token arrays (uint16) read by the output writers; plan summaries; concept dfs joined by key"),
+    "mix": StageRate(5_364, 1.87, 913, 200, 0, "token arrays (uint16) read by the output writers; plan summaries; concept dfs joined by key"),
 }
 """Per stage after ingest (dedup apart), from BENCHMARKS.md "Scaling: every stage on synthetic short
-documents": marginal rates between the two largest sizes each stage finished (filter, decontaminate,
-concepts in sketch mode 400k -> 1.6M; mix 100k -> 1.6M, re-measured after its planning and writers
-changed), memory at the largest; concepts in exact mode from
+documents": marginal rates from 100k to 6.4M documents (filter, decontaminate, concepts in sketch
+mode, mix; one worker each, one stage at a time), memory at 6.4M; concepts in exact mode from
 "Concepts at scale" (counts sharded by concept id: 400k -> 1.6M, two workers, bootstrap 0; largest
 process). Shuffle: the sketch's size measured (pickled); exact counts from the distinct concepts of
 one 100,000-document shard (5.56M, 16 bytes each), out to the buckets and back as the shard's dfs;
