@@ -155,6 +155,27 @@ def _candidates(spec: Spectrum, cfg: FitConfig) -> np.ndarray:
     return ok[pos]
 
 
+_DENSE_PER_VALUE = 8  # a suffix sum over every integer costs ~1/9 of one Hurwitz zeta (15 vs 138 ns)
+
+
+def _hurwitz_zeta_at(a: float, v: np.ndarray) -> np.ndarray:
+    """zeta(a, v) = sum_{k >= v} k^-a at sorted distinct integers ``v`` (the costly part of a KS
+    distance, hence of every bootstrap replicate). Where the values are dense (the low document
+    frequencies: every integer present or nearly), one suffix sum over the integers, anchored on a
+    single zeta, gives them all; the sparse high values each get their own zeta."""
+    lo = v[0]
+    covered = (v - lo + 1.0) <= _DENSE_PER_VALUE * np.arange(1, len(v) + 1)
+    m = int(np.nonzero(covered)[0][-1]) + 1  # v[:m] spans at most 8 integers a value
+    out = np.empty(len(v))
+    cut = v[m - 1] + 1.0
+    ints = np.arange(lo, cut)
+    dense = np.cumsum((ints ** (-a))[::-1])[::-1] + special.zeta(a, cut)  # zeta(a, k), k in [lo, cut)
+    out[:m] = dense[(v[:m] - lo).astype(np.int64)]
+    if m < len(v):
+        out[m:] = special.zeta(a, v[m:])
+    return out
+
+
 def _ks_distances(spec: Spectrum, idx: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """KS distance of the tail (values >= values[i]) from the discrete power law, for every candidate.
 
@@ -165,9 +186,7 @@ def _ks_distances(spec: Spectrum, idx: np.ndarray, alphas: np.ndarray) -> np.nda
         v = spec.values[i:]
         c = spec.counts[i:]
         emp = np.cumsum(c) / c.sum()
-        # One Hurwitz zeta per value (the costly part of a bootstrap replicate): zeta(a, v + 1) is
-        # zeta(a, v) - v^-a, and zeta(a, v[0]) is the normaliser.
-        z_from = special.zeta(a, v)
+        z_from = _hurwitz_zeta_at(a, v)
         z0 = z_from[0]
         surv_from = z_from / z0  # P(X >= v)
         surv_after = (z_from - v ** (-a)) / z0  # P(X > v)

@@ -166,7 +166,7 @@ def estimate_stages(inputs: InputEstimate, stages: list[tuple[str, Any]]) -> lis
             rate = STAGE_RATES[key]
             by_docs = docs / rate.docs_per_cpu_s / 3600
             by_bytes = text / MB / rate.text_mb_per_cpu_s / 3600
-            note = "plus the fit's bootstrap: ~0.16 CPU-s a replicate (at 67M concepts)" if key == "concepts_exact" else ""
+            note = "plus the fit's bootstrap: ~0.15 CPU-s a replicate (at 67M concepts)" if key == "concepts_exact" else ""
             shuffle = docs * rate.shuffle_bytes_per_doc + shards * rate.shuffle_bytes_per_shard
             out.append(StageEstimate(key, int(docs), min(by_docs, by_bytes), max(by_docs, by_bytes), rate.worker_mb, shuffle, shards, note))
     return out
