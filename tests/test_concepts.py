@@ -353,3 +353,21 @@ def test_stage_on_real_books_and_ccnet_finds_meaningful_tail_concepts(tmp_path, 
     assert sum(" " in c for c in tail) > 10  # multi-word names live in the tail
     docs = pq.read_table(os.path.join(out, manifest.outputs[0].path))
     assert docs.column("concept_tail_count_v1").to_pylist() and min(docs.column("concept_count_v1").to_pylist()) >= 0
+
+
+def test_hurwitz_zeta_at_spectrum_values_equals_scipy():
+    """The KS distance's zeta(a, v): a suffix sum over the dense low values, scipy's zeta above."""
+    from scipy import special
+
+    from tailmine.concepts.fitting import _hurwitz_zeta_at
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        dense = np.arange(int(rng.integers(1, 20)), int(rng.integers(25, 3000)))
+        sparse = np.unique(rng.integers(3000, 2_000_000, int(rng.integers(0, 300))))
+        v = np.concatenate((dense[rng.random(len(dense)) < 0.9], sparse)).astype(np.float64)
+        a = float(rng.uniform(1.05, 4.0))
+        want = special.zeta(a, v)
+        assert np.allclose(_hurwitz_zeta_at(a, v), want, rtol=1e-12, atol=0), a
+    single = np.array([7.0])
+    assert _hurwitz_zeta_at(2.5, single)[0] == pytest.approx(special.zeta(2.5, 7.0), rel=1e-14)
