@@ -94,6 +94,17 @@ def test_lone_surrogate_is_signed_as_a_question_mark_not_an_error():
     assert tuple(exact[2]) == tuple(mh.sketch(["clean text here"])[1][0])
 
 
+def test_plan_warns_when_exchange_files_dominate():
+    """At Common Crawl's shape (90,000 one-file shards) the units-squared exchange files are most of
+    the predicted time, and --plan says so; at 64 shards they are not, and it stays quiet."""
+    cfg = DedupConfig()
+    docs = 3_030_303_030
+    crawl = plan(docs, docs * 3_500, [docs // 90_000] * 90_000, cfg)
+    assert crawl.exchange_share() > 0.9 and "warning" in crawl.describe() and "90,000 units" in crawl.describe()
+    local = plan(1_600_000, 560 * 10**6, [25_000] * 64, cfg)
+    assert local.exchange_share() < 0.5 and "warning" not in local.describe()
+
+
 def test_huge_document_is_signed():
     text = " ".join(f"w{i}" for i in range(400_000))
     sig = MinHasher().signatures([text, text[:1000]])

@@ -60,6 +60,8 @@ PAIR_EXCHANGES = {"local": 1, "distributed": 3}
 components run distributed also survivor keys and decisions (after local components one task
 chooses every survivor: one file per shard each way). With the band shuffle's two (shard, partition)
 exchanges these make the stage's one term that grows faster than the documents."""
+EXCHANGE_WARNING_SHARE = 0.5
+"""`describe` warns when exchange files are more than this share of the predicted time."""
 PARTITION_SORT_BYTES = 16 << 20
 """Sort state one band partition may hold, whatever the memory budget: partitions multiply as the corpus
 grows, so the candidate step's memory stays flat instead of growing with the number of documents (up
@@ -115,7 +117,18 @@ class DedupPlan:
             f"  assumes          {self.dup_fraction:.1%} of documents have a duplicate"
             + (" (observed by the earlier run in the output folder)" if self.dup_fraction_observed else " (upper bound: no earlier run observed the rate)"),
         ]
+        share = self.exchange_share()
+        if share > EXCHANGE_WARNING_SHARE:
+            lines.append(
+                f"  warning          {share:.0%} of the time is exchange files, which grow with units squared "
+                f"({self.units:,} units): fewer, larger input shards cut them (docs/scale.md, 'One Common Crawl snapshot')"
+            )
         return "\n".join(lines)
+
+    def exchange_share(self) -> float:
+        """Share of the predicted CPU time spent on exchange files (the stage's one term that grows with
+        units squared rather than with documents)."""
+        return self.step_cpu_seconds.get("exchange files", 0.0) / self.cpu_seconds if self.cpu_seconds else 0.0
 
 
 def plan(
