@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as python benchmarks/NAME.py or imported by tests
 from dedup_scaling import write_stage  # noqa: E402
-from timing import slope  # noqa: E402
+from timing import slopes  # noqa: E402
 
 STAGE_SCRIPT = """
 import json, sys, time
@@ -109,25 +109,18 @@ def measure(src: Path, out: Path, mode: str, bootstrap: int, workers: int, inter
 
 FIT_SCRIPT = """
 import json, resource, sys, time
-from tailmine.concepts.fitting import FitConfig, Spectrum, fit_power_law
-from tailmine.concepts.partitioned import merge_spectra, spectrum_of
-from tailmine.concepts.tables import iter_concept_tables
-values, counts = merge_spectra([spectrum_of(t.column("df").to_numpy()) for t in iter_concept_tables(sys.argv[1], ["df"])])
-t = time.process_time()
-fit_power_law(Spectrum.of_frequencies(values, counts), FitConfig(bootstrap=int(sys.argv[2])))
-print(json.dumps({"concepts": int(counts.sum()), "df_values": len(values), "fit_cpu_s": time.process_time() - t,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
-
-
-FIT_NPZ_SCRIPT = """
-import json, resource, sys, time
 import numpy as np
 from tailmine.concepts.fitting import FitConfig, Spectrum, fit_power_law
-z = np.load(sys.argv[1])
+if sys.argv[1].endswith(".npz"):  # a synthetic spectrum (synthetic_spectrum)
+    z = np.load(sys.argv[1])
+    values, counts = z["values"], z["counts"]
+else:  # the concept table of an earlier run
+    from tailmine.concepts.partitioned import merge_spectra, spectrum_of
+    from tailmine.concepts.tables import iter_concept_tables
+    values, counts = merge_spectra([spectrum_of(t.column("df").to_numpy()) for t in iter_concept_tables(sys.argv[1], ["df"])])
 t = time.process_time()
-fit = fit_power_law(Spectrum.of_frequencies(z["values"], z["counts"]), FitConfig(bootstrap=int(sys.argv[2])))
-print(json.dumps({"concepts": int(z["counts"].sum()), "df_values": len(z["values"]), "fit_cpu_s": time.process_time() - t,
+fit = fit_power_law(Spectrum.of_frequencies(values, counts), FitConfig(bootstrap=int(sys.argv[2])))
+print(json.dumps({"concepts": int(counts.sum()), "df_values": len(values), "fit_cpu_s": time.process_time() - t,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "alpha": fit.alpha, "p_value": fit.p_value}))
 """
 
@@ -156,9 +149,8 @@ def measure_fit(out: Path, bootstrap: int, tailmine: str | None = None) -> dict:
     """CPU seconds and peak RSS of the power-law fit alone (with ``bootstrap`` replicates) on the
     frequency spectrum of the concept table in ``out`` (or of an ``.npz`` spectrum), in a fresh process."""
     env = {**os.environ, "PYTHONPATH": tailmine} if tailmine else None
-    script = FIT_NPZ_SCRIPT if str(out).endswith(".npz") else FIT_SCRIPT
     # cwd: ``python -c`` puts the working folder first on sys.path, ahead of PYTHONPATH
-    result = subprocess.run([sys.executable, "-c", script, str(out), str(bootstrap)], capture_output=True, text=True, env=env,
+    result = subprocess.run([sys.executable, "-c", FIT_SCRIPT, str(out), str(bootstrap)], capture_output=True, text=True, env=env,
                             cwd=tailmine or None)
     if result.returncode != 0:
         raise RuntimeError(f"fit failed:\n{result.stderr[-3000:]}")
@@ -207,8 +199,7 @@ def main(argv=None) -> int:
               f"{r['largest_worker_peak_mb']:.0f} | {r['tree_peak_sampled_mb']:.0f} |")
     report = {"mode": args.mode, "workers": args.workers, "bootstrap": args.bootstrap, "rows": rows}
     if len(rows) > 1:
-        xs = [r["documents"] for r in rows]
-        report["slopes"] = {k: slope(xs, [r[k] for r in rows]) for k in ("wall_s", "cpu_s", "largest_process_peak_mb", "tree_peak_sampled_mb")}
+        report["slopes"] = slopes(rows, "documents", ("wall_s", "cpu_s", "largest_process_peak_mb", "tree_peak_sampled_mb"))
         print("\nslope of log(y) on log(documents): " + ", ".join(f"{k} {v:.2f}" for k, v in report["slopes"].items()))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))

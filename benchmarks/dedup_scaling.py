@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as python benchmarks/NAME.py or imported by tests
 from scaling import synthetic_texts  # noqa: E402  (the generator of benchmarks/scaling.py --synthetic)
-from timing import run_measured, slope  # noqa: E402
+from timing import run_measured, slopes  # noqa: E402
 
 STAGE_SCRIPT = """
 import collections, json, resource, sys, time
@@ -139,8 +139,7 @@ def main(argv=None) -> int:
         print(f"| {r['documents']:,} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r.get('run_cpu_s', float('nan')):.1f} | {r['peak_rss_mb']:.0f} | {r['plan']['cpu_s']:.1f} | {r['plan']['peak_mb']:.0f} | {sum(r['dropped'].values()):,} |")
     report = {"rows": rows}
     if len(rows) > 1:
-        xs = [r["documents"] for r in rows]
-        report["slopes"] = {k: slope(xs, [r[k] for r in rows]) for k in ("wall_s", "cpu_s", "run_cpu_s") if all(k in r for r in rows)}
+        report["slopes"] = slopes(rows, "documents", ("wall_s", "cpu_s", "run_cpu_s"))
         print("\nslope of log time vs log documents: " + ", ".join(f"{k} {v:.2f}" for k, v in report["slopes"].items()))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))

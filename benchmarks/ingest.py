@@ -216,9 +216,8 @@ def gunzip_len(data: bytes) -> int:
     return total
 
 
-def build_cc(corpora: Path, out: Path, copies: int) -> dict:
-    files = sorted((corpora / "web" / "warc").glob("*.warc.gz"))
-    decompressed = sum(gunzip_len(f.read_bytes()) for f in files)
+def link_copies(files: list[Path], out: Path, copies: int) -> None:
+    """``files`` ``copies`` times over as symlinks in ``out/copyNN/`` (the ids differ by path)."""
     for c in range(copies):
         d = out / f"copy{c:02d}"
         d.mkdir(parents=True, exist_ok=True)
@@ -226,19 +225,19 @@ def build_cc(corpora: Path, out: Path, copies: int) -> dict:
             link = d / f.name
             if not link.exists():
                 link.symlink_to(f)
+
+
+def build_cc(corpora: Path, out: Path, copies: int) -> dict:
+    files = sorted((corpora / "web" / "warc").glob("*.warc.gz"))
+    decompressed = sum(gunzip_len(f.read_bytes()) for f in files)
+    link_copies(files, out, copies)
     return {"files": len(files) * copies, "decompressed_bytes": decompressed * copies}
 
 
 def build_page_copies(work: Path, copies: int) -> dict:
     """``warc-pages`` ``copies`` times over, as symlinks (built on top of a finished ``build_inputs``)."""
-    src = sorted((work / "warc-pages").glob("*.warc.gz"))
     out = work / f"warc-pages-x{copies}"
-    for c in range(copies):
-        d = out / f"copy{c:02d}"
-        d.mkdir(parents=True, exist_ok=True)
-        for f in src:
-            if not (d / f.name).exists():
-                (d / f.name).symlink_to(f)
+    link_copies(sorted((work / "warc-pages").glob("*.warc.gz")), out, copies)
     return {"inputs": [str(out)], "copies": copies}
 
 

@@ -64,6 +64,12 @@ def slope(xs: list[float], ys: list[float]) -> float:
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
 
 
+def slopes(rows: list[dict], x: str, keys: tuple[str, ...]) -> dict[str, float]:
+    """:func:`slope` of each of ``keys`` on ``x`` over ``rows`` (the keys every row has)."""
+    xs = [r[x] for r in rows]
+    return {k: slope(xs, [r[k] for r in rows]) for k in keys if all(k in r for r in rows)}
+
+
 def _tree_memory(pid: int) -> tuple[int, int]:
     """Resident bytes of ``pid`` and every descendant now, and the peak resident bytes of ``pid`` itself
     so far (its VmHWM), from /proc; (0, 0) once it has exited."""
